@@ -1,0 +1,259 @@
+//! `ApiError`: the only `ResponseError` in the service, and the one place where application
+//! errors become HTTP statuses. A 5xx body is opaque; its cause is logged here, once.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use orchestra_application::AppError;
+use orchestra_domain::DecideApprovalError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The JSON body of every error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// Stable, snake_case, machine-readable code.
+    pub code: String,
+    /// What went wrong, for humans.
+    pub message: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An error answer: status plus body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {} ({})", body.message, body.code)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    /// A new error answer.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code: code.to_owned(),
+                message: message.into(),
+                field: None,
+            },
+        }
+    }
+
+    /// Names the field at fault.
+    #[must_use]
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.body.field = Some(field.into());
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The body.
+    pub fn body(&self) -> &ErrorBody {
+        &self.body
+    }
+
+    /// 400 for a bad request field.
+    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message).with_field(field)
+    }
+
+    /// 404 for a route that does not exist.
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        let path: String = path.chars().take(200).collect();
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            format!("no route for {method} {path}"),
+        )
+    }
+
+    /// 405 for a route that exists with other methods.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        let path: String = path.chars().take(200).collect();
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+    }
+
+    /// 500 with an opaque body; `cause` goes to the log only.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(&self.body)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Invalid(invalid) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                invalid.to_string(),
+            )
+            .with_field(invalid.field),
+            AppError::NotFound { what, id } => {
+                let id: String = id.chars().take(100).collect();
+                Self::new(
+                    StatusCode::NOT_FOUND,
+                    &format!("{what}_not_found"),
+                    format!("{what} `{id}` was not found"),
+                )
+            }
+            AppError::Decide(DecideApprovalError::AlreadyDecided { current }) => Self::new(
+                StatusCode::CONFLICT,
+                "approval_already_decided",
+                format!(
+                    "the approval was already decided: it is {current}; the first decision stands"
+                ),
+            ),
+            AppError::Decide(e @ DecideApprovalError::PastDeadline { .. }) => {
+                Self::new(StatusCode::CONFLICT, "approval_expired", e.to_string())
+            }
+            AppError::Transition(e) => {
+                Self::new(StatusCode::CONFLICT, "invalid_session_state", e.to_string())
+            }
+            AppError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            AppError::Unavailable { what, source } => {
+                tracing::error!(dependency = what, error = %source, "dependency unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("{what}_unavailable"),
+                    format!("the {what} is unavailable; try again later"),
+                )
+            }
+        }
+    }
+}
+
+fn json_error(err: JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is {length} bytes; the limit is {limit}"),
+        ),
+        JsonPayloadError::Overflow { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than the limit of {limit} bytes"),
+        ),
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the JSON body does not fit: {e}"),
+        ),
+        JsonPayloadError::Deserialize(e) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        ),
+        other => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the body could not be read: {other}"),
+        ),
+    }
+}
+
+/// JSON extractor settings: size limit, lenient content type, JSON errors.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .content_type_required(false)
+        .error_handler(|err, _req: &HttpRequest| json_error(err).into())
+}
+
+/// Query extractor settings: JSON errors.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let message = match err {
+            QueryPayloadError::Deserialize(e) => format!("invalid query string: {e}"),
+            other => format!("invalid query string: {other}"),
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).into()
+    })
+}
+
+/// Path extractor settings: JSON errors.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| {
+        let message = match err {
+            PathError::Deserialize(e) => format!("invalid path parameter: {e}"),
+            other => format!("invalid path parameter: {other}"),
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", message).into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orchestra_domain::ApprovalStatus;
+
+    fn json(err: &ApiError) -> serde_json::Value {
+        serde_json::to_value(err.body()).unwrap()
+    }
+
+    #[test]
+    fn an_already_decided_approval_maps_to_409_with_a_stable_body() {
+        let err = ApiError::from(AppError::Decide(DecideApprovalError::AlreadyDecided {
+            current: ApprovalStatus::Approved,
+        }));
+        assert_eq!(err.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            json(&err),
+            serde_json::json!({
+                "code": "approval_already_decided",
+                "message": "the approval was already decided: it is Approved; the first decision stands"
+            })
+        );
+    }
+
+    #[test]
+    fn validation_errors_name_the_field() {
+        let err = ApiError::from(AppError::invalid("toolName", "must not be empty"));
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(json(&err)["field"], "toolName");
+        assert_eq!(json(&err)["code"], "validation_failed");
+    }
+
+    #[test]
+    fn unavailable_hides_the_cause() {
+        let err = ApiError::from(AppError::Unavailable {
+            what: "database",
+            source: "password=hunter2 connection refused".into(),
+        });
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!json(&err).to_string().contains("hunter2"));
+        assert_eq!(json(&err)["code"], "database_unavailable");
+    }
+}

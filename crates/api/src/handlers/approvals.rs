@@ -1,0 +1,225 @@
+//! `/api/approvals`: list, get, decide, cancel, and the smoke test's test approval.
+
+use actix_web::{HttpResponse, web};
+use orchestra_application::approvals::{
+    CancelApproval, CreateTestApproval, DecideApproval, Delivery, ListApprovals,
+};
+use orchestra_application::ports::ApprovalFilter;
+use orchestra_domain::{ApprovalId, ApprovalKind, ApprovalScope, ApprovalStatus};
+
+use super::resource;
+use crate::dto::{
+    ApprovalListQuery, ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse,
+    CreateTestApprovalRequest, DecideApprovalRequest, PageResponse, PagingQuery,
+    TestApprovalResponse,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    // `/test` is registered before `/{id}` so it is not taken for an id.
+    cfg.service(resource("/api/approvals").route(web::get().to(list)))
+        .service(
+            resource("/api/approvals/test")
+                .route(web::post().to(create_test))
+                .route(web::delete().to(cancel_tests)),
+        )
+        .service(resource("/api/approvals/{approvalId}").route(web::get().to(get)))
+        .service(resource("/api/approvals/{approvalId}/approve").route(web::post().to(decide)))
+        .service(resource("/api/approvals/{approvalId}/cancel").route(web::post().to(cancel)));
+}
+
+fn parse_id(raw: &str) -> Result<ApprovalId, ApiError> {
+    raw.parse::<ApprovalId>()
+        .map_err(|e| ApiError::bad_request("approvalId", e.to_string()))
+}
+
+/// Lists approvals, newest first, filtered and paged.
+#[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ApprovalListQuery),
+    responses((status = 200, body = PageResponse<ApprovalResponse>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ApprovalListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<ApprovalStatus>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("status", e.to_string()))?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(str::parse::<ApprovalKind>)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("kind", "kind must be Live, Denial or Test"))?;
+    let page = PagingQuery {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .to_page_request()?;
+    let result = state
+        .approvals
+        .list
+        .handle(ListApprovals {
+            filter: ApprovalFilter {
+                status,
+                session_id: q.session_id,
+                kind,
+            },
+            page,
+        })
+        .await?;
+    Ok(
+        HttpResponse::Ok().json(PageResponse::from_page(result, |a| {
+            ApprovalResponse::from(a)
+        })),
+    )
+}
+
+/// Reads one approval.
+#[utoipa::path(get, path = "/api/approvals/{approvalId}", tag = "approvals",
+    params(("approvalId" = String, Path, description = "Approval id (UUID)")),
+    responses((status = 200, body = ApprovalResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let approval = state.approvals.get.handle(id).await?;
+    Ok(HttpResponse::Ok().json(ApprovalResponse::from(&approval)))
+}
+
+/// Decides an approval (the runbook's manual fallback when Telegram is down). Exactly one
+/// decision wins; a later one gets 409 and changes nothing.
+#[utoipa::path(post, path = "/api/approvals/{approvalId}/approve", tag = "approvals",
+    params(("approvalId" = String, Path, description = "Approval id (UUID)")),
+    request_body = DecideApprovalRequest,
+    responses(
+        (status = 200, body = ApprovalResponse),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Already decided or expired", body = ErrorBody),
+    ))]
+pub async fn decide(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<DecideApprovalRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let body = body.into_inner();
+    let scope = match body.scope.as_deref() {
+        None => ApprovalScope::Once,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::bad_request("scope", "scope must be `once` or `session`"))?,
+    };
+    if let Some(input) = &body.updated_input {
+        if !input.is_object() {
+            return Err(ApiError::bad_request(
+                "updatedInput",
+                "updatedInput must be a JSON object",
+            ));
+        }
+    }
+    let decided_by = match body
+        .decided_by
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => "api".to_owned(),
+        Some(who) if who.chars().count() <= 100 && !who.chars().any(char::is_control) => {
+            format!("api:{who}")
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "decidedBy",
+                "decidedBy must be at most 100 printable characters",
+            ));
+        }
+    };
+    let approval = state
+        .approvals
+        .decide
+        .handle(DecideApproval {
+            id,
+            approved: body.approved,
+            decided_by,
+            reason: body.reason,
+            updated_input: body.updated_input,
+            scope,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ApprovalResponse::from(&approval)))
+}
+
+/// Withdraws a Pending approval.
+#[utoipa::path(post, path = "/api/approvals/{approvalId}/cancel", tag = "approvals",
+    params(("approvalId" = String, Path, description = "Approval id (UUID)")),
+    request_body(content = Option<CancelApprovalRequest>, description = "Optional reason"),
+    responses(
+        (status = 200, body = ApprovalResponse),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Option<web::Json<CancelApprovalRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    let reason = body.and_then(|b| b.into_inner().reason);
+    let approval = state
+        .approvals
+        .cancel
+        .handle(CancelApproval {
+            id,
+            cancelled_by: "api".into(),
+            reason,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ApprovalResponse::from(&approval)))
+}
+
+/// Creates a test approval (deployment guide step 5.5); sends it to Telegram when enabled.
+#[utoipa::path(post, path = "/api/approvals/test", tag = "approvals",
+    request_body = CreateTestApprovalRequest,
+    responses((status = 201, body = TestApprovalResponse), (status = 400, body = ErrorBody)))]
+pub async fn create_test(
+    state: web::Data<AppState>,
+    body: web::Json<CreateTestApprovalRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let created = state
+        .approvals
+        .create_test
+        .handle(CreateTestApproval {
+            tool_name: body.tool_name.unwrap_or_else(|| "TestTool".into()),
+            session_id: body.session_id.unwrap_or_else(|| "test-session".into()),
+        })
+        .await?;
+    let (notification, notification_error) = match created.delivery {
+        Delivery::Delivered(_) => ("delivered", None),
+        Delivery::Disabled => ("disabled", None),
+        Delivery::Failed(e) => ("failed", Some(e)),
+    };
+    let location = format!("/api/approvals/{}", created.approval.id());
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location))
+        .json(TestApprovalResponse {
+            approval: ApprovalResponse::from(&created.approval),
+            notification: notification.into(),
+            notification_error,
+        }))
+}
+
+/// Cancels every Pending test approval (deployment guide step 5.7).
+#[utoipa::path(delete, path = "/api/approvals/test", tag = "approvals",
+    responses((status = 200, body = CancelTestApprovalsResponse)))]
+pub async fn cancel_tests(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let cancelled = state.approvals.cancel_tests.handle("api".into()).await?;
+    Ok(HttpResponse::Ok().json(CancelTestApprovalsResponse {
+        cancelled: cancelled.len(),
+        ids: cancelled.iter().map(|a| a.id().to_string()).collect(),
+    }))
+}

@@ -1,0 +1,49 @@
+//! Orchestra's HTTP API on actix-web: routes, DTOs, the one error mapping, request
+//! telemetry, and the OpenAPI document behind the offline Swagger UI.
+//!
+//! **Architecture Invariant:** only this crate knows HTTP and JSON. It depends on the
+//! application crate (handlers and ports), never on infrastructure; the server crate builds
+//! an [`AppState`] out of adapters and mounts [`configure`].
+//!
+//! **API Boundary:** request bodies are camelCase; diagnostics payloads are PascalCase
+//! because the deployment guide's commands read them (`jq '.State'`); errors are
+//! `{"code": "...", "message": "..."}` with a 4xx status for anything the caller got wrong.
+
+pub mod dto;
+pub mod error;
+pub mod handlers;
+pub mod middleware;
+pub mod openapi;
+mod state;
+
+pub use error::ApiError;
+pub use state::{AppState, ApprovalHandlers, ServiceInfo, SessionHandlers};
+
+use actix_web::web;
+
+/// The largest JSON body accepted, in bytes.
+pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
+
+/// Mounts every route, the extractor error handlers and (when `swagger`) the Swagger UI on
+/// `cfg`. The state must also be registered with `App::app_data` (see [`AppState::into_data`]).
+pub fn configure(cfg: &mut web::ServiceConfig, swagger: bool) {
+    cfg.app_data(error::json_config(MAX_JSON_BODY_BYTES))
+        .app_data(error::query_config())
+        .app_data(error::path_config())
+        .configure(handlers::health::configure)
+        .configure(handlers::metrics::configure)
+        .configure(handlers::diagnostics::configure)
+        .configure(handlers::approvals::configure)
+        .configure(handlers::sessions::configure);
+    if swagger {
+        cfg.configure(openapi::configure);
+    }
+}
+
+/// The answer for a route that does not exist.
+///
+/// # Errors
+/// Always: a JSON 404.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::route_not_found(req.method().as_str(), req.path()))
+}

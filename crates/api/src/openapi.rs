@@ -1,0 +1,60 @@
+//! The OpenAPI document of every route and the offline Swagger UI at `/swagger/index.html`
+//! (document at `/swagger/v1/swagger.json`, the original service's path).
+
+use actix_web::web;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::dto::{
+    ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse, CircuitBreakerResponse,
+    CreateTestApprovalRequest, DatabaseDiagnosticsResponse, DecideApprovalRequest, HealthCheck,
+    HealthResponse, PageResponse, ServiceMetricsResponse, SessionResponse, TelegramStatusResponse,
+    TestApprovalResponse,
+};
+use crate::error::ErrorBody;
+use crate::handlers;
+
+/// Where the document is served.
+pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Orchestra", description = "Runs Claude Code agents as supervised subprocesses with a human in the loop."),
+    paths(
+        handlers::health::health,
+        handlers::health::live,
+        handlers::metrics::metrics,
+        handlers::diagnostics::database,
+        handlers::diagnostics::circuit_breaker,
+        handlers::diagnostics::service_metrics,
+        handlers::diagnostics::telegram_status,
+        handlers::approvals::list,
+        handlers::approvals::get,
+        handlers::approvals::decide,
+        handlers::approvals::cancel,
+        handlers::approvals::create_test,
+        handlers::approvals::cancel_tests,
+        handlers::sessions::list,
+        handlers::sessions::get,
+    ),
+    components(schemas(
+        ErrorBody, ApprovalResponse, PageResponse<ApprovalResponse>, DecideApprovalRequest, CancelApprovalRequest,
+        CreateTestApprovalRequest, TestApprovalResponse, CancelTestApprovalsResponse, SessionResponse,
+        PageResponse<SessionResponse>, HealthResponse, HealthCheck, DatabaseDiagnosticsResponse,
+        CircuitBreakerResponse, ServiceMetricsResponse, TelegramStatusResponse,
+    )),
+    tags(
+        (name = "approvals", description = "Human decisions on tool use"),
+        (name = "sessions", description = "Agent sessions"),
+        (name = "diagnostics", description = "Operator diagnostics (PascalCase payloads)"),
+        (name = "health", description = "Liveness and readiness"),
+        (name = "observability", description = "Prometheus metrics"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(SwaggerUi::new("/swagger/{_:.*}").url(OPENAPI_PATH, ApiDoc::openapi()));
+}

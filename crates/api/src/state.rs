@@ -1,0 +1,85 @@
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use orchestra_application::approvals::{
+    CancelApprovalHandler, CancelTestApprovalsHandler, CreateTestApprovalHandler,
+    DecideApprovalHandler, GetApprovalHandler, ListApprovalsHandler,
+};
+use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
+use orchestra_application::ports::ApprovalNotifier;
+use orchestra_application::sessions::{
+    CountSessionsHandler, GetSessionHandler, ListSessionsHandler,
+};
+
+/// The approval command and query handlers.
+#[derive(Debug, Clone)]
+pub struct ApprovalHandlers {
+    /// `POST /api/approvals/test`.
+    pub create_test: CreateTestApprovalHandler,
+    /// `DELETE /api/approvals/test`.
+    pub cancel_tests: CancelTestApprovalsHandler,
+    /// `POST /api/approvals/{id}/approve`.
+    pub decide: DecideApprovalHandler,
+    /// `POST /api/approvals/{id}/cancel`.
+    pub cancel: CancelApprovalHandler,
+    /// `GET /api/approvals/{id}`.
+    pub get: GetApprovalHandler,
+    /// `GET /api/approvals`.
+    pub list: ListApprovalsHandler,
+}
+
+/// The session command and query handlers.
+#[derive(Debug, Clone)]
+pub struct SessionHandlers {
+    /// `GET /api/sessions/{id}`.
+    pub get: GetSessionHandler,
+    /// `GET /api/sessions`.
+    pub list: ListSessionsHandler,
+    /// Counts by status, for diagnostics.
+    pub count: CountSessionsHandler,
+}
+
+/// Static facts about the running service.
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    /// The crate version.
+    pub version: String,
+    /// Development, Staging or Production.
+    pub environment: String,
+    /// When the process started serving.
+    pub started_at: DateTime<Utc>,
+    /// The same instant, monotonic, for uptime.
+    pub started: std::time::Instant,
+}
+
+/// Everything the handlers need, built once by the server and shared by every worker.
+#[derive(Clone)]
+pub struct AppState {
+    /// Approval handlers.
+    pub approvals: ApprovalHandlers,
+    /// Session handlers.
+    pub sessions: SessionHandlers,
+    /// Database diagnostics (also the health check).
+    pub database: DatabaseDiagnosticsHandler,
+    /// The notifier, for the Telegram and circuit breaker diagnostics.
+    pub notifier: Arc<dyn ApprovalNotifier>,
+    /// Renders the Prometheus exposition.
+    pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Version, environment, start time.
+    pub info: ServiceInfo,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Wraps the state for `App::app_data`.
+    pub fn into_data(self) -> actix_web::web::Data<Self> {
+        actix_web::web::Data::new(self)
+    }
+}

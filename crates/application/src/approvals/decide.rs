@@ -1,0 +1,149 @@
+use std::sync::Arc;
+
+use orchestra_domain::{
+    ApprovalId, ApprovalRequest, ApprovalScope, ApprovalTimeoutPolicy, DecideApprovalError,
+    DecisionOutcome,
+};
+use serde_json::Value;
+
+use super::{
+    ApprovalEvent, ApprovalEvents, NotificationDispatcher, record_decision_metrics,
+    refresh_queue_gauge,
+};
+use crate::error::AppError;
+use crate::ports::{ApprovalRepository, Clock, DecideOutcome};
+
+/// The longest reason a decision may carry.
+pub const MAX_REASON_CHARS: usize = 2000;
+
+/// A human's decision on an approval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecideApproval {
+    /// Which approval.
+    pub id: ApprovalId,
+    /// Allow (`true`) or refuse (`false`).
+    pub approved: bool,
+    /// Who decided (`api`, `telegram:<user id>`, ...).
+    pub decided_by: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// For an approval: the tool input to use instead.
+    pub updated_input: Option<Value>,
+    /// For an approval: once or for the rest of the session.
+    pub scope: ApprovalScope,
+}
+
+/// Handles [`DecideApproval`]: compare-and-set in the repository, then publish and notify.
+#[derive(Debug, Clone)]
+pub struct DecideApprovalHandler {
+    repo: Arc<dyn ApprovalRepository>,
+    clock: Arc<dyn Clock>,
+    policy: ApprovalTimeoutPolicy,
+    events: ApprovalEvents,
+    dispatcher: NotificationDispatcher,
+}
+
+impl DecideApprovalHandler {
+    /// A handler over its ports.
+    pub fn new(
+        repo: Arc<dyn ApprovalRepository>,
+        clock: Arc<dyn Clock>,
+        policy: ApprovalTimeoutPolicy,
+        events: ApprovalEvents,
+        dispatcher: NotificationDispatcher,
+    ) -> Self {
+        Self {
+            repo,
+            clock,
+            policy,
+            events,
+            dispatcher,
+        }
+    }
+
+    /// Decides the approval, exactly once.
+    ///
+    /// # Errors
+    /// `NotFound`; `Decide(AlreadyDecided)` when another caller won; `Decide(PastDeadline)`
+    /// after the deadline; `Invalid` for an oversized reason; `Unavailable`.
+    pub async fn handle(&self, cmd: DecideApproval) -> Result<ApprovalRequest, AppError> {
+        let reason = normalize_reason(cmd.reason)?;
+        let outcome = if cmd.approved {
+            DecisionOutcome::Approved
+        } else {
+            DecisionOutcome::Rejected
+        };
+        let current = self
+            .repo
+            .find(cmd.id)
+            .await?
+            .ok_or_else(|| AppError::not_found("approval", cmd.id))?;
+        let mut decision = current.decide(
+            outcome,
+            cmd.decided_by,
+            reason,
+            self.clock.now(),
+            &self.policy,
+        )?;
+        if cmd.approved {
+            decision.updated_input = cmd.updated_input;
+            decision.scope = cmd.scope;
+        }
+        apply_decision(
+            &self.repo,
+            &self.events,
+            &self.dispatcher,
+            cmd.id,
+            &decision,
+        )
+        .await
+    }
+}
+
+pub(crate) fn normalize_reason(reason: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(reason) = reason else {
+        return Ok(None);
+    };
+    let trimmed = reason.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    let len = trimmed.chars().count();
+    if len > MAX_REASON_CHARS {
+        return Err(AppError::invalid(
+            "reason",
+            format!("is {len} characters long; the limit is {MAX_REASON_CHARS}"),
+        ));
+    }
+    Ok(Some(trimmed.to_owned()))
+}
+
+/// Runs the compare-and-set and the follow-ups shared by decide and cancel.
+pub(crate) async fn apply_decision(
+    repo: &Arc<dyn ApprovalRepository>,
+    events: &ApprovalEvents,
+    dispatcher: &NotificationDispatcher,
+    id: ApprovalId,
+    decision: &orchestra_domain::Decision,
+) -> Result<ApprovalRequest, AppError> {
+    match repo.decide(id, decision).await? {
+        DecideOutcome::Decided(approval) => {
+            record_decision_metrics(&approval);
+            refresh_queue_gauge(repo).await;
+            tracing::info!(
+                approval.id = %approval.id(),
+                approval.status = approval.status().as_str(),
+                decided_by = %decision.decided_by,
+                "approval decided"
+            );
+            events.publish(ApprovalEvent::Decided(approval.clone()));
+            dispatcher.spawn_deliver_decided(approval.clone());
+            Ok(approval)
+        }
+        DecideOutcome::NotPending(approval) => Err(DecideApprovalError::AlreadyDecided {
+            current: approval.status(),
+        }
+        .into()),
+        DecideOutcome::NotFound => Err(AppError::not_found("approval", id)),
+    }
+}

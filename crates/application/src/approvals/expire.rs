@@ -1,0 +1,81 @@
+use std::sync::Arc;
+
+use orchestra_domain::ApprovalTimeoutPolicy;
+
+use super::{
+    ApprovalEvent, ApprovalEvents, NotificationDispatcher, record_decision_metrics,
+    refresh_queue_gauge,
+};
+use crate::error::AppError;
+use crate::ports::{ApprovalRepository, Clock};
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SweepReport {
+    /// Approvals expired by this sweep.
+    pub expired: usize,
+    /// Batches it took.
+    pub batches: usize,
+}
+
+/// Expires Pending approvals past their deadline (plus grace). Run periodically by the
+/// approval timeout service; safe to run on several nodes at once (each row is expired by
+/// exactly one atomic update).
+#[derive(Debug, Clone)]
+pub struct ExpireApprovalsHandler {
+    repo: Arc<dyn ApprovalRepository>,
+    clock: Arc<dyn Clock>,
+    policy: ApprovalTimeoutPolicy,
+    events: ApprovalEvents,
+    dispatcher: NotificationDispatcher,
+    batch_size: u32,
+}
+
+impl ExpireApprovalsHandler {
+    /// A handler over its ports; each database round trip expires up to `batch_size` rows.
+    pub fn new(
+        repo: Arc<dyn ApprovalRepository>,
+        clock: Arc<dyn Clock>,
+        policy: ApprovalTimeoutPolicy,
+        events: ApprovalEvents,
+        dispatcher: NotificationDispatcher,
+        batch_size: u32,
+    ) -> Self {
+        Self {
+            repo,
+            clock,
+            policy,
+            events,
+            dispatcher,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// Expires everything that is due now.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails; what was expired before that stays expired.
+    pub async fn sweep(&self) -> Result<SweepReport, AppError> {
+        let now = self.clock.now();
+        let cutoff = now - self.policy.grace;
+        let mut report = SweepReport::default();
+        loop {
+            let expired = self.repo.expire_due(cutoff, now, self.batch_size).await?;
+            report.batches += 1;
+            let n = expired.len();
+            report.expired += n;
+            for approval in expired {
+                record_decision_metrics(&approval);
+                tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expired");
+                self.events
+                    .publish(ApprovalEvent::Decided(approval.clone()));
+                self.dispatcher.spawn_deliver_decided(approval);
+            }
+            if n < self.batch_size as usize {
+                break;
+            }
+        }
+        refresh_queue_gauge(&self.repo).await;
+        Ok(report)
+    }
+}

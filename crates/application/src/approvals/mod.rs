@@ -1,0 +1,68 @@
+//! Approvals: ask a human, record the decision exactly once, expire what nobody decided.
+//!
+//! Commands: [`RequestApprovalHandler`], [`CreateTestApprovalHandler`],
+//! [`CancelTestApprovalsHandler`], [`DecideApprovalHandler`], [`CancelApprovalHandler`],
+//! [`ExpireApprovalsHandler`]. Queries: [`GetApprovalHandler`], [`ListApprovalsHandler`].
+
+mod cancel;
+mod decide;
+mod events;
+mod expire;
+mod notify;
+mod query;
+mod request;
+mod test_approval;
+
+pub use cancel::{CancelApproval, CancelApprovalHandler};
+pub use decide::{DecideApproval, DecideApprovalHandler};
+pub use events::{ApprovalEvent, ApprovalEvents};
+pub use expire::{ExpireApprovalsHandler, SweepReport};
+pub use notify::{Delivery, NotificationDispatcher};
+pub use query::{GetApprovalHandler, ListApprovals, ListApprovalsHandler};
+pub use request::{RequestApproval, RequestApprovalHandler};
+pub use test_approval::{
+    CancelTestApprovalsHandler, CreateTestApproval, CreateTestApprovalHandler, TestApprovalCreated,
+};
+
+use std::sync::Arc;
+
+use orchestra_domain::{ApprovalRequest, ApprovalStatus, DecisionOutcome};
+
+use crate::metrics_names as m;
+use crate::ports::ApprovalRepository;
+
+/// Publishes the Pending count as `escalation_queue_size`. The database is the truth (it
+/// is shared by every node), so the gauge is read from it rather than counted in memory.
+pub(crate) async fn refresh_queue_gauge(repo: &Arc<dyn ApprovalRepository>) {
+    match repo.count_by_status(ApprovalStatus::Pending).await {
+        #[expect(clippy::cast_precision_loss, reason = "a queue size fits f64 exactly")]
+        Ok(pending) => metrics::gauge!(m::ESCALATION_QUEUE_SIZE).set(pending as f64),
+        Err(err) => tracing::warn!(error = %err, "could not count pending approvals"),
+    }
+}
+
+/// Counts a decision in the escalation metrics.
+pub(crate) fn record_decision_metrics(approval: &ApprovalRequest) {
+    let Some(decision) = approval.decision() else {
+        return;
+    };
+    metrics::counter!(m::ESCALATION_QUEUE_DEQUEUE_TOTAL).increment(1);
+    let name = match decision.outcome {
+        DecisionOutcome::Approved => m::ESCALATION_APPROVALS_ACCEPTED_TOTAL,
+        DecisionOutcome::Rejected => m::ESCALATION_APPROVALS_REJECTED_TOTAL,
+        DecisionOutcome::Expired => m::ESCALATION_APPROVALS_TIMEOUT_TOTAL,
+        DecisionOutcome::Cancelled => m::ESCALATION_APPROVALS_CANCELLED_TOTAL,
+    };
+    metrics::counter!(name).increment(1);
+    let waited = (decision.decided_at - approval.created_at())
+        .num_milliseconds()
+        .max(0);
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "milliseconds of waiting fit f64 exactly"
+    )]
+    metrics::histogram!(m::ESCALATION_RESPONSE_TIME_SECONDS).record(waited as f64 / 1000.0);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+use std::sync::Arc;
+
+use chrono::Duration;
+use orchestra_domain::{
+    ApprovalId, ApprovalRequest, ApprovalTimeoutPolicy, BoundedText, NewApproval,
+};
+
+use super::{ApprovalEvent, ApprovalEvents, NotificationDispatcher, refresh_queue_gauge};
+use crate::error::{AppError, InvalidInput};
+use crate::metrics_names as m;
+use crate::ports::{ApprovalRepository, Clock};
+
+/// The largest tool input (as JSON text) an approval stores.
+pub const MAX_TOOL_INPUT_BYTES: usize = 256 * 1024;
+
+/// Open an approval and tell humans about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestApproval {
+    /// What is asked.
+    pub request: NewApproval,
+    /// How long to wait; the policy's default when `None`, clamped to its maximum.
+    pub timeout: Option<Duration>,
+    /// Whether to wait for the notification to be delivered before returning.
+    pub await_delivery: bool,
+}
+
+/// Handles [`RequestApproval`]: validate, persist (before anyone is notified), publish, notify.
+#[derive(Debug, Clone)]
+pub struct RequestApprovalHandler {
+    repo: Arc<dyn ApprovalRepository>,
+    clock: Arc<dyn Clock>,
+    policy: ApprovalTimeoutPolicy,
+    events: ApprovalEvents,
+    dispatcher: NotificationDispatcher,
+}
+
+impl RequestApprovalHandler {
+    /// A handler over its ports.
+    pub fn new(
+        repo: Arc<dyn ApprovalRepository>,
+        clock: Arc<dyn Clock>,
+        policy: ApprovalTimeoutPolicy,
+        events: ApprovalEvents,
+        dispatcher: NotificationDispatcher,
+    ) -> Self {
+        Self {
+            repo,
+            clock,
+            policy,
+            events,
+            dispatcher,
+        }
+    }
+
+    /// Opens the approval. Returns it, and the delivery outcome when `await_delivery`.
+    ///
+    /// # Errors
+    /// `Invalid` for an empty or oversized field; `Unavailable` when it cannot be stored.
+    pub async fn handle(
+        &self,
+        cmd: RequestApproval,
+    ) -> Result<(ApprovalRequest, Option<super::Delivery>), AppError> {
+        let mut request = cmd.request;
+        request.tool_name = BoundedText::<200>::parse("toolName", &request.tool_name)
+            .map_err(InvalidInput::from)?
+            .into_string();
+        request.session_id = BoundedText::<200>::parse("sessionId", &request.session_id)
+            .map_err(InvalidInput::from)?
+            .into_string();
+        request.agent_id = BoundedText::<200>::parse("agentId", &request.agent_id)
+            .map_err(InvalidInput::from)?
+            .into_string();
+        let input_len = request.tool_input.to_string().len();
+        if input_len > MAX_TOOL_INPUT_BYTES {
+            return Err(AppError::invalid(
+                "toolInput",
+                format!("is {input_len} bytes as JSON; the limit is {MAX_TOOL_INPUT_BYTES}"),
+            ));
+        }
+
+        let now = self.clock.now();
+        let expires_at = self.policy.deadline(now, cmd.timeout);
+        let approval = ApprovalRequest::open(ApprovalId::new(), request, now, expires_at);
+        self.repo.insert(&approval).await?;
+
+        metrics::counter!(m::ESCALATION_QUEUE_ENQUEUE_TOTAL).increment(1);
+        refresh_queue_gauge(&self.repo).await;
+        tracing::info!(
+            approval.id = %approval.id(),
+            approval.kind = approval.request().kind.as_str(),
+            session.id = %approval.request().session_id,
+            tool.name = %approval.request().tool_name,
+            expires_at = %approval.expires_at(),
+            "approval requested"
+        );
+        self.events.publish(ApprovalEvent::Opened(approval.clone()));
+
+        if cmd.await_delivery {
+            let delivery = self.dispatcher.deliver_pending(&approval).await;
+            Ok((approval, Some(delivery)))
+        } else {
+            self.dispatcher.spawn_deliver_pending(approval.clone());
+            Ok((approval, None))
+        }
+    }
+}

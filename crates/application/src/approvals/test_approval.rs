@@ -1,0 +1,137 @@
+use std::sync::Arc;
+
+use orchestra_domain::{ApprovalKind, ApprovalRequest, ApprovalStatus, NewApproval};
+use serde_json::json;
+
+use super::{
+    CancelApproval, CancelApprovalHandler, Delivery, RequestApproval, RequestApprovalHandler,
+};
+use crate::error::AppError;
+use crate::ports::{ApprovalFilter, ApprovalRepository, PageRequest};
+
+/// The agent id test approvals carry.
+pub const TEST_AGENT_ID: &str = "orchestra-smoke-test";
+
+/// Create a test approval (the deployment guide's smoke step 5.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTestApproval {
+    /// The tool name to show.
+    pub tool_name: String,
+    /// The session label to show.
+    pub session_id: String,
+}
+
+/// What creating a test approval did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestApprovalCreated {
+    /// The approval.
+    pub approval: ApprovalRequest,
+    /// Whether a message went to the notifier.
+    pub delivery: Delivery,
+}
+
+/// Handles [`CreateTestApproval`]: a real approval of kind Test, delivered like any other.
+#[derive(Debug, Clone)]
+pub struct CreateTestApprovalHandler {
+    request: RequestApprovalHandler,
+}
+
+impl CreateTestApprovalHandler {
+    /// A handler that opens approvals through `request`.
+    pub fn new(request: RequestApprovalHandler) -> Self {
+        Self { request }
+    }
+
+    /// Creates the test approval and waits for its delivery.
+    ///
+    /// # Errors
+    /// `Invalid` for empty or oversized names; `Unavailable`.
+    pub async fn handle(&self, cmd: CreateTestApproval) -> Result<TestApprovalCreated, AppError> {
+        let (approval, delivery) = self
+            .request
+            .handle(RequestApproval {
+                request: NewApproval {
+                    session_id: cmd.session_id,
+                    agent_id: TEST_AGENT_ID.to_owned(),
+                    tool_name: cmd.tool_name,
+                    tool_input: json!({ "test": true, "note": "Smoke test approval created via POST /api/approvals/test" }),
+                    tool_use_id: None,
+                    kind: ApprovalKind::Test,
+                    description: Some("Smoke test approval; safe to approve, deny or ignore.".to_owned()),
+                },
+                timeout: None,
+                await_delivery: true,
+            })
+            .await?;
+        Ok(TestApprovalCreated {
+            approval,
+            delivery: delivery.unwrap_or(Delivery::Disabled),
+        })
+    }
+}
+
+/// Handles the smoke test's clean-up (step 5.7): cancels every Pending test approval.
+#[derive(Debug, Clone)]
+pub struct CancelTestApprovalsHandler {
+    repo: Arc<dyn ApprovalRepository>,
+    cancel: CancelApprovalHandler,
+}
+
+impl CancelTestApprovalsHandler {
+    /// A handler that finds test approvals in `repo` and cancels them through `cancel`.
+    pub fn new(repo: Arc<dyn ApprovalRepository>, cancel: CancelApprovalHandler) -> Self {
+        Self { repo, cancel }
+    }
+
+    /// Cancels all Pending test approvals; returns the cancelled ones.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn handle(&self, cancelled_by: String) -> Result<Vec<ApprovalRequest>, AppError> {
+        let filter = ApprovalFilter {
+            status: Some(ApprovalStatus::Pending),
+            kind: Some(ApprovalKind::Test),
+            session_id: None,
+        };
+        let mut cancelled = Vec::new();
+        loop {
+            let page = self
+                .repo
+                .list(
+                    &filter,
+                    PageRequest {
+                        offset: 0,
+                        limit: PageRequest::MAX_LIMIT,
+                    },
+                )
+                .await?;
+            if page.items.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for approval in page.items {
+                match self
+                    .cancel
+                    .handle(CancelApproval {
+                        id: approval.id(),
+                        cancelled_by: cancelled_by.clone(),
+                        reason: Some("test approval cleaned up".to_owned()),
+                    })
+                    .await
+                {
+                    Ok(a) => {
+                        progressed = true;
+                        cancelled.push(a);
+                    }
+                    // Decided by someone else meanwhile: nothing to cancel.
+                    Err(AppError::Decide(_) | AppError::NotFound { .. }) => progressed = true,
+                    Err(other) => return Err(other),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(cancelled)
+    }
+}

@@ -1,0 +1,100 @@
+//! The one error type handlers return. The api crate maps it to HTTP in a single `match`.
+
+use orchestra_domain::{DecideApprovalError, TextError, TransitionError};
+
+use crate::ports::RepositoryError;
+
+/// A field of a command or query that is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidInput {
+    /// The field as the caller named it (camelCase, as in the request).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl InvalidInput {
+    /// A new validation failure.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<TextError> for InvalidInput {
+    fn from(err: TextError) -> Self {
+        Self::new(err.field(), err.to_string())
+    }
+}
+
+/// Why a command or query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The caller sent something unacceptable.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The thing asked for does not exist.
+    #[error("{what} `{id}` was not found")]
+    NotFound {
+        /// What kind of thing (`approval`, `session`).
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// An approval decision lost: it was decided already, or its deadline passed.
+    #[error(transparent)]
+    Decide(#[from] DecideApprovalError),
+    /// A session lifecycle step that its status does not allow.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Another request changed the same thing at the same time, or it is busy.
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// A dependency (database, agent runtime) is not available right now.
+    #[error("{what} is unavailable")]
+    Unavailable {
+        /// What is unavailable.
+        what: &'static str,
+        /// The cause, for the log only.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl AppError {
+    /// A not-found error.
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+
+    /// A validation error.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(InvalidInput::new(field, message))
+    }
+}
+
+impl From<RepositoryError> for AppError {
+    fn from(err: RepositoryError) -> Self {
+        match err {
+            RepositoryError::Conflict(message) => Self::Conflict {
+                code: "conflict",
+                message,
+            },
+            other => Self::Unavailable {
+                what: "database",
+                source: Box::new(other),
+            },
+        }
+    }
+}

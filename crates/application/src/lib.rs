@@ -1,0 +1,20 @@
+//! Orchestra's application layer: the ports (traits the adapters implement) and the CQRS
+//! command and query handlers that use them.
+//!
+//! **Architecture Invariant:** this crate depends on `orchestra-domain` only. It knows no
+//! database, no HTTP, no Telegram and no subprocess; those arrive as `Arc<dyn Port>` built by
+//! the server crate. Tests build the same handlers over in-memory fakes ([`testing`]).
+//!
+//! Commands change state and live next to their queries, one module per feature:
+//! [`approvals`], [`sessions`], [`diagnostics`].
+
+pub mod approvals;
+pub mod diagnostics;
+pub mod error;
+pub mod metrics_names;
+pub mod paging;
+pub mod ports;
+pub mod sessions;
+pub mod testing;
+
+pub use error::{AppError, InvalidInput};

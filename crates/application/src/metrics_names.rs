@@ -1,0 +1,100 @@
+//! Metric names: they are part of the external contract (dashboards, alert rules), so they
+//! are spelled once, here, and described at startup by the telemetry adapter.
+
+/// Gauge: approvals currently Pending.
+pub const ESCALATION_QUEUE_SIZE: &str = "escalation_queue_size";
+/// Counter: approvals created.
+pub const ESCALATION_QUEUE_ENQUEUE_TOTAL: &str = "escalation_queue_enqueue_total";
+/// Counter: approvals that left Pending (any outcome).
+pub const ESCALATION_QUEUE_DEQUEUE_TOTAL: &str = "escalation_queue_dequeue_total";
+/// Counter: approvals approved.
+pub const ESCALATION_APPROVALS_ACCEPTED_TOTAL: &str = "escalation_approvals_accepted_total";
+/// Counter: approvals rejected.
+pub const ESCALATION_APPROVALS_REJECTED_TOTAL: &str = "escalation_approvals_rejected_total";
+/// Counter: approvals expired.
+pub const ESCALATION_APPROVALS_TIMEOUT_TOTAL: &str = "escalation_approvals_timeout_total";
+/// Counter: approvals cancelled.
+pub const ESCALATION_APPROVALS_CANCELLED_TOTAL: &str = "escalation_approvals_cancelled_total";
+/// Histogram: seconds from creation to decision.
+pub const ESCALATION_RESPONSE_TIME_SECONDS: &str = "escalation_response_time_seconds";
+/// Gauge: 1 while the approval timeout service sweeps successfully.
+pub const APPROVAL_TIMEOUT_SERVICE_HEALTH: &str = "approval_timeout_service_health";
+/// Counter: sweeps run by the approval timeout service.
+pub const APPROVAL_TIMEOUT_SWEEPS_TOTAL: &str = "approval_timeout_sweeps_total";
+
+/// Counter: Telegram Bot API calls.
+pub const TELEGRAM_API_REQUESTS_TOTAL: &str = "telegram_api_requests_total";
+/// Counter: failed Telegram Bot API calls.
+pub const TELEGRAM_API_FAILURES_TOTAL: &str = "telegram_api_failures_total";
+/// Counter: Telegram Bot API retries.
+pub const TELEGRAM_API_RETRY_ATTEMPTS_TOTAL: &str = "telegram_api_retry_attempts_total";
+/// Histogram: Telegram Bot API call duration.
+pub const TELEGRAM_API_DURATION_SECONDS: &str = "telegram_api_duration_seconds";
+/// Gauge: 1 when Telegram is healthy (or disabled), 0 otherwise.
+pub const TELEGRAM_SERVICE_HEALTH: &str = "telegram_service_health";
+/// Gauge: 0 closed, 1 open, 2 half-open.
+pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
+
+/// Counter: HTTP requests by method, route and status.
+pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+/// Histogram: HTTP request duration by method, route and status.
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+/// Gauge: HTTP requests being served.
+pub const HTTP_REQUESTS_IN_FLIGHT: &str = "http_requests_in_flight";
+
+/// Gauge: sessions by status (label `status`).
+pub const AGENT_SESSIONS: &str = "agent_sessions";
+/// Counter: sessions created.
+pub const AGENT_SESSIONS_CREATED_TOTAL: &str = "agent_sessions_created_total";
+/// Counter: turns finished, by outcome (label `outcome`).
+pub const AGENT_TURNS_TOTAL: &str = "agent_turns_total";
+/// Histogram: turn duration in seconds.
+pub const AGENT_TURN_DURATION_SECONDS: &str = "agent_turn_duration_seconds";
+/// Counter: cost in US dollars reported by the CLI.
+pub const AGENT_COST_USD_TOTAL: &str = "agent_cost_usd_total";
+/// Counter: CLI processes spawned.
+pub const AGENT_PROCESS_SPAWNS_TOTAL: &str = "agent_process_spawns_total";
+/// Counter: CLI processes that failed to spawn.
+pub const AGENT_PROCESS_SPAWN_FAILURES_TOTAL: &str = "agent_process_spawn_failures_total";
+/// Counter: CLI processes that exited unexpectedly.
+pub const AGENT_PROCESS_CRASHES_TOTAL: &str = "agent_process_crashes_total";
+/// Gauge: CLI processes alive.
+pub const AGENT_PROCESSES_LIVE: &str = "agent_processes_live";
+/// Counter: stream-json lines that could not be parsed.
+pub const AGENT_STREAM_GARBAGE_LINES_TOTAL: &str = "agent_stream_garbage_lines_total";
+/// Gauge: 1 when the agent health check service runs.
+pub const AGENT_HEALTH_CHECK_SERVICE_HEALTH: &str = "agent_health_check_service_health";
+/// Gauge: agents (CLI installations) found by discovery.
+pub const AGENT_DISCOVERY_AGENTS: &str = "agent_discovery_agents";
+
+/// Gauge: pooled database connections in use.
+pub const DB_POOL_CONNECTIONS_ACTIVE: &str = "db_pool_connections_active";
+/// Gauge: pooled database connections idle.
+pub const DB_POOL_CONNECTIONS_IDLE: &str = "db_pool_connections_idle";
+/// Gauge: the pool's maximum size.
+pub const DB_POOL_MAX_SIZE: &str = "db_pool_max_size";
+/// Gauge: 1 when the database answers.
+pub const DB_UP: &str = "db_up";
+/// Histogram: repository call duration in seconds, by operation.
+pub const DB_QUERY_DURATION_SECONDS: &str = "db_query_duration_seconds";
+/// Counter: repository calls that failed.
+pub const DB_ERRORS_TOTAL: &str = "db_errors_total";
+
+/// Gauge: resident memory of this process in bytes.
+pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
+/// Gauge: virtual memory of this process in bytes.
+pub const PROCESS_VIRTUAL_MEMORY_BYTES: &str = "process_virtual_memory_bytes";
+/// Counter: CPU time of this process in seconds.
+pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
+/// Gauge: open file descriptors of this process.
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+/// Gauge: file descriptor limit of this process.
+pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+/// Gauge: threads of this process.
+pub const PROCESS_THREADS: &str = "process_threads";
+/// Gauge: process start time, seconds since the epoch.
+pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
+/// Gauge: 1, labelled with the version.
+pub const ORCHESTRA_BUILD_INFO: &str = "orchestra_build_info";
+/// Gauge: seconds since the process started.
+pub const ORCHESTRA_UPTIME_SECONDS: &str = "orchestra_uptime_seconds";

@@ -1,0 +1,15 @@
+//! Ports: the traits adapters implement. Every port is object-safe and used as
+//! `Arc<dyn Port>`; every fallible method documents its error contract.
+
+mod clock;
+mod database;
+mod notifier;
+mod repository;
+
+pub use clock::{Clock, SystemClock};
+pub use database::{DatabaseProbe, DatabaseStatus};
+pub use notifier::{ApprovalNotifier, DisabledNotifier, NotifierStatus, NotifyError};
+pub use repository::{
+    ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
+    SessionFilter, SessionRepository,
+};

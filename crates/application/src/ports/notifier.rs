@@ -1,0 +1,83 @@
+use async_trait::async_trait;
+use orchestra_domain::ApprovalRequest;
+
+/// Why a notification could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The circuit breaker is open; nothing was sent.
+    #[error("notifier circuit is open")]
+    CircuitOpen,
+    /// The channel refused or failed after retries.
+    #[error("notification failed: {0}")]
+    Failed(String),
+    /// The channel is not configured.
+    #[error("notifier is disabled")]
+    Disabled,
+}
+
+/// What the notifier can say about itself (for diagnostics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifierStatus {
+    /// The channel (`telegram`, `disabled`).
+    pub channel: &'static str,
+    /// Whether it is switched on.
+    pub enabled: bool,
+    /// Whether the last calls succeeded.
+    pub healthy: bool,
+    /// Circuit state: `Closed`, `Open`, `HalfOpen`.
+    pub circuit_state: &'static str,
+    /// The last error, without secrets.
+    pub last_error: Option<String>,
+}
+
+/// Tells humans about approvals, and updates them when decided.
+#[async_trait]
+pub trait ApprovalNotifier: Send + Sync + std::fmt::Debug {
+    /// Delivers a new Pending approval (a message with Approve / Deny).
+    /// Returns where it was delivered, to edit it later.
+    ///
+    /// # Errors
+    /// [`NotifyError`] when it could not be delivered; the approval stays Pending and
+    /// decidable over REST.
+    async fn notify_pending(
+        &self,
+        approval: &ApprovalRequest,
+    ) -> Result<Option<String>, NotifyError>;
+
+    /// Updates the delivered message after a decision, expiry or cancellation.
+    ///
+    /// # Errors
+    /// [`NotifyError`] when it could not be updated.
+    async fn notify_decided(&self, approval: &ApprovalRequest) -> Result<(), NotifyError>;
+
+    /// The notifier's state, for diagnostics.
+    fn status(&self) -> NotifierStatus;
+}
+
+/// The notifier used when no channel is configured: delivers nothing, always healthy.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DisabledNotifier;
+
+#[async_trait]
+impl ApprovalNotifier for DisabledNotifier {
+    async fn notify_pending(
+        &self,
+        _approval: &ApprovalRequest,
+    ) -> Result<Option<String>, NotifyError> {
+        Err(NotifyError::Disabled)
+    }
+
+    async fn notify_decided(&self, _approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        Err(NotifyError::Disabled)
+    }
+
+    fn status(&self) -> NotifierStatus {
+        NotifierStatus {
+            channel: "disabled",
+            enabled: false,
+            healthy: true,
+            circuit_state: "Closed",
+            last_error: None,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use orchestra_domain::{
+    AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalStatus, Decision, SessionId,
+    SessionStatus, TurnTotals,
+};
+
+/// Why a repository call failed. Adapters map their driver errors to these at the seam.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule or a version check refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or the query failed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row cannot be turned into a domain value.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl RepositoryError {
+    /// Whether the row was missing.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound)
+    }
+
+    /// Whether a uniqueness or version rule refused the write.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict(_))
+    }
+}
+
+/// Which slice of a list to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return at most.
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// The largest page a caller may ask for.
+    pub const MAX_LIMIT: u32 = 1000;
+    /// The page size when none is asked for.
+    pub const DEFAULT_LIMIT: u32 = 50;
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// One page of a list, with the total count of matching rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// How many rows match in all.
+    pub total: u64,
+    /// The request that produced this page.
+    pub request: PageRequest,
+}
+
+/// Filters for listing approvals. `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApprovalFilter {
+    /// Only this status.
+    pub status: Option<ApprovalStatus>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only this kind.
+    pub kind: Option<ApprovalKind>,
+}
+
+/// What a compare-and-set decision did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecideOutcome {
+    /// This call decided it; here is the stored result.
+    Decided(ApprovalRequest),
+    /// It was not Pending any more; here is what it is now.
+    NotPending(ApprovalRequest),
+    /// There is no such approval.
+    NotFound,
+}
+
+/// Stores approvals. Decisions are compare-and-set: only a Pending approval can be
+/// decided, exactly once, even when several callers (REST, Telegram, the timeout sweeper,
+/// other nodes) race.
+#[async_trait]
+pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
+    /// Stores a new approval.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Conflict`] when the id exists; `Unavailable` otherwise.
+    async fn insert(&self, approval: &ApprovalRequest) -> Result<(), RepositoryError>;
+
+    /// Reads one approval.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`; a missing row is `Ok(None)`.
+    async fn find(&self, id: ApprovalId) -> Result<Option<ApprovalRequest>, RepositoryError>;
+
+    /// Lists approvals, newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn list(
+        &self,
+        filter: &ApprovalFilter,
+        page: PageRequest,
+    ) -> Result<Page<ApprovalRequest>, RepositoryError>;
+
+    /// Applies `decision` if and only if the approval is still Pending, atomically.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`; losing the race is `Ok(DecideOutcome::NotPending)`.
+    async fn decide(
+        &self,
+        id: ApprovalId,
+        decision: &Decision,
+    ) -> Result<DecideOutcome, RepositoryError>;
+
+    /// Expires, atomically, up to `limit` Pending approvals whose deadline is before
+    /// `cutoff`, and returns them as they are now.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn expire_due(
+        &self,
+        cutoff: DateTime<Utc>,
+        decided_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
+
+    /// Records where the notifier delivered an approval.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable` otherwise.
+    async fn set_notification_ref(
+        &self,
+        id: ApprovalId,
+        reference: &str,
+    ) -> Result<(), RepositoryError>;
+
+    /// Counts approvals by status.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn count_by_status(&self, status: ApprovalStatus) -> Result<u64, RepositoryError>;
+}
+
+/// Filters for listing sessions. `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only this status.
+    pub status: Option<SessionStatus>,
+    /// Only this agent.
+    pub agent_id: Option<String>,
+}
+
+/// Stores agent sessions. Status changes are optimistic: `update` succeeds only when the
+/// stored version is the one the caller read.
+#[async_trait]
+pub trait SessionRepository: Send + Sync + std::fmt::Debug {
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Conflict`] when the id exists; `Unavailable` otherwise.
+    async fn insert(&self, session: &AgentSession) -> Result<(), RepositoryError>;
+
+    /// Reads one session.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`; a missing row is `Ok(None)`.
+    async fn find(&self, id: SessionId) -> Result<Option<AgentSession>, RepositoryError>;
+
+    /// Lists sessions, newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn list(
+        &self,
+        filter: &SessionFilter,
+        page: PageRequest,
+    ) -> Result<Page<AgentSession>, RepositoryError>;
+
+    /// Stores `session` if the stored version is `expected_version`.
+    ///
+    /// # Errors
+    /// `Conflict` when the version moved on, `NotFound` for an unknown id, `Unavailable` otherwise.
+    async fn update(
+        &self,
+        session: &AgentSession,
+        expected_version: i64,
+    ) -> Result<(), RepositoryError>;
+
+    /// Adds one turn's figures to the session's totals atomically (no version check: totals
+    /// commute) and returns the session as stored.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id, `Unavailable` otherwise.
+    async fn record_turn(
+        &self,
+        id: SessionId,
+        turn: TurnTotals,
+        now: DateTime<Utc>,
+    ) -> Result<AgentSession, RepositoryError>;
+
+    /// Counts sessions by status.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn count_by_status(&self) -> Result<Vec<(SessionStatus, u64)>, RepositoryError>;
+}

@@ -1,0 +1,366 @@
+//! In-memory fakes of the ports, for handler tests here and for developers swapping
+//! adapters in integration tests. They honour the ports' contracts (compare-and-set,
+//! optimistic versions, ordering) so a test against them means something.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use orchestra_domain::{
+    AgentSession, ApprovalId, ApprovalRequest, ApprovalStatus, Decision, SessionId, SessionStatus,
+    TurnTotals,
+};
+
+use crate::ports::{
+    ApprovalFilter, ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe, DatabaseStatus,
+    DecideOutcome, NotifierStatus, NotifyError, Page, PageRequest, RepositoryError, SessionFilter,
+    SessionRepository,
+};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    /// A clock at `now`.
+    pub fn at(now: DateTime<Utc>) -> Self {
+        Self {
+            now: Mutex::new(now),
+        }
+    }
+
+    /// A clock at a fixed, arbitrary instant (2024-01-01T00:00:00Z).
+    pub fn fixed() -> Self {
+        Self::at(
+            Utc.timestamp_opt(1_704_067_200, 0)
+                .single()
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = lock(&self.now);
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.now)
+    }
+}
+
+fn page_of<T: Clone>(mut rows: Vec<T>, page: PageRequest) -> Page<T> {
+    let total = rows.len() as u64;
+    let start = usize::try_from(page.offset)
+        .unwrap_or(usize::MAX)
+        .min(rows.len());
+    let items: Vec<T> = rows.drain(start..).take(page.limit as usize).collect();
+    Page {
+        items,
+        total,
+        request: page,
+    }
+}
+
+/// Approvals in a map.
+#[derive(Debug, Default)]
+pub struct InMemoryApprovalRepository {
+    rows: Mutex<HashMap<ApprovalId, ApprovalRequest>>,
+}
+
+#[async_trait]
+impl ApprovalRepository for InMemoryApprovalRepository {
+    async fn insert(&self, approval: &ApprovalRequest) -> Result<(), RepositoryError> {
+        let mut rows = lock(&self.rows);
+        if rows.contains_key(&approval.id()) {
+            return Err(RepositoryError::Conflict(format!(
+                "approval {} exists",
+                approval.id()
+            )));
+        }
+        rows.insert(approval.id(), approval.clone());
+        Ok(())
+    }
+
+    async fn find(&self, id: ApprovalId) -> Result<Option<ApprovalRequest>, RepositoryError> {
+        Ok(lock(&self.rows).get(&id).cloned())
+    }
+
+    async fn list(
+        &self,
+        filter: &ApprovalFilter,
+        page: PageRequest,
+    ) -> Result<Page<ApprovalRequest>, RepositoryError> {
+        let mut rows: Vec<ApprovalRequest> = lock(&self.rows)
+            .values()
+            .filter(|a| filter.status.is_none_or(|s| a.status() == s))
+            .filter(|a| filter.kind.is_none_or(|k| a.request().kind == k))
+            .filter(|a| {
+                filter
+                    .session_id
+                    .as_ref()
+                    .is_none_or(|s| &a.request().session_id == s)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            b.created_at()
+                .cmp(&a.created_at())
+                .then(b.id().cmp(&a.id()))
+        });
+        Ok(page_of(rows, page))
+    }
+
+    async fn decide(
+        &self,
+        id: ApprovalId,
+        decision: &Decision,
+    ) -> Result<DecideOutcome, RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let Some(row) = rows.get_mut(&id) else {
+            return Ok(DecideOutcome::NotFound);
+        };
+        if row.status() != ApprovalStatus::Pending {
+            return Ok(DecideOutcome::NotPending(row.clone()));
+        }
+        row.apply(decision.clone());
+        Ok(DecideOutcome::Decided(row.clone()))
+    }
+
+    async fn expire_due(
+        &self,
+        cutoff: DateTime<Utc>,
+        decided_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let mut out = Vec::new();
+        for row in rows.values_mut() {
+            if out.len() >= limit as usize {
+                break;
+            }
+            if row.status() == ApprovalStatus::Pending && row.expires_at() < cutoff {
+                row.apply(Decision {
+                    outcome: orchestra_domain::DecisionOutcome::Expired,
+                    decided_by: "system:timeout".into(),
+                    decided_at,
+                    reason: Some("no decision before the deadline".into()),
+                    updated_input: None,
+                    scope: orchestra_domain::ApprovalScope::Once,
+                });
+                out.push(row.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_notification_ref(
+        &self,
+        id: ApprovalId,
+        reference: &str,
+    ) -> Result<(), RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let row = rows.get_mut(&id).ok_or(RepositoryError::NotFound)?;
+        row.set_notification_ref(reference);
+        Ok(())
+    }
+
+    async fn count_by_status(&self, status: ApprovalStatus) -> Result<u64, RepositoryError> {
+        Ok(lock(&self.rows)
+            .values()
+            .filter(|a| a.status() == status)
+            .count() as u64)
+    }
+}
+
+/// Sessions in a map.
+#[derive(Debug, Default)]
+pub struct InMemorySessionRepository {
+    rows: Mutex<HashMap<SessionId, AgentSession>>,
+}
+
+#[async_trait]
+impl SessionRepository for InMemorySessionRepository {
+    async fn insert(&self, session: &AgentSession) -> Result<(), RepositoryError> {
+        let mut rows = lock(&self.rows);
+        if rows.contains_key(&session.id()) {
+            return Err(RepositoryError::Conflict(format!(
+                "session {} exists",
+                session.id()
+            )));
+        }
+        rows.insert(session.id(), session.clone());
+        Ok(())
+    }
+
+    async fn find(&self, id: SessionId) -> Result<Option<AgentSession>, RepositoryError> {
+        Ok(lock(&self.rows).get(&id).cloned())
+    }
+
+    async fn list(
+        &self,
+        filter: &SessionFilter,
+        page: PageRequest,
+    ) -> Result<Page<AgentSession>, RepositoryError> {
+        let mut rows: Vec<AgentSession> = lock(&self.rows)
+            .values()
+            .filter(|s| filter.status.is_none_or(|st| s.status() == st))
+            .filter(|s| {
+                filter
+                    .agent_id
+                    .as_ref()
+                    .is_none_or(|a| &s.spec().agent_id == a)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            b.created_at()
+                .cmp(&a.created_at())
+                .then(b.id().cmp(&a.id()))
+        });
+        Ok(page_of(rows, page))
+    }
+
+    async fn update(
+        &self,
+        session: &AgentSession,
+        expected_version: i64,
+    ) -> Result<(), RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let row = rows
+            .get_mut(&session.id())
+            .ok_or(RepositoryError::NotFound)?;
+        if row.version() != expected_version {
+            return Err(RepositoryError::Conflict(format!(
+                "session {} is at version {}, not {expected_version}",
+                session.id(),
+                row.version()
+            )));
+        }
+        *row = session.clone();
+        Ok(())
+    }
+
+    async fn record_turn(
+        &self,
+        id: SessionId,
+        turn: TurnTotals,
+        now: DateTime<Utc>,
+    ) -> Result<AgentSession, RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let row = rows.get_mut(&id).ok_or(RepositoryError::NotFound)?;
+        row.record_turn(turn, now);
+        Ok(row.clone())
+    }
+
+    async fn count_by_status(&self) -> Result<Vec<(SessionStatus, u64)>, RepositoryError> {
+        let rows = lock(&self.rows);
+        Ok(SessionStatus::ALL
+            .into_iter()
+            .map(|st| {
+                (
+                    st,
+                    rows.values().filter(|s| s.status() == st).count() as u64,
+                )
+            })
+            .collect())
+    }
+}
+
+/// A probe that answers from memory.
+#[derive(Debug, Default)]
+pub struct InMemoryDatabaseProbe;
+
+#[async_trait]
+impl DatabaseProbe for InMemoryDatabaseProbe {
+    async fn status(&self) -> Result<DatabaseStatus, RepositoryError> {
+        Ok(DatabaseStatus {
+            backend: "memory",
+            location: "memory".into(),
+            connections_active: 0,
+            connections_idle: 1,
+            max_pool_size: 1,
+            migration_version: None,
+            applied_migrations: 0,
+            pending_migrations: 0,
+            server_version: None,
+            latency: Duration::ZERO,
+        })
+    }
+
+    async fn ping(&self) -> Result<Duration, RepositoryError> {
+        Ok(Duration::ZERO)
+    }
+}
+
+/// A notifier that records what it was asked to deliver and can be told to fail.
+#[derive(Debug, Default)]
+pub struct RecordingNotifier {
+    pending: Mutex<Vec<ApprovalId>>,
+    decided: Mutex<Vec<(ApprovalId, ApprovalStatus)>>,
+    failing: Mutex<bool>,
+}
+
+impl RecordingNotifier {
+    /// A shared recording notifier.
+    pub fn shared() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Makes every following call fail (or succeed again).
+    pub fn set_failing(&self, failing: bool) {
+        *lock(&self.failing) = failing;
+    }
+
+    /// The approvals delivered as Pending.
+    pub fn pending(&self) -> Vec<ApprovalId> {
+        lock(&self.pending).clone()
+    }
+
+    /// The decision updates delivered.
+    pub fn decided(&self) -> Vec<(ApprovalId, ApprovalStatus)> {
+        lock(&self.decided).clone()
+    }
+}
+
+#[async_trait]
+impl ApprovalNotifier for RecordingNotifier {
+    async fn notify_pending(
+        &self,
+        approval: &ApprovalRequest,
+    ) -> Result<Option<String>, NotifyError> {
+        if *lock(&self.failing) {
+            return Err(NotifyError::Failed("told to fail".into()));
+        }
+        lock(&self.pending).push(approval.id());
+        Ok(Some(format!("recording:{}", approval.id())))
+    }
+
+    async fn notify_decided(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        if *lock(&self.failing) {
+            return Err(NotifyError::Failed("told to fail".into()));
+        }
+        lock(&self.decided).push((approval.id(), approval.status()));
+        Ok(())
+    }
+
+    fn status(&self) -> NotifierStatus {
+        NotifierStatus {
+            channel: "recording",
+            enabled: true,
+            healthy: !*lock(&self.failing),
+            circuit_state: "Closed",
+            last_error: None,
+        }
+    }
+}

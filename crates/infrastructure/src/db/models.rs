@@ -1,0 +1,223 @@
+//! Row structs and their conversions to and from domain types. Domain types never derive
+//! diesel traits; a row that does not convert is reported as corrupt, not guessed at.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use orchestra_application::ports::RepositoryError;
+use orchestra_domain::approval::ApprovalSnapshot;
+use orchestra_domain::session::SessionSnapshot;
+use orchestra_domain::{
+    AgentSession, ApprovalRequest, Decision, DecisionOutcome, NewApproval, NewSession,
+    SessionTotals,
+};
+
+use super::schema::{approvals, sessions};
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> RepositoryError {
+    RepositoryError::Corrupt(format!("{what}: {detail}"))
+}
+
+pub(crate) fn to_naive(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+fn to_utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub agent_id: String,
+    pub working_directory: String,
+    pub model: Option<String>,
+    pub permission_mode: String,
+    pub allowed_tools: String,
+    pub disallowed_tools: String,
+    pub append_system_prompt: Option<String>,
+    pub max_turns: Option<i32>,
+    pub status: String,
+    pub total_cost_usd: f64,
+    pub total_duration_ms: i64,
+    pub message_count: i64,
+    pub turn_count: i64,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+    pub version: i64,
+}
+
+impl From<&AgentSession> for SessionRow {
+    fn from(s: &AgentSession) -> Self {
+        let snap = s.snapshot();
+        let spec = &snap.spec;
+        Self {
+            id: spec.id.to_string(),
+            agent_id: spec.agent_id.clone(),
+            working_directory: spec.working_directory.clone(),
+            model: spec.model.clone(),
+            permission_mode: spec.permission_mode.as_str().to_owned(),
+            allowed_tools: serde_json::to_string(&spec.allowed_tools)
+                .unwrap_or_else(|_| "[]".into()),
+            disallowed_tools: serde_json::to_string(&spec.disallowed_tools)
+                .unwrap_or_else(|_| "[]".into()),
+            append_system_prompt: spec.append_system_prompt.clone(),
+            max_turns: spec.max_turns.and_then(|n| i32::try_from(n).ok()),
+            status: snap.status.as_str().to_owned(),
+            total_cost_usd: snap.totals.cost_usd,
+            total_duration_ms: snap.totals.duration_ms,
+            message_count: snap.totals.message_count,
+            turn_count: snap.totals.turn_count,
+            last_error: snap.last_error.clone(),
+            created_at: to_naive(snap.created_at),
+            updated_at: to_naive(snap.updated_at),
+            closed_at: snap.closed_at.map(to_naive),
+            version: snap.version,
+        }
+    }
+}
+
+impl TryFrom<SessionRow> for AgentSession {
+    type Error = RepositoryError;
+
+    fn try_from(r: SessionRow) -> Result<Self, Self::Error> {
+        let tools = |field: &str, v: &str| -> Result<Vec<String>, RepositoryError> {
+            serde_json::from_str(v).map_err(|e| corrupt(&format!("session {} {field}", r.id), e))
+        };
+        Ok(AgentSession::restore(SessionSnapshot {
+            spec: NewSession {
+                id: r.id.parse().map_err(|e| corrupt("session id", e))?,
+                agent_id: r.agent_id.clone(),
+                working_directory: r.working_directory.clone(),
+                model: r.model.clone(),
+                permission_mode: r
+                    .permission_mode
+                    .parse()
+                    .map_err(|e| corrupt("permission mode", e))?,
+                allowed_tools: tools("allowed_tools", &r.allowed_tools)?,
+                disallowed_tools: tools("disallowed_tools", &r.disallowed_tools)?,
+                append_system_prompt: r.append_system_prompt.clone(),
+                max_turns: r.max_turns.and_then(|n| u32::try_from(n).ok()),
+            },
+            status: r.status.parse().map_err(|e| corrupt("session status", e))?,
+            totals: SessionTotals {
+                cost_usd: r.total_cost_usd,
+                duration_ms: r.total_duration_ms,
+                message_count: r.message_count,
+                turn_count: r.turn_count,
+            },
+            last_error: r.last_error,
+            created_at: to_utc(r.created_at),
+            updated_at: to_utc(r.updated_at),
+            closed_at: r.closed_at.map(to_utc),
+            version: r.version,
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = approvals)]
+pub(crate) struct ApprovalRow {
+    pub id: String,
+    pub session_id: String,
+    pub agent_id: String,
+    pub tool_name: String,
+    pub tool_input: String,
+    pub tool_use_id: Option<String>,
+    pub kind: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub reason: Option<String>,
+    pub updated_input: Option<String>,
+    pub scope: String,
+    pub notification_ref: Option<String>,
+}
+
+impl From<&ApprovalRequest> for ApprovalRow {
+    fn from(a: &ApprovalRequest) -> Self {
+        let snap = a.snapshot();
+        let req = &snap.request;
+        let d = snap.decision.as_ref();
+        Self {
+            id: snap.id.to_string(),
+            session_id: req.session_id.clone(),
+            agent_id: req.agent_id.clone(),
+            tool_name: req.tool_name.clone(),
+            tool_input: req.tool_input.to_string(),
+            tool_use_id: req.tool_use_id.clone(),
+            kind: req.kind.as_str().to_owned(),
+            description: req.description.clone(),
+            status: snap.status.as_str().to_owned(),
+            created_at: to_naive(snap.created_at),
+            expires_at: to_naive(snap.expires_at),
+            decided_by: d.map(|d| d.decided_by.clone()),
+            decided_at: d.map(|d| to_naive(d.decided_at)),
+            reason: d.and_then(|d| d.reason.clone()),
+            updated_input: d.and_then(|d| d.updated_input.as_ref().map(ToString::to_string)),
+            scope: d.map_or("Once", |d| d.scope.as_str()).to_owned(),
+            notification_ref: snap.notification_ref.clone(),
+        }
+    }
+}
+
+impl TryFrom<ApprovalRow> for ApprovalRequest {
+    type Error = RepositoryError;
+
+    fn try_from(r: ApprovalRow) -> Result<Self, Self::Error> {
+        let status: orchestra_domain::ApprovalStatus = r
+            .status
+            .parse()
+            .map_err(|e| corrupt("approval status", e))?;
+        let decision = match (status, r.decided_by, r.decided_at) {
+            (orchestra_domain::ApprovalStatus::Pending, _, _) => None,
+            (final_status, Some(decided_by), Some(decided_at)) => Some(Decision {
+                outcome: match final_status {
+                    orchestra_domain::ApprovalStatus::Approved => DecisionOutcome::Approved,
+                    orchestra_domain::ApprovalStatus::Rejected => DecisionOutcome::Rejected,
+                    orchestra_domain::ApprovalStatus::Expired => DecisionOutcome::Expired,
+                    _ => DecisionOutcome::Cancelled,
+                },
+                decided_by,
+                decided_at: to_utc(decided_at),
+                reason: r.reason,
+                updated_input: r
+                    .updated_input
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| corrupt("approval updated_input", e))?,
+                scope: r.scope.parse().map_err(|e| corrupt("approval scope", e))?,
+            }),
+            (_, _, _) => {
+                return Err(corrupt(
+                    "approval",
+                    format!("{} is {} without a decision", r.id, r.status),
+                ));
+            }
+        };
+        Ok(ApprovalRequest::restore(ApprovalSnapshot {
+            id: r.id.parse().map_err(|e| corrupt("approval id", e))?,
+            request: NewApproval {
+                session_id: r.session_id,
+                agent_id: r.agent_id,
+                tool_name: r.tool_name,
+                tool_input: serde_json::from_str(&r.tool_input)
+                    .map_err(|e| corrupt("approval tool_input", e))?,
+                tool_use_id: r.tool_use_id,
+                kind: r.kind.parse().map_err(|e| corrupt("approval kind", e))?,
+                description: r.description,
+            },
+            status,
+            created_at: to_utc(r.created_at),
+            expires_at: to_utc(r.expires_at),
+            decision,
+            notification_ref: r.notification_ref,
+        }))
+    }
+}

@@ -1,0 +1,50 @@
+//! The one schema for both backends, in portable SQL types. It must match
+//! `migrations/{sqlite,postgres}`; the repository contract tests run against both.
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        agent_id -> Text,
+        working_directory -> Text,
+        model -> Nullable<Text>,
+        permission_mode -> Text,
+        allowed_tools -> Text,
+        disallowed_tools -> Text,
+        append_system_prompt -> Nullable<Text>,
+        max_turns -> Nullable<Integer>,
+        status -> Text,
+        total_cost_usd -> Double,
+        total_duration_ms -> BigInt,
+        message_count -> BigInt,
+        turn_count -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    approvals (id) {
+        id -> Text,
+        session_id -> Text,
+        agent_id -> Text,
+        tool_name -> Text,
+        tool_input -> Text,
+        tool_use_id -> Nullable<Text>,
+        kind -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+        updated_input -> Nullable<Text>,
+        scope -> Text,
+        notification_ref -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(sessions, approvals);

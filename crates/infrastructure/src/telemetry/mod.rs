@@ -1,0 +1,12 @@
+//! Telemetry: structured logs with `tracing`, optional OTLP span export, and the
+//! Prometheus recorder behind `/metrics`.
+
+mod metrics_recorder;
+mod process;
+mod tracing_setup;
+
+pub use metrics_recorder::{MetricsHandle, install_metrics};
+pub use process::publish_process_metrics;
+pub use tracing_setup::{
+    LogFormat, TelemetryGuard, TracingSettings, init_tracing, otlp_traces_url,
+};

@@ -1,0 +1,95 @@
+//! Background services. Each logs its start by name (operators grep for these lines) and
+//! stops when the shutdown signal flips.
+
+use std::time::Duration;
+
+use orchestra_application::approvals::ExpireApprovalsHandler;
+use orchestra_application::metrics_names as m;
+use orchestra_infrastructure::telemetry::MetricsHandle;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A shutdown signal shared by the background services.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    rx: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    /// A signal and the switch that flips it.
+    pub fn new() -> (watch::Sender<bool>, Self) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Self { rx })
+    }
+
+    /// Resolves once shutdown was asked for.
+    pub async fn wait(&mut self) {
+        let _ = self.rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn is_set(&self) -> bool {
+        *self.rx.borrow()
+    }
+}
+
+/// Sleeps `period` or until shutdown; returns false on shutdown.
+async fn tick(shutdown: &mut Shutdown, period: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(period) => true,
+        () = shutdown.wait() => false,
+    }
+}
+
+/// The approval timeout service: expires Pending approvals past their deadline, every
+/// `interval`. Logs "ApprovalTimeoutService started".
+pub fn spawn_approval_timeout_service(
+    handler: ExpireApprovalsHandler,
+    interval: Duration,
+    mut shutdown: Shutdown,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tracing::info!(
+            service = "ApprovalTimeoutService",
+            interval_secs = interval.as_secs(),
+            "ApprovalTimeoutService started"
+        );
+        metrics::gauge!(m::APPROVAL_TIMEOUT_SERVICE_HEALTH).set(1.0);
+        loop {
+            match handler.sweep().await {
+                Ok(report) => {
+                    metrics::gauge!(m::APPROVAL_TIMEOUT_SERVICE_HEALTH).set(1.0);
+                    metrics::counter!(m::APPROVAL_TIMEOUT_SWEEPS_TOTAL).increment(1);
+                    if report.expired > 0 {
+                        tracing::info!(
+                            expired = report.expired,
+                            batches = report.batches,
+                            "approval timeout sweep"
+                        );
+                    }
+                }
+                Err(err) => {
+                    metrics::gauge!(m::APPROVAL_TIMEOUT_SERVICE_HEALTH).set(0.0);
+                    tracing::warn!(error = %err, "approval timeout sweep failed; retrying next interval");
+                }
+            }
+            if !tick(&mut shutdown, interval).await {
+                break;
+            }
+        }
+        metrics::gauge!(m::APPROVAL_TIMEOUT_SERVICE_HEALTH).set(0.0);
+        tracing::info!(
+            service = "ApprovalTimeoutService",
+            "ApprovalTimeoutService stopped"
+        );
+    })
+}
+
+/// Keeps the Prometheus histograms drained (the exporter runs no thread of its own).
+pub fn spawn_metrics_upkeep(handle: MetricsHandle, mut shutdown: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while tick(&mut shutdown, Duration::from_secs(5)).await {
+            handle.run_upkeep();
+        }
+    })
+}

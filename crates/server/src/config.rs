@@ -1,0 +1,1067 @@
+//! Typed settings, layered: built-in defaults for the environment < the config file
+//! (`config/<environment>.toml`, or `--config FILE`) < environment variables.
+//!
+//! Environment variables accept the deployment guide's names (`DB_CONNECTION_STRING`,
+//! `ConnectionStrings__DefaultConnection`, `TELEGRAM_BOT_TOKEN`, `TelegramEscalation__*`,
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`, ...) and `ORCHESTRA__SECTION__KEY` for every key; each name
+//! also works as `NAME_FILE` (the value is read from that file, for mounted secrets).
+//! Secrets are `SecretString`s: `Debug` and `check-config` never show them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use orchestra_infrastructure::db::{DatabaseTarget, PoolSettings};
+use orchestra_infrastructure::telemetry::LogFormat;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Where the service runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Environment {
+    /// A developer's machine: SQLite, no Telegram, migrations applied at start, detailed logs.
+    #[default]
+    Development,
+    /// Production-like: PostgreSQL, Telegram on.
+    Staging,
+    /// Production: PostgreSQL, Telegram on, migrations only when told.
+    Production,
+}
+
+impl Environment {
+    /// The canonical name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "Development",
+            Self::Staging => "Staging",
+            Self::Production => "Production",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Environment {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" | "local" => Ok(Self::Development),
+            "staging" | "stage" => Ok(Self::Staging),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(ConfigError::Invalid {
+                key: "environment".into(),
+                message: format!("`{other}` is not Development, Staging or Production"),
+            }),
+        }
+    }
+}
+
+/// Why the configuration cannot be used. Never contains a secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value is wrong.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The setting (file key or environment variable).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A required value is missing.
+    #[error("{key} is required: {hint}")]
+    Missing {
+        /// The setting.
+        key: String,
+        /// How to provide it.
+        hint: String,
+    },
+    /// The config file cannot be read or parsed.
+    #[error("config file {path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The file and environment layers, before validation. Every key is optional in the file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSettings {
+    server: RawServer,
+    database: RawDatabase,
+    telegram: RawTelegram,
+    approvals: RawApprovals,
+    telemetry: RawTelemetry,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawServer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workers: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shutdown_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    swagger_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawDatabase {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_string: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_pool_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_idle: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connect_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_migrate: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawTelegram {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bot_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_user_ids: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawApprovals {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_timeout_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_timeout_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sweep_interval_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grace_period_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sweep_batch_size: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawTelemetry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    otlp_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_name: Option<String>,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub host: String,
+    /// Listen port (5284; 0 picks a free one).
+    pub port: u16,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// How long in-flight requests get on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Whether `/swagger` is served.
+    pub swagger_enabled: bool,
+}
+
+/// Database settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// Where the database is (parsed from the secret connection string).
+    pub target: DatabaseTarget,
+    /// Pool sizing.
+    pub pool: PoolSettings,
+    /// Whether pending migrations are applied at start.
+    pub auto_migrate: bool,
+}
+
+/// Telegram settings.
+#[derive(Debug, Clone)]
+pub struct TelegramSettings {
+    /// Whether approvals go to Telegram.
+    pub enabled: bool,
+    /// The bot token.
+    pub bot_token: Option<SecretString>,
+    /// The chat that gets approval messages.
+    pub chat_id: Option<i64>,
+    /// The Bot API base URL (tests point it at a fake).
+    pub api_base_url: String,
+    /// Users allowed to decide (empty: anyone in the chat).
+    pub allowed_user_ids: Vec<i64>,
+}
+
+/// Approval timeout settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovalSettings {
+    /// Default wait, minutes.
+    pub default_timeout_minutes: u32,
+    /// Longest wait, minutes.
+    pub max_timeout_minutes: u32,
+    /// Sweep interval, seconds.
+    pub sweep_interval_secs: u64,
+    /// Grace after the deadline, seconds.
+    pub grace_period_secs: u64,
+    /// Rows expired per database round trip.
+    pub sweep_batch_size: u32,
+}
+
+/// Telemetry settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetrySettings {
+    /// Log filter.
+    pub log_level: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// OTLP/HTTP endpoint for spans.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name`.
+    pub service_name: String,
+}
+
+/// The validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Development, Staging or Production.
+    pub environment: Environment,
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Database.
+    pub database: DatabaseSettings,
+    /// Telegram.
+    pub telegram: TelegramSettings,
+    /// Approvals.
+    pub approvals: ApprovalSettings,
+    /// Telemetry.
+    pub telemetry: TelemetrySettings,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Where settings come from: the process environment, or a map (tests).
+pub trait EnvSource {
+    /// The variable's value.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl EnvSource for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Reads `NAME` or `NAME_FILE` (not both).
+fn read_var(env: &dyn EnvSource, name: &str) -> Result<Option<String>, ConfigError> {
+    let direct = env.var(name).filter(|v| !v.is_empty());
+    let file_var = format!("{name}_FILE");
+    let from_file = match env.var(&file_var).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(path) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| invalid(&file_var, format!("cannot read {path}: {e}")))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        ),
+    };
+    match (direct, from_file) {
+        (Some(_), Some(_)) => Err(invalid(
+            name,
+            format!("set either {name} or {file_var}, not both"),
+        )),
+        (d, f) => Ok(d.or(f)),
+    }
+}
+
+/// The first set variable of `names` (later names are the more specific and win).
+fn read_any(env: &dyn EnvSource, names: &[&str]) -> Result<Option<(String, String)>, ConfigError> {
+    let mut found = None;
+    for name in names {
+        if let Some(v) = read_var(env, name)? {
+            found = Some(((*name).to_owned(), v));
+        }
+    }
+    Ok(found)
+}
+
+fn parse_as<T: FromStr>(key: &str, value: &str, what: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|_| invalid(key, format!("expected {what}")))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(invalid(key, "expected true or false")),
+    }
+}
+
+/// The environment variable names of each setting, in increasing precedence.
+pub const ENV_NAMES: &[(&str, &[&str])] = &[
+    (
+        "environment",
+        &["ASPNETCORE_ENVIRONMENT", "ORCHESTRA_ENVIRONMENT"],
+    ),
+    ("server.host", &["ORCHESTRA__SERVER__HOST"]),
+    ("server.port", &["ORCHESTRA__SERVER__PORT"]),
+    ("server.workers", &["ORCHESTRA__SERVER__WORKERS"]),
+    (
+        "server.shutdown_timeout_secs",
+        &["ORCHESTRA__SERVER__SHUTDOWN_TIMEOUT_SECS"],
+    ),
+    (
+        "server.swagger_enabled",
+        &["ORCHESTRA__SERVER__SWAGGER_ENABLED"],
+    ),
+    (
+        "database.connection_string",
+        &[
+            "ConnectionStrings__DefaultConnection",
+            "DB_CONNECTION_STRING",
+            "ORCHESTRA__DATABASE__CONNECTION_STRING",
+        ],
+    ),
+    (
+        "database.max_pool_size",
+        &["ORCHESTRA__DATABASE__MAX_POOL_SIZE"],
+    ),
+    ("database.min_idle", &["ORCHESTRA__DATABASE__MIN_IDLE"]),
+    (
+        "database.connect_timeout_secs",
+        &["ORCHESTRA__DATABASE__CONNECT_TIMEOUT_SECS"],
+    ),
+    (
+        "database.auto_migrate",
+        &["ORCHESTRA__DATABASE__AUTO_MIGRATE"],
+    ),
+    (
+        "telegram.enabled",
+        &[
+            "TelegramEscalation__Enabled",
+            "ORCHESTRA__TELEGRAM__ENABLED",
+        ],
+    ),
+    (
+        "telegram.bot_token",
+        &[
+            "TelegramEscalation__BotToken",
+            "TELEGRAM_BOT_TOKEN",
+            "ORCHESTRA__TELEGRAM__BOT_TOKEN",
+        ],
+    ),
+    (
+        "telegram.chat_id",
+        &[
+            "TelegramEscalation__ChatId",
+            "TELEGRAM_CHAT_ID",
+            "ORCHESTRA__TELEGRAM__CHAT_ID",
+        ],
+    ),
+    (
+        "telegram.api_base_url",
+        &["ORCHESTRA__TELEGRAM__API_BASE_URL"],
+    ),
+    (
+        "telegram.allowed_user_ids",
+        &["ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS"],
+    ),
+    (
+        "approvals.default_timeout_minutes",
+        &["ORCHESTRA__APPROVALS__DEFAULT_TIMEOUT_MINUTES"],
+    ),
+    (
+        "approvals.max_timeout_minutes",
+        &["ORCHESTRA__APPROVALS__MAX_TIMEOUT_MINUTES"],
+    ),
+    (
+        "approvals.sweep_interval_secs",
+        &["ORCHESTRA__APPROVALS__SWEEP_INTERVAL_SECS"],
+    ),
+    (
+        "approvals.grace_period_secs",
+        &["ORCHESTRA__APPROVALS__GRACE_PERIOD_SECS"],
+    ),
+    (
+        "approvals.sweep_batch_size",
+        &["ORCHESTRA__APPROVALS__SWEEP_BATCH_SIZE"],
+    ),
+    ("telemetry.log_level", &["ORCHESTRA__TELEMETRY__LOG_LEVEL"]),
+    (
+        "telemetry.log_format",
+        &["ORCHESTRA__TELEMETRY__LOG_FORMAT"],
+    ),
+    (
+        "telemetry.otlp_endpoint",
+        &[
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "ORCHESTRA__TELEMETRY__OTLP_ENDPOINT",
+        ],
+    ),
+    (
+        "telemetry.service_name",
+        &["OTEL_SERVICE_NAME", "ORCHESTRA__TELEMETRY__SERVICE_NAME"],
+    ),
+];
+
+fn names_of(key: &str) -> &'static [&'static str] {
+    ENV_NAMES
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(&[], |(_, n)| n)
+}
+
+fn apply_env(raw: &mut RawSettings, env: &dyn EnvSource) -> Result<(), ConfigError> {
+    for (key, names) in ENV_NAMES {
+        let Some((var, value)) = read_any(env, names)? else {
+            continue;
+        };
+        let v = value.as_str();
+        match *key {
+            "environment" => {}
+            "server.host" => raw.server.host = Some(v.trim().to_owned()),
+            "server.port" => raw.server.port = Some(parse_as(&var, v, "a port number (0-65535)")?),
+            "server.workers" => {
+                raw.server.workers = Some(parse_as(&var, v, "a number of worker threads")?)
+            }
+            "server.shutdown_timeout_secs" => {
+                raw.server.shutdown_timeout_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "server.swagger_enabled" => raw.server.swagger_enabled = Some(parse_bool(&var, v)?),
+            "database.connection_string" => raw.database.connection_string = Some(value),
+            "database.max_pool_size" => {
+                raw.database.max_pool_size = Some(parse_as(&var, v, "a pool size")?)
+            }
+            "database.min_idle" => {
+                raw.database.min_idle = Some(parse_as(&var, v, "a number of connections")?)
+            }
+            "database.connect_timeout_secs" => {
+                raw.database.connect_timeout_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "database.auto_migrate" => raw.database.auto_migrate = Some(parse_bool(&var, v)?),
+            "telegram.enabled" => raw.telegram.enabled = Some(parse_bool(&var, v)?),
+            "telegram.bot_token" => raw.telegram.bot_token = Some(value),
+            "telegram.chat_id" => {
+                raw.telegram.chat_id = Some(parse_as(&var, v, "a numeric chat id")?)
+            }
+            "telegram.api_base_url" => raw.telegram.api_base_url = Some(v.trim().to_owned()),
+            "telegram.allowed_user_ids" => {
+                raw.telegram.allowed_user_ids = Some(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| parse_as(&var, s, "comma-separated numeric user ids"))
+                        .collect::<Result<_, _>>()?,
+                );
+            }
+            "approvals.default_timeout_minutes" => {
+                raw.approvals.default_timeout_minutes = Some(parse_as(&var, v, "minutes")?);
+            }
+            "approvals.max_timeout_minutes" => {
+                raw.approvals.max_timeout_minutes = Some(parse_as(&var, v, "minutes")?)
+            }
+            "approvals.sweep_interval_secs" => {
+                raw.approvals.sweep_interval_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "approvals.grace_period_secs" => {
+                raw.approvals.grace_period_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "approvals.sweep_batch_size" => {
+                raw.approvals.sweep_batch_size = Some(parse_as(&var, v, "a batch size")?)
+            }
+            "telemetry.log_level" => raw.telemetry.log_level = Some(v.trim().to_owned()),
+            "telemetry.log_format" => raw.telemetry.log_format = Some(v.trim().to_owned()),
+            "telemetry.otlp_endpoint" => raw.telemetry.otlp_endpoint = Some(v.trim().to_owned()),
+            "telemetry.service_name" => raw.telemetry.service_name = Some(v.trim().to_owned()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn defaults(environment: Environment) -> RawSettings {
+    let dev = environment == Environment::Development;
+    RawSettings {
+        server: RawServer {
+            host: Some("0.0.0.0".into()),
+            port: Some(5284),
+            workers: None,
+            shutdown_timeout_secs: Some(30),
+            swagger_enabled: Some(true),
+        },
+        database: RawDatabase {
+            connection_string: dev.then(|| "Data Source=orchestra.db".into()),
+            max_pool_size: None,
+            min_idle: Some(1),
+            connect_timeout_secs: Some(5),
+            auto_migrate: Some(dev),
+        },
+        telegram: RawTelegram {
+            enabled: Some(!dev),
+            bot_token: None,
+            chat_id: None,
+            api_base_url: Some("https://api.telegram.org".into()),
+            allowed_user_ids: Some(Vec::new()),
+        },
+        approvals: RawApprovals {
+            default_timeout_minutes: Some(30),
+            max_timeout_minutes: Some(120),
+            sweep_interval_secs: Some(30),
+            grace_period_secs: Some(0),
+            sweep_batch_size: Some(500),
+        },
+        telemetry: RawTelemetry {
+            log_level: Some(if dev { "info,orchestra=debug" } else { "info" }.into()),
+            log_format: Some(if dev { "text" } else { "json" }.into()),
+            otlp_endpoint: None,
+            service_name: Some("orchestra".into()),
+        },
+    }
+}
+
+fn merge(base: &mut toml::Value, overlay: toml::Value) {
+    match (base, overlay) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+impl Settings {
+    /// Loads settings from the process environment and the config file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for anything missing, unreadable or invalid.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(config_file, &ProcessEnv, Path::new("config"))
+    }
+
+    /// Loads settings from `env`, the explicit `config_file` or `<config_dir>/<environment>.toml`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for anything missing, unreadable or invalid.
+    pub fn load_from(
+        config_file: Option<&Path>,
+        env: &dyn EnvSource,
+        config_dir: &Path,
+    ) -> Result<Self, ConfigError> {
+        let environment = match read_any(env, names_of("environment"))? {
+            Some((_, v)) => v.parse()?,
+            None => Environment::default(),
+        };
+        let mut merged = toml::Value::try_from(defaults(environment))
+            .map_err(|e| invalid("defaults", e.to_string()))?;
+        let explicit = config_file.map(Path::to_path_buf).or_else(|| {
+            read_var(env, "ORCHESTRA_CONFIG")
+                .ok()
+                .flatten()
+                .map(PathBuf::from)
+        });
+        let file = match explicit {
+            Some(p) => Some(p),
+            None => {
+                let p = config_dir.join(format!(
+                    "{}.toml",
+                    environment.as_str().to_ascii_lowercase()
+                ));
+                p.is_file().then_some(p)
+            }
+        };
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let value: toml::Value = toml::from_str(&text).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            merge(&mut merged, value);
+        }
+        let mut raw: RawSettings =
+            merged
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::File {
+                    path: file
+                        .as_ref()
+                        .map_or_else(|| "defaults".into(), |p| p.display().to_string()),
+                    message: e.to_string(),
+                })?;
+        apply_env(&mut raw, env)?;
+        Self::validate(environment, raw, file)
+    }
+
+    fn validate(
+        environment: Environment,
+        raw: RawSettings,
+        config_file: Option<PathBuf>,
+    ) -> Result<Self, ConfigError> {
+        let cs = raw.database.connection_string.filter(|s| !s.trim().is_empty()).ok_or_else(|| ConfigError::Missing {
+            key: "database.connection_string".into(),
+            hint: format!(
+                "{environment} has no default database; set DB_CONNECTION_STRING (or ConnectionStrings__DefaultConnection, \
+                 or [database] connection_string in the config file)"
+            ),
+        })?;
+        let target = DatabaseTarget::parse(&cs)
+            .map_err(|e| invalid("database.connection_string", e.to_string()))?;
+        let default_pool = match target.backend() {
+            orchestra_infrastructure::db::Backend::Sqlite => 8,
+            orchestra_infrastructure::db::Backend::Postgres => 16,
+        };
+        let max_size = raw
+            .database
+            .max_pool_size
+            .or(target.max_pool_size())
+            .unwrap_or(default_pool);
+        if max_size == 0 || max_size > 1000 {
+            return Err(invalid(
+                "database.max_pool_size",
+                "must be between 1 and 1000",
+            ));
+        }
+        let pool = PoolSettings {
+            max_size,
+            min_idle: raw.database.min_idle.unwrap_or(1).min(max_size),
+            connection_timeout: std::time::Duration::from_secs(
+                raw.database.connect_timeout_secs.unwrap_or(5).max(1),
+            ),
+        };
+
+        let telegram_enabled = raw.telegram.enabled.unwrap_or(false);
+        let bot_token = raw
+            .telegram
+            .bot_token
+            .filter(|t| !t.trim().is_empty())
+            .map(SecretString::from);
+        if telegram_enabled && bot_token.is_none() {
+            return Err(ConfigError::Missing {
+                key: "telegram.bot_token".into(),
+                hint: "Telegram is enabled; set TELEGRAM_BOT_TOKEN (or TelegramEscalation__BotToken, or a _FILE variant), \
+                       or disable it with TelegramEscalation__Enabled=false"
+                    .into(),
+            });
+        }
+        if telegram_enabled && raw.telegram.chat_id.is_none() {
+            return Err(ConfigError::Missing {
+                key: "telegram.chat_id".into(),
+                hint: "Telegram is enabled; set TELEGRAM_CHAT_ID (or TelegramEscalation__ChatId)"
+                    .into(),
+            });
+        }
+        let api_base_url = raw
+            .telegram
+            .api_base_url
+            .unwrap_or_else(|| "https://api.telegram.org".into());
+        if !(api_base_url.starts_with("http://") || api_base_url.starts_with("https://")) {
+            return Err(invalid(
+                "telegram.api_base_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+
+        let approvals = ApprovalSettings {
+            default_timeout_minutes: raw.approvals.default_timeout_minutes.unwrap_or(30),
+            max_timeout_minutes: raw.approvals.max_timeout_minutes.unwrap_or(120),
+            sweep_interval_secs: raw.approvals.sweep_interval_secs.unwrap_or(30),
+            grace_period_secs: raw.approvals.grace_period_secs.unwrap_or(0),
+            sweep_batch_size: raw.approvals.sweep_batch_size.unwrap_or(500),
+        };
+        if approvals.default_timeout_minutes == 0
+            || approvals.default_timeout_minutes > approvals.max_timeout_minutes
+        {
+            return Err(invalid(
+                "approvals.default_timeout_minutes",
+                format!(
+                    "must be between 1 and max_timeout_minutes ({})",
+                    approvals.max_timeout_minutes
+                ),
+            ));
+        }
+        if approvals.sweep_interval_secs == 0 {
+            return Err(invalid(
+                "approvals.sweep_interval_secs",
+                "must be at least 1",
+            ));
+        }
+        if approvals.sweep_batch_size == 0 {
+            return Err(invalid("approvals.sweep_batch_size", "must be at least 1"));
+        }
+
+        let log_format = match raw
+            .telemetry
+            .log_format
+            .as_deref()
+            .unwrap_or("text")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "text" | "pretty" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid("telemetry.log_format", "expected text or json")),
+        };
+        let otlp_endpoint = raw.telemetry.otlp_endpoint.filter(|e| !e.trim().is_empty());
+        if let Some(e) = &otlp_endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(invalid(
+                    "telemetry.otlp_endpoint",
+                    "must be an http:// or https:// URL (OTLP over HTTP)",
+                ));
+            }
+        }
+
+        Ok(Self {
+            environment,
+            server: ServerSettings {
+                host: raw.server.host.unwrap_or_else(|| "0.0.0.0".into()),
+                port: raw.server.port.unwrap_or(5284),
+                workers: raw.server.workers.filter(|w| *w > 0),
+                shutdown_timeout_secs: raw.server.shutdown_timeout_secs.unwrap_or(30),
+                swagger_enabled: raw.server.swagger_enabled.unwrap_or(true),
+            },
+            database: DatabaseSettings {
+                target,
+                pool,
+                auto_migrate: raw
+                    .database
+                    .auto_migrate
+                    .unwrap_or(environment == Environment::Development),
+            },
+            telegram: TelegramSettings {
+                enabled: telegram_enabled,
+                bot_token,
+                chat_id: raw.telegram.chat_id,
+                api_base_url,
+                allowed_user_ids: raw.telegram.allowed_user_ids.unwrap_or_default(),
+            },
+            approvals,
+            telemetry: TelemetrySettings {
+                log_level: raw.telemetry.log_level.unwrap_or_else(|| "info".into()),
+                log_format,
+                otlp_endpoint,
+                service_name: raw
+                    .telemetry
+                    .service_name
+                    .unwrap_or_else(|| "orchestra".into()),
+            },
+            config_file,
+        })
+    }
+
+    /// The effective configuration as TOML, secrets replaced by `[redacted]`.
+    pub fn to_redacted_toml(&self) -> String {
+        let q = |s: &str| format!("{s:?}");
+        let unset = || "\"\"  # not set".to_owned();
+        let sections: Vec<(&str, Vec<(&str, String)>)> = vec![
+            (
+                "",
+                vec![
+                    ("environment", q(self.environment.as_str())),
+                    (
+                        "config_file",
+                        self.config_file
+                            .as_ref()
+                            .map_or_else(unset, |p| q(&p.display().to_string())),
+                    ),
+                ],
+            ),
+            (
+                "server",
+                vec![
+                    ("host", q(&self.server.host)),
+                    ("port", self.server.port.to_string()),
+                    (
+                        "workers",
+                        self.server
+                            .workers
+                            .map_or_else(|| "0  # one per core".into(), |w| w.to_string()),
+                    ),
+                    (
+                        "shutdown_timeout_secs",
+                        self.server.shutdown_timeout_secs.to_string(),
+                    ),
+                    ("swagger_enabled", self.server.swagger_enabled.to_string()),
+                ],
+            ),
+            (
+                "database",
+                vec![
+                    ("backend", q(self.database.target.backend().as_str())),
+                    ("location", q(&self.database.target.location())),
+                    ("connection_string", q("[redacted]")),
+                    ("max_pool_size", self.database.pool.max_size.to_string()),
+                    ("min_idle", self.database.pool.min_idle.to_string()),
+                    (
+                        "connect_timeout_secs",
+                        self.database.pool.connection_timeout.as_secs().to_string(),
+                    ),
+                    ("auto_migrate", self.database.auto_migrate.to_string()),
+                ],
+            ),
+            (
+                "telegram",
+                vec![
+                    ("enabled", self.telegram.enabled.to_string()),
+                    (
+                        "bot_token",
+                        self.telegram
+                            .bot_token
+                            .as_ref()
+                            .map_or_else(unset, |_| q("[redacted]")),
+                    ),
+                    (
+                        "chat_id",
+                        self.telegram
+                            .chat_id
+                            .map_or_else(|| "0  # not set".into(), |c| c.to_string()),
+                    ),
+                    ("api_base_url", q(&self.telegram.api_base_url)),
+                    (
+                        "allowed_user_ids",
+                        format!("{:?}", self.telegram.allowed_user_ids),
+                    ),
+                ],
+            ),
+            (
+                "approvals",
+                vec![
+                    (
+                        "default_timeout_minutes",
+                        self.approvals.default_timeout_minutes.to_string(),
+                    ),
+                    (
+                        "max_timeout_minutes",
+                        self.approvals.max_timeout_minutes.to_string(),
+                    ),
+                    (
+                        "sweep_interval_secs",
+                        self.approvals.sweep_interval_secs.to_string(),
+                    ),
+                    (
+                        "grace_period_secs",
+                        self.approvals.grace_period_secs.to_string(),
+                    ),
+                    (
+                        "sweep_batch_size",
+                        self.approvals.sweep_batch_size.to_string(),
+                    ),
+                ],
+            ),
+            (
+                "telemetry",
+                vec![
+                    ("log_level", q(&self.telemetry.log_level)),
+                    (
+                        "log_format",
+                        q(match self.telemetry.log_format {
+                            LogFormat::Text => "text",
+                            LogFormat::Json => "json",
+                        }),
+                    ),
+                    (
+                        "otlp_endpoint",
+                        self.telemetry
+                            .otlp_endpoint
+                            .as_deref()
+                            .map_or_else(unset, q),
+                    ),
+                    ("service_name", q(&self.telemetry.service_name)),
+                ],
+            ),
+        ];
+        let mut out = String::new();
+        for (section, lines) in sections {
+            if !section.is_empty() {
+                out.push_str(&format!("\n[{section}]\n"));
+            }
+            for (k, v) in lines {
+                out.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+        out
+    }
+
+    /// The bot token, for the Telegram adapter only.
+    pub fn telegram_token(&self) -> Option<&str> {
+        self.telegram
+            .bot_token
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(None, &env(pairs), Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn development_defaults_to_sqlite_on_5284_without_telegram() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.server.port, 5284);
+        assert_eq!(
+            s.database.target,
+            DatabaseTarget::Sqlite {
+                path: "orchestra.db".into()
+            }
+        );
+        assert!(s.database.auto_migrate);
+        assert!(!s.telegram.enabled);
+    }
+
+    #[test]
+    fn production_needs_a_database_and_telegram_credentials() {
+        let err = load(&[("ASPNETCORE_ENVIRONMENT", "Production")]).unwrap_err();
+        assert!(err.to_string().contains("DB_CONNECTION_STRING"), "{err}");
+        let err = load(&[
+            ("ASPNETCORE_ENVIRONMENT", "Production"),
+            (
+                "ConnectionStrings__DefaultConnection",
+                "Host=db;Database=o;Username=app;Password=pw",
+            ),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("TELEGRAM_BOT_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn the_seeds_production_variables_are_understood_and_secrets_stay_hidden() {
+        let s = load(&[
+            ("ASPNETCORE_ENVIRONMENT", "Production"),
+            (
+                "ConnectionStrings__DefaultConnection",
+                "Host=db;Database=o;Username=app;Password=pw-XYZ;MaxPoolSize=100",
+            ),
+            ("TelegramEscalation__BotToken", "123:token-XYZ"),
+            ("TelegramEscalation__ChatId", "-1001"),
+            ("TelegramEscalation__Enabled", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.environment, Environment::Production);
+        assert!(!s.database.auto_migrate);
+        assert_eq!(s.database.pool.max_size, 100);
+        assert_eq!(s.telegram.chat_id, Some(-1001));
+        assert_eq!(s.telegram_token(), Some("123:token-XYZ"));
+        let shown = format!("{s:?}\n{}", s.to_redacted_toml());
+        assert!(
+            !shown.contains("pw-XYZ") && !shown.contains("token-XYZ"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn file_variants_read_secrets_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "42:from-file\n").unwrap();
+        let s = load(&[
+            ("TELEGRAM_BOT_TOKEN_FILE", token.to_str().unwrap()),
+            ("TELEGRAM_CHAT_ID", "7"),
+            ("TelegramEscalation__Enabled", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.telegram_token(), Some("42:from-file"));
+        let err = load(&[
+            ("TELEGRAM_BOT_TOKEN", "x"),
+            ("TELEGRAM_BOT_TOKEN_FILE", token.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("not both"));
+    }
+
+    #[test]
+    fn environment_beats_file_and_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("development.toml"),
+            "[server]\nport = 6000\nworkers = 3\n[approvals]\ndefault_timeout_minutes = 10\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            None,
+            &env(&[("ORCHESTRA__SERVER__PORT", "7000")]),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 7000);
+        assert_eq!(s.server.workers, Some(3));
+        assert_eq!(s.approvals.default_timeout_minutes, 10);
+        assert_eq!(s.config_file, Some(dir.path().join("development.toml")));
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_reported_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("development.toml"), "[server]\nprot = 1\n").unwrap();
+        let err = Settings::load_from(None, &env(&[]), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+        let err = load(&[("ORCHESTRA__SERVER__PORT", "http")]).unwrap_err();
+        assert!(err.to_string().contains("ORCHESTRA__SERVER__PORT"), "{err}");
+        let err = load(&[("ORCHESTRA_ENVIRONMENT", "moon")]).unwrap_err();
+        assert!(err.to_string().contains("moon"), "{err}");
+        let err = load(&[("ORCHESTRA__APPROVALS__DEFAULT_TIMEOUT_MINUTES", "500")]).unwrap_err();
+        assert!(err.to_string().contains("default_timeout_minutes"), "{err}");
+    }
+}

@@ -1,0 +1,13 @@
+//! The `orchestra` server: configuration, the composition root that wires adapters into
+//! ports, the background services, and the CLI subcommands.
+//!
+//! **Architecture Invariant:** this is the only crate that names concrete adapters. It is
+//! thin: build, wire, run.
+
+pub mod background;
+pub mod cli;
+pub mod config;
+pub mod startup;
+
+pub use config::{Environment, Settings};
+pub use startup::Application;

@@ -1,0 +1,315 @@
+//! The composition root: builds adapters from settings, hands them to the application as
+//! `Arc<dyn Port>`, mounts the API, starts the background services, and shuts everything
+//! down in order.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpServer, middleware::from_fn, web};
+use anyhow::Context;
+use orchestra_api::{AppState, ApprovalHandlers, ServiceInfo, SessionHandlers};
+use orchestra_application::approvals::{
+    ApprovalEvents, CancelApprovalHandler, CancelTestApprovalsHandler, CreateTestApprovalHandler,
+    DecideApprovalHandler, ExpireApprovalsHandler, GetApprovalHandler, ListApprovalsHandler,
+    NotificationDispatcher, RequestApprovalHandler,
+};
+use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
+use orchestra_application::ports::{
+    ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe, DisabledNotifier,
+    SessionRepository, SystemClock,
+};
+use orchestra_application::sessions::{
+    CountSessionsHandler, GetSessionHandler, ListSessionsHandler,
+};
+use orchestra_domain::approval::ApprovalTimeoutPolicy;
+use orchestra_infrastructure::db::{
+    Database, DieselApprovalRepository, DieselDatabaseProbe, DieselSessionRepository, Migrations,
+};
+use orchestra_infrastructure::telemetry::MetricsHandle;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::background::{self, Shutdown};
+use crate::config::Settings;
+
+/// The service version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A built, bound, not-yet-running service.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    stop_background: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
+    database: Database,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the database and brings its schema up to date as the environment allows:
+/// pending migrations are applied when `auto_migrate` is on (the Development default) or
+/// `force_migrate` is set; otherwise pending migrations stop the start.
+///
+/// # Errors
+/// When the database cannot be reached, a migration fails, or migrations are pending and
+/// may not be applied.
+pub async fn open_database(settings: &Settings, force_migrate: bool) -> anyhow::Result<Database> {
+    let target = settings.database.target.clone();
+    let pool = settings.database.pool;
+    let db = tokio::task::spawn_blocking(move || Database::open(target, pool))
+        .await
+        .context("database open task failed")??;
+    let state = Migrations::state_async(&db)
+        .await
+        .context("cannot read the migration state")?;
+    let pending = state.pending();
+    if pending > 0 {
+        if settings.database.auto_migrate || force_migrate {
+            let applied = Migrations::apply_pending_async(&db)
+                .await
+                .context("applying migrations failed")?;
+            tracing::info!(applied = ?applied, backend = %db.backend(), "database migrations applied");
+        } else {
+            anyhow::bail!(
+                "{pending} database migration(s) pending on {} ({}); {} does not apply them at start. \
+                 Run `orchestra migrate apply`, or start with `orchestra serve --migrate` \
+                 (or ORCHESTRA__DATABASE__AUTO_MIGRATE=true)",
+                db.backend(),
+                db.location(),
+                settings.environment
+            );
+        }
+    }
+    Ok(db)
+}
+
+impl Application {
+    /// Builds everything and binds the listener (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// When the database or the listener cannot be set up.
+    pub async fn build(
+        settings: &Settings,
+        metrics: MetricsHandle,
+        force_migrate: bool,
+    ) -> anyhow::Result<Self> {
+        let database = open_database(settings, force_migrate).await?;
+
+        // Adapters behind ports.
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let approvals_repo: Arc<dyn ApprovalRepository> =
+            Arc::new(DieselApprovalRepository::new(database.clone()));
+        let sessions_repo: Arc<dyn SessionRepository> =
+            Arc::new(DieselSessionRepository::new(database.clone()));
+        let probe: Arc<dyn DatabaseProbe> = Arc::new(DieselDatabaseProbe::new(database.clone()));
+        let notifier: Arc<dyn ApprovalNotifier> = if settings.telegram.enabled {
+            anyhow::bail!(
+                "Telegram escalation is enabled but this build has no Telegram adapter yet; \
+                 set TelegramEscalation__Enabled=false"
+            );
+        } else {
+            Arc::new(DisabledNotifier)
+        };
+
+        // Application handlers.
+        let policy = ApprovalTimeoutPolicy {
+            default_timeout: chrono::Duration::minutes(i64::from(
+                settings.approvals.default_timeout_minutes,
+            )),
+            max_timeout: chrono::Duration::minutes(i64::from(
+                settings.approvals.max_timeout_minutes,
+            )),
+            grace: chrono::Duration::seconds(
+                i64::try_from(settings.approvals.grace_period_secs).unwrap_or(i64::MAX),
+            ),
+        };
+        let events = ApprovalEvents::default();
+        let dispatcher =
+            NotificationDispatcher::new(Arc::clone(&notifier), Arc::clone(&approvals_repo));
+        let request = RequestApprovalHandler::new(
+            approvals_repo.clone(),
+            clock.clone(),
+            policy,
+            events.clone(),
+            dispatcher.clone(),
+        );
+        let cancel = CancelApprovalHandler::new(
+            approvals_repo.clone(),
+            clock.clone(),
+            policy,
+            events.clone(),
+            dispatcher.clone(),
+        );
+        let expire = ExpireApprovalsHandler::new(
+            approvals_repo.clone(),
+            clock.clone(),
+            policy,
+            events.clone(),
+            dispatcher.clone(),
+            settings.approvals.sweep_batch_size,
+        );
+        let state = AppState {
+            approvals: ApprovalHandlers {
+                create_test: CreateTestApprovalHandler::new(request.clone()),
+                cancel_tests: CancelTestApprovalsHandler::new(
+                    approvals_repo.clone(),
+                    cancel.clone(),
+                ),
+                decide: DecideApprovalHandler::new(
+                    approvals_repo.clone(),
+                    clock.clone(),
+                    policy,
+                    events.clone(),
+                    dispatcher.clone(),
+                ),
+                cancel,
+                get: GetApprovalHandler::new(approvals_repo.clone()),
+                list: ListApprovalsHandler::new(approvals_repo.clone()),
+            },
+            sessions: SessionHandlers {
+                get: GetSessionHandler::new(sessions_repo.clone()),
+                list: ListSessionsHandler::new(sessions_repo.clone()),
+                count: CountSessionsHandler::new(sessions_repo.clone()),
+            },
+            database: DatabaseDiagnosticsHandler::new(probe),
+            notifier,
+            render_metrics: {
+                let m = metrics.clone();
+                Arc::new(move || m.render())
+            },
+            info: ServiceInfo {
+                version: VERSION.to_owned(),
+                environment: settings.environment.as_str().to_owned(),
+                started_at: clock.now(),
+                started: Instant::now(),
+            },
+        };
+
+        // Background services.
+        let (stop_background, shutdown) = Shutdown::new();
+        let background = vec![
+            background::spawn_approval_timeout_service(
+                expire,
+                Duration::from_secs(settings.approvals.sweep_interval_secs),
+                shutdown.clone(),
+            ),
+            background::spawn_metrics_upkeep(metrics, shutdown),
+        ];
+
+        // HTTP.
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let data = state.into_data();
+        let swagger = settings.server.swagger_enabled;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(orchestra_api::middleware::observe))
+                .app_data(data.clone())
+                .configure(|cfg| orchestra_api::configure(cfg, swagger))
+                .default_service(web::to(orchestra_api::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .disable_signals();
+        if let Some(w) = settings.server.workers {
+            server = server.workers(w);
+        }
+        let server = server.run();
+
+        tracing::info!(
+            address = %format!("{}:{port}", settings.server.host),
+            environment = %settings.environment,
+            database.backend = %database.backend(),
+            database.location = %database.location(),
+            telegram.enabled = settings.telegram.enabled,
+            otlp = settings.telemetry.otlp_endpoint.is_some(),
+            version = VERSION,
+            "Orchestra listening on http://{}:{port}",
+            settings.server.host
+        );
+        Ok(Self {
+            port,
+            server,
+            stop_background,
+            background,
+            database,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database (for tests and diagnostics).
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Serves until `stop` resolves, then shuts down in order: stop accepting, let in-flight
+    /// requests finish (up to the shutdown timeout), stop the background services.
+    ///
+    /// # Errors
+    /// When the HTTP server fails.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let result = tokio::select! {
+            r = &mut server => r,
+            () = stop => {
+                tracing::info!("shutdown requested: draining in-flight requests");
+                handle.stop(true).await;
+                server.await
+            }
+        };
+        let _ = self.stop_background.send(true);
+        for task in self.background {
+            let _ = task.await;
+        }
+        tracing::info!("Orchestra stopped");
+        result
+            .context("server task failed")?
+            .context("server failed")
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "signal received"),
+        () = term => tracing::info!(signal = "SIGTERM", "signal received"),
+    }
+}
