@@ -1,1 +1,18 @@
-//! placeholder
+//! Test support for Orchestra's end-to-end suite: a PostgreSQL harness that starts a real
+//! server from the machine's binaries, an in-process `TestApp`, the real binary as a child
+//! process, and (later) the fakes of Telegram, the Anthropic API and the claude CLI.
+//!
+//! A test that needs PostgreSQL fails, loudly, when the harness cannot start it: nothing
+//! here skips.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: a failure here is a test failure"
+)]
+
+pub mod app;
+pub mod binary;
+pub mod pg;
+
+pub use app::{Backend, TestApp, TestAppOptions};

@@ -45,7 +45,7 @@ pub async fn observe(
         Err(err) => err.as_response_error().status_code().as_u16(),
     };
     let elapsed = started.elapsed();
-    span.record("http.response.status_code", status);
+    span.record("http.response.status_code", i64::from(status));
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
     if status >= 500 {
         span.record("otel.status_code", "ERROR");

@@ -247,7 +247,10 @@ impl SessionRepository for InMemorySessionRepository {
                 row.version()
             )));
         }
-        *row = session.clone();
+        // Lifecycle only: totals belong to `record_turn` (as in the SQL adapter).
+        let mut snapshot = session.snapshot().clone();
+        snapshot.totals = row.totals();
+        *row = AgentSession::restore(snapshot);
         Ok(())
     }
 

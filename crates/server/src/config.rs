@@ -752,13 +752,13 @@ impl Settings {
             _ => return Err(invalid("telemetry.log_format", "expected text or json")),
         };
         let otlp_endpoint = raw.telemetry.otlp_endpoint.filter(|e| !e.trim().is_empty());
-        if let Some(e) = &otlp_endpoint {
-            if !(e.starts_with("http://") || e.starts_with("https://")) {
-                return Err(invalid(
-                    "telemetry.otlp_endpoint",
-                    "must be an http:// or https:// URL (OTLP over HTTP)",
-                ));
-            }
+        if let Some(e) = &otlp_endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err(invalid(
+                "telemetry.otlp_endpoint",
+                "must be an http:// or https:// URL (OTLP over HTTP)",
+            ));
         }
 
         Ok(Self {

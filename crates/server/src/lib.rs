@@ -7,6 +7,7 @@
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod entry;
 pub mod startup;
 
 pub use config::{Environment, Settings};

@@ -114,13 +114,13 @@ pub async fn decide(
             .parse()
             .map_err(|_| ApiError::bad_request("scope", "scope must be `once` or `session`"))?,
     };
-    if let Some(input) = &body.updated_input {
-        if !input.is_object() {
-            return Err(ApiError::bad_request(
-                "updatedInput",
-                "updatedInput must be a JSON object",
-            ));
-        }
+    if let Some(input) = &body.updated_input
+        && !input.is_object()
+    {
+        return Err(ApiError::bad_request(
+            "updatedInput",
+            "updatedInput must be a JSON object",
+        ));
     }
     let decided_by = match body
         .decided_by

@@ -45,10 +45,10 @@ impl NotificationDispatcher {
     pub async fn deliver_pending(&self, approval: &ApprovalRequest) -> Delivery {
         match self.notifier.notify_pending(approval).await {
             Ok(reference) => {
-                if let Some(r) = &reference {
-                    if let Err(err) = self.repo.set_notification_ref(approval.id(), r).await {
-                        tracing::warn!(approval.id = %approval.id(), error = %err, "could not store the notification reference");
-                    }
+                if let Some(r) = &reference
+                    && let Err(err) = self.repo.set_notification_ref(approval.id(), r).await
+                {
+                    tracing::warn!(approval.id = %approval.id(), error = %err, "could not store the notification reference");
                 }
                 Delivery::Delivered(reference)
             }

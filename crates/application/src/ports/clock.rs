@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// The source of "now". Time-dependent rules (deadlines, expiry) read time only through it.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -16,6 +16,8 @@ impl Clock for SystemClock {
         reason = "this is the one place that reads the wall clock"
     )]
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        // Microsecond precision: what both databases store, so a value read back equals
+        // the value written.
+        Utc::now().trunc_subsecs(6)
     }
 }

@@ -240,13 +240,13 @@ impl Database {
         });
         metrics::histogram!(m::DB_QUERY_DURATION_SECONDS, "operation" => operation)
             .record(started.elapsed().as_secs_f64());
-        if let Err(err) = &result {
-            if matches!(
+        if let Err(err) = &result
+            && matches!(
                 err,
                 RepositoryError::Unavailable(_) | RepositoryError::Corrupt(_)
-            ) {
-                metrics::counter!(m::DB_ERRORS_TOTAL, "operation" => operation).increment(1);
-            }
+            )
+        {
+            metrics::counter!(m::DB_ERRORS_TOTAL, "operation" => operation).increment(1);
         }
         result
     }

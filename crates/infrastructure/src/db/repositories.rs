@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
 use orchestra_application::ports::{
     ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
     SessionFilter, SessionRepository,
@@ -15,6 +16,12 @@ use orchestra_domain::{
 use super::models::{ApprovalRow, SessionRow, to_naive};
 use super::schema::{approvals, sessions};
 use super::{Database, DbConn, map_diesel};
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
 
 fn offset_limit(page: PageRequest) -> (i64, i64) {
     (
@@ -165,41 +172,44 @@ impl ApprovalRepository for DieselApprovalRepository {
         let decided_at = to_naive(decided_at);
         self.db
             .run("approvals.expire_due", move |conn| {
-                conn.transaction(|conn| {
-                    let due: Vec<String> = approvals::table
-                        .filter(approvals::status.eq(ApprovalStatus::Pending.as_str()))
-                        .filter(approvals::expires_at.lt(cutoff))
-                        .order(approvals::expires_at.asc())
-                        .limit(i64::from(limit))
-                        .select(approvals::id)
-                        .load(conn)?;
-                    if due.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    // `status = Pending` again: another node may have decided some meanwhile;
-                    // RETURNING tells which rows this statement changed.
-                    let expired: Vec<String> = diesel::update(
-                        approvals::table
-                            .filter(approvals::id.eq_any(&due))
-                            .filter(approvals::status.eq(ApprovalStatus::Pending.as_str())),
+                // One statement, so it is atomic on both backends and takes SQLite's write
+                // lock at once (a read-then-write transaction could fail with SQLITE_BUSY).
+                // `status = Pending` is checked again by the UPDATE itself: on PostgreSQL a
+                // concurrent sweeper that picked the same rows skips those another committed.
+                let sql = |p: [&str; 3]| {
+                    format!(
+                        "UPDATE approvals SET status = 'Expired', decided_by = 'system:timeout', decided_at = {}, \
+                         reason = 'no decision before the deadline' \
+                         WHERE status = 'Pending' AND id IN (SELECT id FROM approvals WHERE status = 'Pending' \
+                         AND expires_at < {} ORDER BY expires_at LIMIT {}) RETURNING id",
+                        p[0], p[1], p[2]
                     )
-                    .set((
-                        approvals::status.eq(ApprovalStatus::Expired.as_str()),
-                        approvals::decided_by.eq("system:timeout"),
-                        approvals::decided_at.eq(decided_at),
-                        approvals::reason.eq("no decision before the deadline"),
-                    ))
-                    .returning(approvals::id)
-                    .get_results(conn)?;
-                    approvals::table
-                        .filter(approvals::id.eq_any(&expired))
-                        .select(ApprovalRow::as_select())
-                        .load::<ApprovalRow>(conn)
-                })
-                .map_err(map_diesel)?
-                .into_iter()
-                .map(ApprovalRequest::try_from)
-                .collect()
+                };
+                let rows: Vec<IdRow> = match conn {
+                    DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?"]))
+                        .bind::<Timestamp, _>(decided_at)
+                        .bind::<Timestamp, _>(cutoff)
+                        .bind::<BigInt, _>(i64::from(limit))
+                        .load(c),
+                    DbConn::Postgresql(c) => diesel::sql_query(sql(["$1", "$2", "$3"]))
+                        .bind::<Timestamp, _>(decided_at)
+                        .bind::<Timestamp, _>(cutoff)
+                        .bind::<BigInt, _>(i64::from(limit))
+                        .load(c),
+                }
+                .map_err(map_diesel)?;
+                let expired: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+                if expired.is_empty() {
+                    return Ok(Vec::new());
+                }
+                approvals::table
+                    .filter(approvals::id.eq_any(&expired))
+                    .select(ApprovalRow::as_select())
+                    .load::<ApprovalRow>(conn)
+                    .map_err(map_diesel)?
+                    .into_iter()
+                    .map(ApprovalRequest::try_from)
+                    .collect()
             })
             .await
     }

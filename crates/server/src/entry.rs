@@ -1,0 +1,157 @@
+//! The binary's entry point: parse the command line, load settings, run a subcommand.
+
+use std::process::ExitCode;
+
+use crate::Settings;
+use crate::cli::{BackendArg, Cli, Command, MigrateAction};
+use crate::startup::{self, Application};
+use anyhow::Context;
+use clap::Parser;
+use orchestra_infrastructure::db::{Backend, Database, DatabaseTarget, Migrations};
+use orchestra_infrastructure::telemetry::{self, TracingSettings};
+
+/// Runs `orchestra` with the process's arguments and environment.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("orchestra: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("orchestra: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "orchestra failed");
+            eprintln!("orchestra: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve { migrate: false }) {
+        Command::Serve { migrate } => serve(settings, migrate).await,
+        Command::CheckConfig => {
+            println!("# configuration is valid\n{}", settings.to_redacted_toml());
+            Ok(())
+        }
+        Command::Migrate { action } => {
+            migrate(settings, action.unwrap_or(MigrateAction::Status)).await
+        }
+        Command::Backup { output } => backup(settings, output).await,
+    }
+}
+
+async fn serve(settings: Settings, force_migrate: bool) -> anyhow::Result<()> {
+    let mut guard = telemetry::init_tracing(&TracingSettings {
+        filter: settings.telemetry.log_level.clone(),
+        format: settings.telemetry.log_format,
+        otlp_endpoint: settings.telemetry.otlp_endpoint.clone(),
+        service_name: settings.telemetry.service_name.clone(),
+        ansi: false,
+    })?;
+    let metrics = telemetry::install_metrics(startup::VERSION)?;
+    tracing::info!(
+        environment = %settings.environment,
+        config_file = ?settings.config_file,
+        version = startup::VERSION,
+        "Orchestra starting"
+    );
+    let result = match Application::build(&settings, metrics, force_migrate).await {
+        Ok(app) => app.run_until(startup::shutdown_signal()).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = &result {
+        tracing::error!(error = format!("{err:#}"), "Orchestra failed");
+    }
+    // Flush spans off the async threads.
+    let _ = tokio::task::spawn_blocking(move || guard.shutdown()).await;
+    result
+}
+
+async fn open_for_cli(settings: &Settings) -> anyhow::Result<Database> {
+    let target = settings.database.target.clone();
+    let pool = orchestra_infrastructure::db::PoolSettings {
+        max_size: 1,
+        min_idle: 0,
+        ..settings.database.pool
+    };
+    Ok(tokio::task::spawn_blocking(move || Database::open(target, pool)).await??)
+}
+
+async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {
+    if let MigrateAction::Print { backend, down } = action {
+        let backend = match backend {
+            Some(BackendArg::Sqlite) => Backend::Sqlite,
+            Some(BackendArg::Postgres) => Backend::Postgres,
+            None => settings.database.target.backend(),
+        };
+        print!("{}", Migrations::sql(backend, !down));
+        return Ok(());
+    }
+    let db = open_for_cli(&settings).await?;
+    println!("database: {} {}", db.backend(), db.location());
+    match action {
+        MigrateAction::Status | MigrateAction::Print { .. } => {}
+        MigrateAction::Apply => {
+            let applied = Migrations::apply_pending_async(&db).await?;
+            if applied.is_empty() {
+                println!("nothing to apply");
+            }
+            for v in applied {
+                println!("applied {v}");
+            }
+        }
+        MigrateAction::Revert { steps } => {
+            for _ in 0..steps {
+                let v = db.run("migrations.revert", Migrations::revert_last).await?;
+                println!("reverted {v}");
+            }
+        }
+    }
+    let state = Migrations::state_async(&db).await?;
+    for m in &state.migrations {
+        println!("[{}] {}", if m.applied { "x" } else { " " }, m.name);
+    }
+    println!("{} applied, {} pending", state.applied(), state.pending());
+    Ok(())
+}
+
+async fn backup(settings: Settings, output: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    match &settings.database.target {
+        DatabaseTarget::Postgres { .. } => {
+            println!(
+                "PostgreSQL is backed up with its own tools; for example:\n  pg_dump --format=custom --file=orchestra-$(date +%Y%m%d).dump \"<connection string of {}>\"",
+                settings.database.target.location()
+            );
+            Ok(())
+        }
+        DatabaseTarget::Sqlite { .. } => {
+            let output = output.context("--output FILE is required for a SQLite backup")?;
+            if output.exists() {
+                anyhow::bail!("{} exists; choose a new file", output.display());
+            }
+            let db = open_for_cli(&settings).await?;
+            let path = output.display().to_string();
+            db.run("backup", move |conn| {
+                orchestra_infrastructure::db::sqlite_backup(conn, &path)
+            })
+            .await?;
+            println!("backed up {} to {}", db.location(), output.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Orchestra's end-to-end suite: one test binary, one module per area. Tests marked by the
+//! `both_backends!` macro run twice, on a SQLite file and on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+/// Runs each named `async fn(Backend)` once per backend, as `sqlite::<name>` and `postgres::<name>`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(orchestra_tests::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(orchestra_tests::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+mod architecture;
+mod cli;
+mod http_api;
+mod migrations;
+mod observability;
+mod repository;
+mod seed_smoke;

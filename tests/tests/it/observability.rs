@@ -1,0 +1,135 @@
+//! OTLP span export from the real binary to a local receiver, flushed on SIGTERM.
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use orchestra_tests::binary::ServerProcess;
+use prost::Message;
+
+type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
+
+async fn receive(body: web::Bytes, store: web::Data<Received>) -> HttpResponse {
+    match ExportTraceServiceRequest::decode(body.as_ref()) {
+        Ok(req) => {
+            store.lock().unwrap().push(req);
+            HttpResponse::Ok()
+                .content_type("application/x-protobuf")
+                .body(Vec::<u8>::new())
+        }
+        Err(_) => HttpResponse::BadRequest().finish(),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_spans_reach_an_otlp_receiver_with_route_status_and_latency() {
+    let received: Received = Arc::default();
+    let data = web::Data::new(received.clone());
+    let collector = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/v1/traces", web::post().to(receive))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let collector_port = collector.addrs()[0].port();
+    let collector = collector.run();
+    let collector_handle = collector.handle();
+    tokio::spawn(collector);
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{collector_port}");
+    let port_s = port.to_string();
+    let server = ServerProcess::start(
+        dir.path(),
+        port,
+        &[
+            ("ORCHESTRA__SERVER__PORT", &port_s),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "orchestra-otlp-test"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("http://127.0.0.1:{port}/api/approvals/test"))
+        .json(&serde_json::json!({"toolName": "TestTool", "sessionId": "otlp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let res = client
+        .get(format!(
+            "http://127.0.0.1:{port}/api/approvals/{}",
+            uuid::Uuid::new_v4()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+
+    // The batch exporter holds spans; SIGTERM must flush them before exit.
+    assert_eq!(server.terminate().await, Some(0));
+    collector_handle.stop(true).await;
+
+    let requests = received.lock().unwrap();
+    let spans: Vec<_> = requests
+        .iter()
+        .flat_map(|r| r.resource_spans.iter())
+        .filter(|rs| {
+            rs.resource.as_ref().is_some_and(|r| {
+                r.attributes.iter().any(|a| {
+                    a.key == "service.name"
+                        && matches!(a.value.as_ref().and_then(|v| v.value.as_ref()), Some(AnyValue::StringValue(s)) if s == "orchestra-otlp-test")
+                })
+            })
+        })
+        .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
+        .collect();
+    let attr = |span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| {
+        span.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| a.value.as_ref())
+            .and_then(|v| v.value.clone())
+    };
+    let created = spans
+        .iter()
+        .find(|s| s.name == "POST /api/approvals/test")
+        .unwrap_or_else(|| {
+            panic!(
+                "no span for the POST; got {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(
+        attr(created, "http.route"),
+        Some(AnyValue::StringValue("/api/approvals/test".into()))
+    );
+    assert_eq!(
+        attr(created, "http.response.status_code"),
+        Some(AnyValue::IntValue(201))
+    );
+    assert!(matches!(attr(created, "latency_ms"), Some(AnyValue::DoubleValue(ms)) if ms > 0.0));
+    assert!(created.end_time_unix_nano > created.start_time_unix_nano);
+    let missing = spans
+        .iter()
+        .find(|s| s.name == "GET /api/approvals/{approvalId}")
+        .expect("span for the 404");
+    assert_eq!(
+        attr(missing, "http.response.status_code"),
+        Some(AnyValue::IntValue(404))
+    );
+}

@@ -1,0 +1,535 @@
+//! The repository contract, written once and run on SQLite (a temp file), on PostgreSQL,
+//! and on the in-memory fakes (which must honour the same contract).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use orchestra_application::ports::{
+    ApprovalFilter, ApprovalRepository, DecideOutcome, PageRequest, SessionFilter,
+    SessionRepository,
+};
+use orchestra_application::testing::{InMemoryApprovalRepository, InMemorySessionRepository};
+use orchestra_domain::{
+    AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalStatus,
+    Decision, DecisionOutcome, NewApproval, NewSession, PermissionMode, SessionId, SessionStatus,
+    TurnTotals,
+};
+use orchestra_infrastructure::db::{
+    Database, DatabaseTarget, DieselApprovalRepository, DieselSessionRepository, Migrations,
+    PoolSettings,
+};
+use orchestra_tests::Backend;
+use orchestra_tests::app::{TestStore, new_store};
+use serde_json::json;
+
+struct Repos {
+    approvals: Arc<dyn ApprovalRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    _store: Option<TestStore>,
+}
+
+async fn repos(backend: Option<Backend>) -> Repos {
+    let Some(backend) = backend else {
+        return Repos {
+            approvals: Arc::new(InMemoryApprovalRepository::default()),
+            sessions: Arc::new(InMemorySessionRepository::default()),
+            _store: None,
+        };
+    };
+    let (cs, store) = tokio::task::spawn_blocking(move || new_store(backend))
+        .await
+        .unwrap();
+    let target = DatabaseTarget::parse(&cs).unwrap();
+    let db = tokio::task::spawn_blocking(move || {
+        Database::open(
+            target,
+            PoolSettings {
+                max_size: 8,
+                ..PoolSettings::default()
+            },
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    Migrations::apply_pending_async(&db).await.unwrap();
+    Repos {
+        approvals: Arc::new(DieselApprovalRepository::new(db.clone())),
+        sessions: Arc::new(DieselSessionRepository::new(db)),
+        _store: Some(store),
+    }
+}
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, 123_456_000)
+        .unwrap()
+}
+
+fn approval(session: &str, kind: ApprovalKind, created: i64, expires: i64) -> ApprovalRequest {
+    ApprovalRequest::open(
+        ApprovalId::new(),
+        NewApproval {
+            session_id: session.into(),
+            agent_id: "claude-code".into(),
+            tool_name: "Bash".into(),
+            tool_input: json!({"command": "echo 'héllo' > out.txt", "nested": {"n": [1, 2.5, null]}}),
+            tool_use_id: Some("toolu_01".into()),
+            kind,
+            description: Some("Write hello".into()),
+        },
+        t(created),
+        t(expires),
+    )
+}
+
+fn decision(outcome: DecisionOutcome, by: &str, at: i64) -> Decision {
+    Decision {
+        outcome,
+        decided_by: by.into(),
+        decided_at: t(at),
+        reason: Some("because".into()),
+        updated_input: Some(json!({"command": "echo changed"})),
+        scope: ApprovalScope::Session,
+    }
+}
+
+async fn approvals_round_trip_exactly(r: Repos) {
+    let a = approval("s1", ApprovalKind::Live, 0, 600);
+    r.approvals.insert(&a).await.unwrap();
+    assert_eq!(r.approvals.find(a.id()).await.unwrap().unwrap(), a);
+    assert!(r.approvals.find(ApprovalId::new()).await.unwrap().is_none());
+    let dup = r.approvals.insert(&a).await.unwrap_err();
+    assert!(dup.is_conflict(), "{dup:?}");
+}
+
+async fn a_decision_is_compare_and_set(r: Repos) {
+    let a = approval("s1", ApprovalKind::Live, 0, 600);
+    r.approvals.insert(&a).await.unwrap();
+    let first = r
+        .approvals
+        .decide(a.id(), &decision(DecisionOutcome::Approved, "api", 10))
+        .await
+        .unwrap();
+    let DecideOutcome::Decided(decided) = first else {
+        panic!("first decision lost: {first:?}")
+    };
+    assert_eq!(decided.status(), ApprovalStatus::Approved);
+    let d = decided.decision().unwrap();
+    assert_eq!(
+        (d.decided_by.as_str(), d.decided_at, d.scope),
+        ("api", t(10), ApprovalScope::Session)
+    );
+    assert_eq!(d.updated_input, Some(json!({"command": "echo changed"})));
+
+    let second = r
+        .approvals
+        .decide(
+            a.id(),
+            &decision(DecisionOutcome::Rejected, "telegram:9", 11),
+        )
+        .await
+        .unwrap();
+    let DecideOutcome::NotPending(now) = second else {
+        panic!("second decision won: {second:?}")
+    };
+    assert_eq!(now.status(), ApprovalStatus::Approved);
+    assert_eq!(now.decision().unwrap().decided_by, "api");
+    assert_eq!(
+        r.approvals
+            .decide(
+                ApprovalId::new(),
+                &decision(DecisionOutcome::Approved, "api", 1)
+            )
+            .await
+            .unwrap(),
+        DecideOutcome::NotFound
+    );
+}
+
+async fn racing_decisions_have_exactly_one_winner(r: Repos) {
+    let a = approval("s1", ApprovalKind::Live, 0, 600);
+    r.approvals.insert(&a).await.unwrap();
+    let id = a.id();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let repo = Arc::clone(&r.approvals);
+        let outcome = if i % 2 == 0 {
+            DecisionOutcome::Approved
+        } else {
+            DecisionOutcome::Rejected
+        };
+        tasks.push(tokio::spawn(async move {
+            repo.decide(id, &decision(outcome, &format!("u{i}"), i))
+                .await
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        if let DecideOutcome::Decided(x) = task.await.unwrap().unwrap() {
+            winners.push(x);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one decision must win");
+    let stored = r.approvals.find(a.id()).await.unwrap().unwrap();
+    assert_eq!(
+        stored.decision().unwrap().decided_by,
+        winners[0].decision().unwrap().decided_by
+    );
+}
+
+async fn listing_filters_pages_and_orders_newest_first(r: Repos) {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let kind = if i % 3 == 0 {
+            ApprovalKind::Test
+        } else {
+            ApprovalKind::Live
+        };
+        let a = approval(if i < 4 { "s1" } else { "s2" }, kind, i, 600);
+        r.approvals.insert(&a).await.unwrap();
+        ids.push(a.id());
+    }
+    r.approvals
+        .decide(ids[1], &decision(DecisionOutcome::Rejected, "api", 20))
+        .await
+        .unwrap();
+
+    let all = r
+        .approvals
+        .list(
+            &ApprovalFilter::default(),
+            PageRequest {
+                offset: 0,
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.total, 7);
+    assert_eq!(
+        all.items
+            .iter()
+            .map(ApprovalRequest::id)
+            .collect::<Vec<_>>(),
+        vec![ids[6], ids[5], ids[4]]
+    );
+    let page3 = r
+        .approvals
+        .list(
+            &ApprovalFilter::default(),
+            PageRequest {
+                offset: 6,
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page3.items.len(), 1);
+    assert_eq!(page3.items[0].id(), ids[0]);
+
+    let pending = ApprovalFilter {
+        status: Some(ApprovalStatus::Pending),
+        ..Default::default()
+    };
+    assert_eq!(
+        r.approvals
+            .list(&pending, PageRequest::default())
+            .await
+            .unwrap()
+            .total,
+        6
+    );
+    assert_eq!(
+        r.approvals
+            .count_by_status(ApprovalStatus::Pending)
+            .await
+            .unwrap(),
+        6
+    );
+    assert_eq!(
+        r.approvals
+            .count_by_status(ApprovalStatus::Rejected)
+            .await
+            .unwrap(),
+        1
+    );
+    let tests_in_s1 = ApprovalFilter {
+        kind: Some(ApprovalKind::Test),
+        session_id: Some("s1".into()),
+        ..Default::default()
+    };
+    let got = r
+        .approvals
+        .list(&tests_in_s1, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        got.items
+            .iter()
+            .map(ApprovalRequest::id)
+            .collect::<Vec<_>>(),
+        vec![ids[3], ids[0]]
+    );
+}
+
+async fn expiry_takes_only_what_is_due_and_only_once(r: Repos) {
+    let due: Vec<_> = (0..5)
+        .map(|i| approval("s", ApprovalKind::Live, 0, 100 + i))
+        .collect();
+    let later = approval("s", ApprovalKind::Live, 0, 1000);
+    let decided = approval("s", ApprovalKind::Live, 0, 50);
+    for a in due.iter().chain([&later, &decided]) {
+        r.approvals.insert(a).await.unwrap();
+    }
+    r.approvals
+        .decide(
+            decided.id(),
+            &decision(DecisionOutcome::Approved, "api", 40),
+        )
+        .await
+        .unwrap();
+
+    let first = r.approvals.expire_due(t(500), t(500), 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|a| a.status() == ApprovalStatus::Expired));
+    assert!(
+        first
+            .iter()
+            .all(|a| a.decision().unwrap().decided_by == "system:timeout")
+    );
+    let second = r.approvals.expire_due(t(500), t(500), 3).await.unwrap();
+    assert_eq!(second.len(), 2);
+    assert!(
+        r.approvals
+            .expire_due(t(500), t(500), 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        r.approvals
+            .find(later.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
+        ApprovalStatus::Pending
+    );
+    assert_eq!(
+        r.approvals
+            .find(decided.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
+        ApprovalStatus::Approved
+    );
+}
+
+async fn concurrent_sweepers_never_expire_a_row_twice(r: Repos) {
+    for i in 0..60 {
+        r.approvals
+            .insert(&approval("s", ApprovalKind::Live, 0, i))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let repo = Arc::clone(&r.approvals);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = repo.expire_due(t(100), t(100), 7).await.unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                mine.extend(batch.into_iter().map(|a| a.id()));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let unique: std::collections::BTreeSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 60, "every due approval expired once");
+    assert_eq!(unique.len(), 60, "no approval expired twice");
+}
+
+async fn notification_refs_are_stored(r: Repos) {
+    let a = approval("s", ApprovalKind::Test, 0, 600);
+    r.approvals.insert(&a).await.unwrap();
+    r.approvals
+        .set_notification_ref(a.id(), "telegram:-100:42")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.approvals
+            .find(a.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .notification_ref(),
+        Some("telegram:-100:42")
+    );
+    assert!(
+        r.approvals
+            .set_notification_ref(ApprovalId::new(), "x")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
+fn session(created: i64) -> AgentSession {
+    AgentSession::start(
+        NewSession {
+            id: SessionId::new(),
+            agent_id: "claude-code".into(),
+            working_directory: "/srv/work/ünïcode dir".into(),
+            model: Some("claude-opus-5-5".into()),
+            permission_mode: PermissionMode::AcceptEdits,
+            allowed_tools: vec!["Read".into(), "Bash(git status:*)".into()],
+            disallowed_tools: vec!["WebFetch".into()],
+            append_system_prompt: Some("Be brief.".into()),
+            max_turns: Some(12),
+        },
+        t(created),
+    )
+}
+
+async fn sessions_round_trip_and_lifecycle_is_optimistic(r: Repos) {
+    let mut s = session(0);
+    r.sessions.insert(&s).await.unwrap();
+    assert_eq!(r.sessions.find(s.id()).await.unwrap().unwrap(), s);
+    assert!(r.sessions.insert(&s).await.unwrap_err().is_conflict());
+
+    let v0 = s.version();
+    s.pause(t(5)).unwrap();
+    r.sessions.update(&s, v0).await.unwrap();
+    assert_eq!(
+        r.sessions.find(s.id()).await.unwrap().unwrap().status(),
+        SessionStatus::Paused
+    );
+
+    // A second writer that read version 0 loses.
+    let mut stale = session(0);
+    stale = AgentSession::restore({
+        let mut snap = stale.snapshot().clone();
+        snap.spec = s.spec().clone();
+        snap
+    });
+    stale.close(t(6)).unwrap();
+    assert!(
+        r.sessions
+            .update(&stale, v0)
+            .await
+            .unwrap_err()
+            .is_conflict()
+    );
+    let mut gone = session(0);
+    gone.pause(t(1)).unwrap();
+    assert!(
+        r.sessions
+            .update(&gone, 0)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
+async fn turn_totals_add_up_without_touching_the_lifecycle(r: Repos) {
+    let mut s = session(0);
+    r.sessions.insert(&s).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let repo = Arc::clone(&r.sessions);
+        let id = s.id();
+        tasks.push(tokio::spawn(async move {
+            repo.record_turn(
+                id,
+                TurnTotals {
+                    cost_usd: 0.125,
+                    duration_ms: 100,
+                    message_count: 2,
+                },
+                t(10 + i),
+            )
+            .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    // A lifecycle change based on the pre-turn read still succeeds and keeps the totals.
+    let v = s.version();
+    s.pause(t(30)).unwrap();
+    r.sessions.update(&s, v).await.unwrap();
+    let stored = r.sessions.find(s.id()).await.unwrap().unwrap();
+    let totals = stored.totals();
+    assert!((totals.cost_usd - 1.25).abs() < 1e-9, "{totals:?}");
+    assert_eq!(
+        (totals.duration_ms, totals.message_count, totals.turn_count),
+        (1000, 20, 10)
+    );
+    assert_eq!(stored.status(), SessionStatus::Paused);
+    assert!(
+        r.sessions
+            .record_turn(SessionId::new(), TurnTotals::default(), t(1))
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
+
+async fn sessions_list_and_count_by_status(r: Repos) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut s = session(i);
+        if i % 2 == 1 {
+            s.fail("crashed", t(i + 1)).unwrap();
+        }
+        r.sessions.insert(&s).await.unwrap();
+        ids.push(s.id());
+    }
+    let failed = SessionFilter {
+        status: Some(SessionStatus::Failed),
+        ..Default::default()
+    };
+    let page = r
+        .sessions
+        .list(&failed, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(AgentSession::id).collect::<Vec<_>>(),
+        vec![ids[3], ids[1]]
+    );
+    let counts = r.sessions.count_by_status().await.unwrap();
+    assert!(counts.contains(&(SessionStatus::Active, 3)));
+    assert!(counts.contains(&(SessionStatus::Failed, 2)));
+    assert!(counts.contains(&(SessionStatus::Closed, 0)));
+    let _ = Duration::zero();
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::repos(Some(orchestra_tests::Backend::Sqlite)).await).await; } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::repos(Some(orchestra_tests::Backend::Postgres)).await).await; } )* }
+        mod in_memory { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::repos(None).await).await; } )* }
+    };
+}
+
+contract!(
+    approvals_round_trip_exactly,
+    a_decision_is_compare_and_set,
+    racing_decisions_have_exactly_one_winner,
+    listing_filters_pages_and_orders_newest_first,
+    expiry_takes_only_what_is_due_and_only_once,
+    concurrent_sweepers_never_expire_a_row_twice,
+    notification_refs_are_stored,
+    sessions_round_trip_and_lifecycle_is_optimistic,
+    turn_totals_add_up_without_touching_the_lifecycle,
+    sessions_list_and_count_by_status,
+);
