@@ -579,12 +579,14 @@ fn merge(base: &mut toml::Value, overlay: toml::Value) {
 }
 
 impl Settings {
-    /// Loads settings from the process environment and the config file.
+    /// Loads settings from the process environment and the config file
+    /// (`$ORCHESTRA_CONFIG_DIR/<environment>.toml`, `config/` by default).
     ///
     /// # Errors
     /// [`ConfigError`] for anything missing, unreadable or invalid.
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_from(config_file, &ProcessEnv, Path::new("config"))
+        let dir = std::env::var("ORCHESTRA_CONFIG_DIR").unwrap_or_else(|_| "config".into());
+        Self::load_from(config_file, &ProcessEnv, Path::new(&dir))
     }
 
     /// Loads settings from `env`, the explicit `config_file` or `<config_dir>/<environment>.toml`.
@@ -1049,6 +1051,28 @@ mod tests {
         assert_eq!(s.server.workers, Some(3));
         assert_eq!(s.approvals.default_timeout_minutes, 10);
         assert_eq!(s.config_file, Some(dir.path().join("development.toml")));
+    }
+
+    #[test]
+    fn the_shipped_config_files_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        for environment in ["Development", "Staging", "Production"] {
+            let s = Settings::load_from(
+                None,
+                &env(&[
+                    ("ORCHESTRA_ENVIRONMENT", environment),
+                    (
+                        "DB_CONNECTION_STRING",
+                        "Host=db;Database=o;Username=u;Password=p",
+                    ),
+                    ("TELEGRAM_BOT_TOKEN", "1:x"),
+                    ("TELEGRAM_CHAT_ID", "1"),
+                ]),
+                &dir,
+            )
+            .unwrap_or_else(|e| panic!("{environment}: {e}"));
+            assert!(s.config_file.is_some(), "{environment} has a config file");
+        }
     }
 
     #[test]

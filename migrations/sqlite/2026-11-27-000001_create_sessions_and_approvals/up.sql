@@ -20,8 +20,9 @@ CREATE TABLE sessions (
     closed_at            TIMESTAMP,
     version              BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX ix_sessions_status_created ON sessions (status, created_at);
-CREATE INDEX ix_sessions_created ON sessions (created_at);
+-- Lists are ordered by (created_at, id), newest first; these indexes serve them without a sort.
+CREATE INDEX ix_sessions_status_created ON sessions (status, created_at, id);
+CREATE INDEX ix_sessions_created ON sessions (created_at, id);
 
 CREATE TABLE approvals (
     id               TEXT PRIMARY KEY NOT NULL,
@@ -43,6 +44,6 @@ CREATE TABLE approvals (
     notification_ref TEXT
 );
 CREATE INDEX ix_approvals_status_expires ON approvals (status, expires_at);
-CREATE INDEX ix_approvals_status_created ON approvals (status, created_at);
-CREATE INDEX ix_approvals_session_created ON approvals (session_id, created_at);
-CREATE INDEX ix_approvals_created ON approvals (created_at);
+CREATE INDEX ix_approvals_status_created ON approvals (status, created_at, id);
+CREATE INDEX ix_approvals_session_created ON approvals (session_id, created_at, id);
+CREATE INDEX ix_approvals_created ON approvals (created_at, id);
