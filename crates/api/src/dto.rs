@@ -408,3 +408,181 @@ pub struct TelegramStatusResponse {
     /// The last error, without secrets.
     pub last_error: Option<String>,
 }
+
+/// `POST /api/sessions`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSessionRequest {
+    /// Absolute path of an existing directory the agent works in.
+    pub working_directory: String,
+    /// The agent (default `claude-code`).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Model (`--model`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `default`, `acceptEdits`, `bypassPermissions` or `plan`.
+    #[serde(default)]
+    pub permission_mode: Option<String>,
+    /// Tool rules allowed without asking (`--allowedTools`), e.g. `Read`, `Bash(git status:*)`.
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// Tool rules always refused (`--disallowedTools`).
+    #[serde(default)]
+    pub disallowed_tools: Vec<String>,
+    /// Appended to the system prompt.
+    #[serde(default)]
+    pub append_system_prompt: Option<String>,
+    /// Agentic turns per prompt at most (`--max-turns`).
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+}
+
+/// `POST /api/sessions/{id}/messages`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendMessageRequest {
+    /// The prompt.
+    pub prompt: String,
+    /// Wait for the turn's result (200) instead of answering at once (202).
+    #[serde(default)]
+    pub wait: bool,
+    /// With `wait`: how long to wait at most (default 300, max 3600); 202 when it runs longer.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A turn.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnResponse {
+    /// Id.
+    pub id: String,
+    /// Session.
+    pub session_id: String,
+    /// 1-based number in the session.
+    pub seq: i64,
+    /// The prompt.
+    pub prompt: String,
+    /// `Running`, `Completed`, `Failed`, `Interrupted` or `Lost`.
+    pub status: String,
+    /// Sent.
+    pub started_at: DateTime<Utc>,
+    /// Finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The final text.
+    pub result: Option<String>,
+    /// The CLI's `is_error`.
+    pub is_error: Option<bool>,
+    /// The CLI's `subtype`.
+    pub subtype: Option<String>,
+    /// `terminal_reason`.
+    pub terminal_reason: Option<String>,
+    /// HTTP status of a failed API call.
+    pub api_error_status: Option<i64>,
+    /// Cost in US dollars.
+    pub cost_usd: Option<f64>,
+    /// Duration, ms.
+    pub duration_ms: Option<i64>,
+    /// Time in the API, ms.
+    pub duration_api_ms: Option<i64>,
+    /// Messages exchanged.
+    pub message_count: Option<i64>,
+    /// Tool calls denied.
+    pub permission_denials: Option<i64>,
+    /// Why it did not complete.
+    pub error: Option<String>,
+}
+
+impl From<&orchestra_domain::Turn> for TurnResponse {
+    fn from(t: &orchestra_domain::Turn) -> Self {
+        let s = t.snapshot();
+        let o = s.outcome.as_ref();
+        Self {
+            id: s.id.to_string(),
+            session_id: s.session_id.to_string(),
+            seq: s.seq,
+            prompt: s.prompt.clone(),
+            status: s.status.as_str().to_owned(),
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            result: o.and_then(|o| o.result_text.clone()),
+            is_error: o.map(|o| o.is_error),
+            subtype: o.map(|o| o.subtype.clone()),
+            terminal_reason: o.and_then(|o| o.terminal_reason.clone()),
+            api_error_status: o.and_then(|o| o.api_error_status),
+            cost_usd: o.map(|o| o.totals.cost_usd),
+            duration_ms: o.map(|o| o.totals.duration_ms),
+            duration_api_ms: o.map(|o| o.duration_api_ms),
+            message_count: o.map(|o| o.totals.message_count),
+            permission_denials: o.map(|o| o.permission_denials),
+            error: s.error.clone(),
+        }
+    }
+}
+
+/// A live agent process.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveProcessResponse {
+    /// OS process id.
+    pub pid: Option<u32>,
+    /// The running turn.
+    pub current_turn_id: Option<String>,
+    /// Seconds since its last output.
+    pub idle_seconds: u64,
+}
+
+/// A session with its live process, if any.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDetailResponse {
+    /// The session.
+    #[serde(flatten)]
+    pub session: SessionResponse,
+    /// Its process, while it has one.
+    pub process: Option<LiveProcessResponse>,
+}
+
+/// An installed agent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentResponse {
+    /// `claude-code`.
+    pub id: String,
+    /// The CLI binary.
+    pub path: String,
+    /// Its version.
+    pub version: Option<String>,
+    /// Whether it runs.
+    pub available: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// When discovery last looked.
+    pub checked_at: DateTime<Utc>,
+    /// Processes running now.
+    pub live_processes: usize,
+    /// The cap on live processes.
+    pub max_processes: usize,
+    /// Callers waiting for a process slot.
+    pub queued: usize,
+}
+
+/// `GET /api/sessions/{id}/events` query.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsQuery {
+    /// Replay buffered events after this sequence number (the `id:` of the last event seen;
+    /// the `Last-Event-ID` header does the same).
+    pub after: Option<u64>,
+}
+
+/// `GET /api/sessions/{id}/turns` query.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnListQuery {
+    /// 1-based page number.
+    pub page: Option<u64>,
+    /// Rows per page (1 to 1000, default 50).
+    pub page_size: Option<u32>,
+}

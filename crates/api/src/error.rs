@@ -137,6 +137,24 @@ impl From<AppError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "invalid_session_state", e.to_string())
             }
             AppError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            AppError::Overloaded { message } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "agent_capacity_exhausted",
+                message,
+            ),
+            AppError::Agent(e) => {
+                tracing::warn!(error = %e, "agent runtime error");
+                let code = match e {
+                    orchestra_application::ports::RuntimeError::SpawnFailed(_)
+                    | orchestra_application::ports::RuntimeError::StartTimeout(_)
+                    | orchestra_application::ports::RuntimeError::Unavailable(_) => {
+                        "agent_start_failed"
+                    }
+                    orchestra_application::ports::RuntimeError::Exited
+                    | orchestra_application::ports::RuntimeError::Io(_) => "agent_unavailable",
+                };
+                Self::new(StatusCode::BAD_GATEWAY, code, e.to_string())
+            }
             AppError::Unavailable { what, source } => {
                 tracing::error!(dependency = what, error = %source, "dependency unavailable");
                 Self::new(

@@ -11,6 +11,7 @@
 
 pub mod dto;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod middleware;
 pub mod openapi;
@@ -34,7 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, swagger: bool) {
         .configure(handlers::metrics::configure)
         .configure(handlers::diagnostics::configure)
         .configure(handlers::approvals::configure)
-        .configure(handlers::sessions::configure);
+        .configure(handlers::sessions::configure)
+        .configure(handlers::agents::configure);
     if swagger {
         cfg.configure(openapi::configure);
     }

@@ -6,10 +6,12 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::dto::{
-    ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse, CircuitBreakerResponse,
-    CreateTestApprovalRequest, DatabaseDiagnosticsResponse, DecideApprovalRequest, HealthCheck,
-    HealthResponse, PageResponse, ServiceMetricsResponse, SessionResponse, TelegramStatusResponse,
-    TestApprovalResponse,
+    AgentResponse, ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse,
+    CircuitBreakerResponse, CreateSessionRequest, CreateTestApprovalRequest,
+    DatabaseDiagnosticsResponse, DecideApprovalRequest, HealthCheck, HealthResponse,
+    LiveProcessResponse, PageResponse, SendMessageRequest, ServiceMetricsResponse,
+    SessionDetailResponse, SessionResponse, TelegramStatusResponse, TestApprovalResponse,
+    TurnResponse,
 };
 use crate::error::ErrorBody;
 use crate::handlers;
@@ -37,12 +39,24 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         handlers::approvals::cancel_tests,
         handlers::sessions::list,
         handlers::sessions::get,
+        handlers::sessions::create,
+        handlers::sessions::send_message,
+        handlers::sessions::list_turns,
+        handlers::sessions::get_turn,
+        handlers::sessions::events,
+        handlers::sessions::interrupt,
+        handlers::sessions::pause,
+        handlers::sessions::resume,
+        handlers::sessions::close,
+        handlers::agents::list,
     ),
     components(schemas(
         ErrorBody, ApprovalResponse, PageResponse<ApprovalResponse>, DecideApprovalRequest, CancelApprovalRequest,
         CreateTestApprovalRequest, TestApprovalResponse, CancelTestApprovalsResponse, SessionResponse,
         PageResponse<SessionResponse>, HealthResponse, HealthCheck, DatabaseDiagnosticsResponse,
-        CircuitBreakerResponse, ServiceMetricsResponse, TelegramStatusResponse,
+        CircuitBreakerResponse, ServiceMetricsResponse, TelegramStatusResponse, CreateSessionRequest,
+        SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
+        AgentResponse,
     )),
     tags(
         (name = "approvals", description = "Human decisions on tool use"),

@@ -8,7 +8,8 @@ use orchestra_application::approvals::{
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
 use orchestra_application::ports::ApprovalNotifier;
 use orchestra_application::sessions::{
-    CountSessionsHandler, GetSessionHandler, ListSessionsHandler,
+    AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
+    ListTurnsHandler, SessionManager,
 };
 
 /// The approval command and query handlers.
@@ -37,6 +38,14 @@ pub struct SessionHandlers {
     pub list: ListSessionsHandler,
     /// Counts by status, for diagnostics.
     pub count: CountSessionsHandler,
+    /// The commands: create, send, interrupt, pause, resume, close; and the event logs.
+    pub manager: SessionManager,
+    /// `GET /api/sessions/{id}/turns/{turnId}`.
+    pub get_turn: GetTurnHandler,
+    /// `GET /api/sessions/{id}/turns`.
+    pub list_turns: ListTurnsHandler,
+    /// What agent discovery found.
+    pub agents: Arc<AgentCatalog>,
 }
 
 /// Static facts about the running service.

@@ -58,6 +58,15 @@ pub enum AppError {
         /// Human-readable explanation.
         message: String,
     },
+    /// Every agent process slot is taken and none freed up in time.
+    #[error("{message}")]
+    Overloaded {
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// The agent runtime failed (the CLI would not start, or died while being talked to).
+    #[error(transparent)]
+    Agent(#[from] crate::ports::RuntimeError),
     /// A dependency (database, agent runtime) is not available right now.
     #[error("{what} is unavailable")]
     Unavailable {

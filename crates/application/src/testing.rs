@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use orchestra_domain::{
     AgentSession, ApprovalId, ApprovalRequest, ApprovalStatus, Decision, SessionId, SessionStatus,
-    TurnTotals,
+    Turn, TurnId, TurnStatus, TurnTotals,
 };
 
 use crate::ports::{
     ApprovalFilter, ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe, DatabaseStatus,
     DecideOutcome, NotifierStatus, NotifyError, Page, PageRequest, RepositoryError, SessionFilter,
-    SessionRepository,
+    SessionRepository, TurnRepository,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -365,5 +365,81 @@ impl ApprovalNotifier for RecordingNotifier {
             circuit_state: "Closed",
             last_error: None,
         }
+    }
+}
+
+/// Turns in a map.
+#[derive(Debug, Default)]
+pub struct InMemoryTurnRepository {
+    rows: Mutex<HashMap<TurnId, Turn>>,
+}
+
+#[async_trait]
+impl TurnRepository for InMemoryTurnRepository {
+    async fn insert(&self, turn: &Turn) -> Result<(), RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let dup = rows.values().any(|t| {
+            t.session_id() == turn.session_id() && t.snapshot().seq == turn.snapshot().seq
+        });
+        if dup || rows.contains_key(&turn.id()) {
+            return Err(RepositoryError::Conflict(format!(
+                "turn {} exists",
+                turn.id()
+            )));
+        }
+        rows.insert(turn.id(), turn.clone());
+        Ok(())
+    }
+
+    async fn update(&self, turn: &Turn) -> Result<(), RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let row = rows.get_mut(&turn.id()).ok_or(RepositoryError::NotFound)?;
+        *row = turn.clone();
+        Ok(())
+    }
+
+    async fn find(&self, id: TurnId) -> Result<Option<Turn>, RepositoryError> {
+        Ok(lock(&self.rows).get(&id).cloned())
+    }
+
+    async fn list(
+        &self,
+        session: SessionId,
+        page: PageRequest,
+    ) -> Result<Page<Turn>, RepositoryError> {
+        let mut rows: Vec<Turn> = lock(&self.rows)
+            .values()
+            .filter(|t| t.session_id() == session)
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| b.snapshot().seq.cmp(&a.snapshot().seq));
+        Ok(page_of(rows, page))
+    }
+
+    async fn last_seq(&self, session: SessionId) -> Result<i64, RepositoryError> {
+        Ok(lock(&self.rows)
+            .values()
+            .filter(|t| t.session_id() == session)
+            .map(|t| t.snapshot().seq)
+            .max()
+            .unwrap_or(0))
+    }
+
+    async fn abandon_running(
+        &self,
+        sessions: Option<&[SessionId]>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        let mut n = 0;
+        for t in lock(&self.rows).values_mut() {
+            if t.status() == TurnStatus::Running
+                && sessions.is_none_or(|s| s.contains(&t.session_id()))
+            {
+                let _ = t.abandon(TurnStatus::Lost, reason, now);
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }

@@ -76,6 +76,11 @@ uuid_id!(
     "session id"
 );
 uuid_id!(
+    /// Identifies a [`crate::Turn`].
+    TurnId,
+    "turn id"
+);
+uuid_id!(
     /// Identifies an [`crate::ApprovalRequest`].
     ApprovalId,
     "approval id"

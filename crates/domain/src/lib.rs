@@ -14,14 +14,16 @@ pub mod approval;
 pub mod ids;
 pub mod session;
 pub mod text;
+pub mod turn;
 
 pub use approval::{
     ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalSnapshot, ApprovalStatus,
     ApprovalTimeoutPolicy, DecideApprovalError, Decision, DecisionOutcome, NewApproval,
 };
-pub use ids::{ApprovalId, ParseIdError, SessionId};
+pub use ids::{ApprovalId, ParseIdError, SessionId, TurnId};
 pub use session::{
     AgentSession, NewSession, PermissionMode, SessionSnapshot, SessionStatus, SessionTotals,
     TransitionError, TurnTotals,
 };
 pub use text::{BoundedText, TextError};
+pub use turn::{Turn, TurnOutcome, TurnSnapshot, TurnStatus};

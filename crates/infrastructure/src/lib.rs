@@ -8,5 +8,6 @@
 //! drivers' errors to the ports' error types at the seam; nothing above this crate sees
 //! diesel, r2d2 or OpenTelemetry types.
 
+pub mod claude;
 pub mod db;
 pub mod telemetry;

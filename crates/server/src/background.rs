@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use orchestra_application::approvals::ExpireApprovalsHandler;
 use orchestra_application::metrics_names as m;
+use orchestra_application::sessions::{AgentCatalog, SessionManager};
 use orchestra_infrastructure::telemetry::MetricsHandle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -91,5 +94,57 @@ pub fn spawn_metrics_upkeep(handle: MetricsHandle, mut shutdown: Shutdown) -> Jo
         while tick(&mut shutdown, Duration::from_secs(5)).await {
             handle.run_upkeep();
         }
+    })
+}
+
+/// Agent discovery: finds the CLI and its version at start and every `interval`.
+/// Logs "Agent discovery started".
+pub fn spawn_agent_discovery(
+    catalog: Arc<AgentCatalog>,
+    interval: Duration,
+    mut shutdown: Shutdown,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tracing::info!(
+            service = "AgentDiscovery",
+            interval_secs = interval.as_secs(),
+            "Agent discovery started"
+        );
+        loop {
+            catalog.refresh().await;
+            if !tick(&mut shutdown, interval).await {
+                break;
+            }
+        }
+        tracing::info!(service = "AgentDiscovery", "Agent discovery stopped");
+    })
+}
+
+/// The agent health check: stops agents that went silent mid-turn. Logs
+/// "Health check service started".
+pub fn spawn_agent_health_check(
+    sessions: SessionManager,
+    interval: Duration,
+    mut shutdown: Shutdown,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tracing::info!(
+            service = "HealthCheck",
+            interval_secs = interval.as_secs(),
+            "Health check service started"
+        );
+        metrics::gauge!(m::AGENT_HEALTH_CHECK_SERVICE_HEALTH).set(1.0);
+        while tick(&mut shutdown, interval).await {
+            let report = sessions.check_health().await;
+            if report.hung_stopped > 0 {
+                tracing::warn!(
+                    live = report.live,
+                    hung_stopped = report.hung_stopped,
+                    "health check stopped hung agents"
+                );
+            }
+        }
+        metrics::gauge!(m::AGENT_HEALTH_CHECK_SERVICE_HEALTH).set(0.0);
+        tracing::info!(service = "HealthCheck", "Health check service stopped");
     })
 }

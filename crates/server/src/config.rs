@@ -107,6 +107,60 @@ struct RawSettings {
     telegram: RawTelegram,
     approvals: RawApprovals,
     telemetry: RawTelemetry,
+    claude: RawClaude,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawClaude {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    home: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_live_processes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spawn_queue_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    startup_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inactivity_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_check_interval_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discovery_interval_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_retries: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_prompt_chars: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_buffer: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_line_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_working_directories: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pass_env: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_interrupt_grace_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_eof_grace_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sigint_grace_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sigterm_grace_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sigkill_grace_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -251,6 +305,51 @@ pub struct TelemetrySettings {
     pub service_name: String,
 }
 
+/// Claude Code agent settings.
+#[derive(Debug, Clone)]
+pub struct ClaudeConfig {
+    /// The CLI binary.
+    pub binary: String,
+    /// `HOME` for the CLI.
+    pub home: Option<String>,
+    /// Parent of the per-process temp dirs.
+    pub runtime_dir: String,
+    /// This node's id: marks its agent processes (orphan cleanup after a crash).
+    pub node_id: String,
+    /// Live processes at most.
+    pub max_live_processes: usize,
+    /// How long a create or resume waits for a slot.
+    pub spawn_queue_timeout_secs: u64,
+    /// How long the CLI gets to start.
+    pub startup_timeout_secs: u64,
+    /// Silence (no tool running) before a turn counts as hung.
+    pub inactivity_timeout_secs: u64,
+    /// Silence while a tool runs before a turn counts as hung.
+    pub tool_timeout_secs: u64,
+    /// Health check interval.
+    pub health_check_interval_secs: u64,
+    /// Discovery interval.
+    pub discovery_interval_secs: u64,
+    /// `CLAUDE_CODE_MAX_RETRIES`.
+    pub max_retries: u32,
+    /// `API_TIMEOUT_MS`.
+    pub api_timeout_ms: u64,
+    /// Longest prompt.
+    pub max_prompt_chars: usize,
+    /// Events buffered per session.
+    pub event_buffer: usize,
+    /// Longest stdout line.
+    pub max_line_bytes: usize,
+    /// Allowed working directory roots (empty: any).
+    pub allowed_working_directories: Vec<String>,
+    /// Extra variables passed from Orchestra's environment.
+    pub pass_env: Vec<String>,
+    /// Extra environment for the CLI (values may be secrets; never shown).
+    pub env: Vec<(String, SecretString)>,
+    /// Stop ladder deadlines, ms: interrupt, EOF, SIGINT, SIGTERM, SIGKILL.
+    pub stop_grace_ms: [u64; 5],
+}
+
 /// The validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -266,6 +365,8 @@ pub struct Settings {
     pub approvals: ApprovalSettings,
     /// Telemetry.
     pub telemetry: TelemetrySettings,
+    /// Claude Code agents.
+    pub claude: ClaudeConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -274,6 +375,9 @@ pub struct Settings {
 pub trait EnvSource {
     /// The variable's value.
     fn var(&self, name: &str) -> Option<String>;
+
+    /// Every variable name.
+    fn names(&self) -> Vec<String>;
 }
 
 /// The process environment.
@@ -284,11 +388,21 @@ impl EnvSource for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    fn names(&self) -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect()
+    }
 }
 
 impl EnvSource for BTreeMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
     }
 }
 
@@ -445,7 +559,81 @@ pub const ENV_NAMES: &[(&str, &[&str])] = &[
         "telemetry.service_name",
         &["OTEL_SERVICE_NAME", "ORCHESTRA__TELEMETRY__SERVICE_NAME"],
     ),
+    ("claude.binary", &["ORCHESTRA__CLAUDE__BINARY"]),
+    ("claude.home", &["ORCHESTRA__CLAUDE__HOME"]),
+    ("claude.runtime_dir", &["ORCHESTRA__CLAUDE__RUNTIME_DIR"]),
+    ("claude.node_id", &["ORCHESTRA__CLAUDE__NODE_ID"]),
+    (
+        "claude.max_live_processes",
+        &["ORCHESTRA__CLAUDE__MAX_LIVE_PROCESSES"],
+    ),
+    (
+        "claude.spawn_queue_timeout_secs",
+        &["ORCHESTRA__CLAUDE__SPAWN_QUEUE_TIMEOUT_SECS"],
+    ),
+    (
+        "claude.startup_timeout_secs",
+        &["ORCHESTRA__CLAUDE__STARTUP_TIMEOUT_SECS"],
+    ),
+    (
+        "claude.inactivity_timeout_secs",
+        &["ORCHESTRA__CLAUDE__INACTIVITY_TIMEOUT_SECS"],
+    ),
+    (
+        "claude.tool_timeout_secs",
+        &["ORCHESTRA__CLAUDE__TOOL_TIMEOUT_SECS"],
+    ),
+    (
+        "claude.health_check_interval_secs",
+        &["ORCHESTRA__CLAUDE__HEALTH_CHECK_INTERVAL_SECS"],
+    ),
+    (
+        "claude.discovery_interval_secs",
+        &["ORCHESTRA__CLAUDE__DISCOVERY_INTERVAL_SECS"],
+    ),
+    ("claude.max_retries", &["ORCHESTRA__CLAUDE__MAX_RETRIES"]),
+    (
+        "claude.api_timeout_ms",
+        &["ORCHESTRA__CLAUDE__API_TIMEOUT_MS"],
+    ),
+    (
+        "claude.max_prompt_chars",
+        &["ORCHESTRA__CLAUDE__MAX_PROMPT_CHARS"],
+    ),
+    ("claude.event_buffer", &["ORCHESTRA__CLAUDE__EVENT_BUFFER"]),
+    (
+        "claude.max_line_bytes",
+        &["ORCHESTRA__CLAUDE__MAX_LINE_BYTES"],
+    ),
+    (
+        "claude.allowed_working_directories",
+        &["ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES"],
+    ),
+    ("claude.pass_env", &["ORCHESTRA__CLAUDE__PASS_ENV"]),
+    (
+        "claude.stop_interrupt_grace_ms",
+        &["ORCHESTRA__CLAUDE__STOP_INTERRUPT_GRACE_MS"],
+    ),
+    (
+        "claude.stop_eof_grace_ms",
+        &["ORCHESTRA__CLAUDE__STOP_EOF_GRACE_MS"],
+    ),
+    (
+        "claude.stop_sigint_grace_ms",
+        &["ORCHESTRA__CLAUDE__STOP_SIGINT_GRACE_MS"],
+    ),
+    (
+        "claude.stop_sigterm_grace_ms",
+        &["ORCHESTRA__CLAUDE__STOP_SIGTERM_GRACE_MS"],
+    ),
+    (
+        "claude.stop_sigkill_grace_ms",
+        &["ORCHESTRA__CLAUDE__STOP_SIGKILL_GRACE_MS"],
+    ),
 ];
+
+/// Variables named `ORCHESTRA__CLAUDE__ENV__<NAME>` set `<NAME>` in the CLI's environment.
+pub const CLAUDE_ENV_PREFIX: &str = "ORCHESTRA__CLAUDE__ENV__";
 
 fn names_of(key: &str) -> &'static [&'static str] {
     ENV_NAMES
@@ -516,10 +704,114 @@ fn apply_env(raw: &mut RawSettings, env: &dyn EnvSource) -> Result<(), ConfigErr
             "telemetry.log_format" => raw.telemetry.log_format = Some(v.trim().to_owned()),
             "telemetry.otlp_endpoint" => raw.telemetry.otlp_endpoint = Some(v.trim().to_owned()),
             "telemetry.service_name" => raw.telemetry.service_name = Some(v.trim().to_owned()),
+            "claude.binary" => raw.claude.binary = Some(v.trim().to_owned()),
+            "claude.home" => raw.claude.home = Some(v.trim().to_owned()),
+            "claude.runtime_dir" => raw.claude.runtime_dir = Some(v.trim().to_owned()),
+            "claude.node_id" => raw.claude.node_id = Some(v.trim().to_owned()),
+            "claude.max_live_processes" => {
+                raw.claude.max_live_processes = Some(parse_as(&var, v, "a number")?)
+            }
+            "claude.spawn_queue_timeout_secs" => {
+                raw.claude.spawn_queue_timeout_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "claude.startup_timeout_secs" => {
+                raw.claude.startup_timeout_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "claude.inactivity_timeout_secs" => {
+                raw.claude.inactivity_timeout_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "claude.tool_timeout_secs" => {
+                raw.claude.tool_timeout_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "claude.health_check_interval_secs" => {
+                raw.claude.health_check_interval_secs = Some(parse_as(&var, v, "seconds")?);
+            }
+            "claude.discovery_interval_secs" => {
+                raw.claude.discovery_interval_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "claude.max_retries" => raw.claude.max_retries = Some(parse_as(&var, v, "a number")?),
+            "claude.api_timeout_ms" => {
+                raw.claude.api_timeout_ms = Some(parse_as(&var, v, "milliseconds")?)
+            }
+            "claude.max_prompt_chars" => {
+                raw.claude.max_prompt_chars = Some(parse_as(&var, v, "a number")?)
+            }
+            "claude.event_buffer" => raw.claude.event_buffer = Some(parse_as(&var, v, "a number")?),
+            "claude.max_line_bytes" => {
+                raw.claude.max_line_bytes = Some(parse_as(&var, v, "bytes")?)
+            }
+            "claude.allowed_working_directories" => {
+                raw.claude.allowed_working_directories = Some(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                );
+            }
+            "claude.pass_env" => {
+                raw.claude.pass_env = Some(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                );
+            }
+            "claude.stop_interrupt_grace_ms" => {
+                raw.claude.stop_interrupt_grace_ms = Some(parse_as(&var, v, "milliseconds")?)
+            }
+            "claude.stop_eof_grace_ms" => {
+                raw.claude.stop_eof_grace_ms = Some(parse_as(&var, v, "milliseconds")?)
+            }
+            "claude.stop_sigint_grace_ms" => {
+                raw.claude.stop_sigint_grace_ms = Some(parse_as(&var, v, "milliseconds")?)
+            }
+            "claude.stop_sigterm_grace_ms" => {
+                raw.claude.stop_sigterm_grace_ms = Some(parse_as(&var, v, "milliseconds")?)
+            }
+            "claude.stop_sigkill_grace_ms" => {
+                raw.claude.stop_sigkill_grace_ms = Some(parse_as(&var, v, "milliseconds")?)
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+fn apply_claude_env(raw: &mut RawSettings, env: &dyn EnvSource) {
+    for name in env
+        .names()
+        .into_iter()
+        .filter(|k| k.starts_with(CLAUDE_ENV_PREFIX))
+    {
+        if let Some(value) = env.var(&name) {
+            let key = name[CLAUDE_ENV_PREFIX.len()..].to_owned();
+            raw.claude
+                .env
+                .get_or_insert_with(BTreeMap::new)
+                .insert(key, value);
+        }
+    }
+}
+
+fn default_node_id(target: &DatabaseTarget) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let location = match target {
+        DatabaseTarget::Sqlite { path } => std::fs::canonicalize(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| {
+                std::env::current_dir()
+                    .map(|d| d.join(path).display().to_string())
+                    .unwrap_or_default()
+            }),
+        DatabaseTarget::Postgres { .. } => target.location(),
+    };
+    let key = format!("{}|{location}", host.trim());
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("node-{hash:016x}")
 }
 
 fn defaults(environment: Environment) -> RawSettings {
@@ -553,6 +845,7 @@ fn defaults(environment: Environment) -> RawSettings {
             grace_period_secs: Some(0),
             sweep_batch_size: Some(500),
         },
+        claude: RawClaude::default(),
         telemetry: RawTelemetry {
             log_level: Some(if dev { "info,orchestra=debug" } else { "info" }.into()),
             log_format: Some(if dev { "text" } else { "json" }.into()),
@@ -641,6 +934,7 @@ impl Settings {
                     message: e.to_string(),
                 })?;
         apply_env(&mut raw, env)?;
+        apply_claude_env(&mut raw, env);
         Self::validate(environment, raw, file)
     }
 
@@ -763,7 +1057,76 @@ impl Settings {
             ));
         }
 
+        let c = raw.claude;
+        let node_id = c
+            .node_id
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| default_node_id(&target));
+        if !node_id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+            || node_id.len() > 100
+        {
+            return Err(invalid(
+                "claude.node_id",
+                "must be 1-100 letters, digits, - _ or .",
+            ));
+        }
+        let claude = ClaudeConfig {
+            binary: c
+                .binary
+                .filter(|b| !b.trim().is_empty())
+                .unwrap_or_else(|| "claude".into()),
+            home: c.home.filter(|h| !h.trim().is_empty()),
+            runtime_dir: c
+                .runtime_dir
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| {
+                    std::env::temp_dir()
+                        .join(format!("orchestra-{node_id}"))
+                        .display()
+                        .to_string()
+                }),
+            node_id,
+            max_live_processes: c.max_live_processes.unwrap_or(32).max(1),
+            spawn_queue_timeout_secs: c.spawn_queue_timeout_secs.unwrap_or(30),
+            startup_timeout_secs: c.startup_timeout_secs.unwrap_or(30).max(1),
+            inactivity_timeout_secs: c.inactivity_timeout_secs.unwrap_or(600).max(1),
+            tool_timeout_secs: c.tool_timeout_secs.unwrap_or(3600).max(1),
+            health_check_interval_secs: c.health_check_interval_secs.unwrap_or(15).max(1),
+            discovery_interval_secs: c.discovery_interval_secs.unwrap_or(300).max(1),
+            max_retries: c.max_retries.unwrap_or(2),
+            api_timeout_ms: c.api_timeout_ms.unwrap_or(120_000).max(1000),
+            max_prompt_chars: c.max_prompt_chars.unwrap_or(100_000).max(1),
+            event_buffer: c.event_buffer.unwrap_or(2000).max(16),
+            max_line_bytes: c.max_line_bytes.unwrap_or(64 * 1024 * 1024).max(64 * 1024),
+            allowed_working_directories: c.allowed_working_directories.unwrap_or_default(),
+            pass_env: c.pass_env.unwrap_or_default(),
+            env: c
+                .env
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, SecretString::from(v)))
+                .collect(),
+            stop_grace_ms: [
+                c.stop_interrupt_grace_ms.unwrap_or(3000),
+                c.stop_eof_grace_ms.unwrap_or(3000),
+                c.stop_sigint_grace_ms.unwrap_or(3000),
+                c.stop_sigterm_grace_ms.unwrap_or(3000),
+                c.stop_sigkill_grace_ms.unwrap_or(5000),
+            ],
+        };
+        for dir in &claude.allowed_working_directories {
+            if !dir.starts_with('/') {
+                return Err(invalid(
+                    "claude.allowed_working_directories",
+                    format!("`{dir}` is not absolute"),
+                ));
+            }
+        }
+
         Ok(Self {
+            claude,
             environment,
             server: ServerSettings {
                 host: raw.server.host.unwrap_or_else(|| "0.0.0.0".into()),

@@ -16,17 +16,21 @@ use orchestra_application::approvals::{
 };
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
 use orchestra_application::ports::{
-    ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe, DisabledNotifier,
-    SessionRepository, SystemClock,
+    AgentRuntime, ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe, DisabledNotifier,
+    SessionRepository, SystemClock, TurnRepository,
 };
 use orchestra_application::sessions::{
-    CountSessionsHandler, GetSessionHandler, ListSessionsHandler,
+    AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
+    ListTurnsHandler, SessionManager, SessionSettings,
 };
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
+use orchestra_infrastructure::claude::{ClaudeRuntime, ClaudeSettings, StopLadder};
 use orchestra_infrastructure::db::{
-    Database, DieselApprovalRepository, DieselDatabaseProbe, DieselSessionRepository, Migrations,
+    Database, DieselApprovalRepository, DieselDatabaseProbe, DieselSessionRepository,
+    DieselTurnRepository, Migrations,
 };
 use orchestra_infrastructure::telemetry::MetricsHandle;
+use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -43,6 +47,38 @@ pub struct Application {
     stop_background: watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
     database: Database,
+    sessions: SessionManager,
+}
+
+/// The agent runtime settings from the configuration.
+pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
+    let c = &settings.claude;
+    let ms = |i: usize| Duration::from_millis(c.stop_grace_ms[i]);
+    ClaudeSettings {
+        binary: c.binary.clone().into(),
+        env: c
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+            .collect(),
+        pass_env: c.pass_env.clone(),
+        home: c.home.clone().map(Into::into),
+        runtime_dir: c.runtime_dir.clone().into(),
+        node_id: c.node_id.clone(),
+        max_retries: c.max_retries,
+        api_timeout_ms: c.api_timeout_ms,
+        permission_prompt_tool: false,
+        startup_timeout: Duration::from_secs(c.startup_timeout_secs),
+        ladder: StopLadder {
+            interrupt_grace: ms(0),
+            eof_grace: ms(1),
+            sigint_grace: ms(2),
+            sigterm_grace: ms(3),
+            sigkill_grace: ms(4),
+        },
+        max_line_bytes: c.max_line_bytes,
+        stderr_tail_lines: 50,
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -109,6 +145,38 @@ impl Application {
         let sessions_repo: Arc<dyn SessionRepository> =
             Arc::new(DieselSessionRepository::new(database.clone()));
         let probe: Arc<dyn DatabaseProbe> = Arc::new(DieselDatabaseProbe::new(database.clone()));
+        let turns_repo: Arc<dyn TurnRepository> =
+            Arc::new(DieselTurnRepository::new(database.clone()));
+        let runtime: Arc<dyn AgentRuntime> =
+            Arc::new(ClaudeRuntime::new(claude_settings(settings)));
+        let c = &settings.claude;
+        let sessions = SessionManager::new(
+            sessions_repo.clone(),
+            turns_repo.clone(),
+            runtime.clone(),
+            clock.clone(),
+            SessionSettings {
+                default_agent_id: "claude-code".into(),
+                max_live_processes: c.max_live_processes,
+                spawn_queue_timeout: Duration::from_secs(c.spawn_queue_timeout_secs),
+                inactivity_timeout: Duration::from_secs(c.inactivity_timeout_secs),
+                tool_timeout: Duration::from_secs(c.tool_timeout_secs),
+                max_prompt_chars: c.max_prompt_chars,
+                event_buffer: c.event_buffer,
+                allowed_working_directories: c.allowed_working_directories.clone(),
+            },
+        );
+        let agents = Arc::new(AgentCatalog::new(runtime.clone(), clock.clone()));
+        // Before serving: stop what an earlier Orchestra left running and make the database
+        // truthful about it.
+        let (failed, lost) = sessions.recover().await?;
+        if failed > 0 || lost > 0 {
+            tracing::info!(
+                sessions_failed = failed,
+                turns_lost = lost,
+                "sessions recovered after an unclean stop"
+            );
+        }
         let notifier: Arc<dyn ApprovalNotifier> = if settings.telegram.enabled {
             anyhow::bail!(
                 "Telegram escalation is enabled but this build has no Telegram adapter yet; \
@@ -177,6 +245,10 @@ impl Application {
                 get: GetSessionHandler::new(sessions_repo.clone()),
                 list: ListSessionsHandler::new(sessions_repo.clone()),
                 count: CountSessionsHandler::new(sessions_repo.clone()),
+                manager: sessions.clone(),
+                get_turn: GetTurnHandler::new(turns_repo.clone()),
+                list_turns: ListTurnsHandler::new(turns_repo.clone()),
+                agents: agents.clone(),
             },
             database: DatabaseDiagnosticsHandler::new(probe),
             notifier,
@@ -198,6 +270,16 @@ impl Application {
             background::spawn_approval_timeout_service(
                 expire,
                 Duration::from_secs(settings.approvals.sweep_interval_secs),
+                shutdown.clone(),
+            ),
+            background::spawn_agent_discovery(
+                agents,
+                Duration::from_secs(settings.claude.discovery_interval_secs),
+                shutdown.clone(),
+            ),
+            background::spawn_agent_health_check(
+                sessions.clone(),
+                Duration::from_secs(settings.claude.health_check_interval_secs),
                 shutdown.clone(),
             ),
             background::spawn_metrics_upkeep(metrics, shutdown),
@@ -223,6 +305,7 @@ impl Application {
         })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .tcp_nodelay(true)
         .disable_signals();
         if let Some(w) = settings.server.workers {
             server = server.workers(w);
@@ -246,6 +329,7 @@ impl Application {
             stop_background,
             background,
             database,
+            sessions,
         })
     }
 
@@ -257,6 +341,11 @@ impl Application {
     /// The database (for tests and diagnostics).
     pub fn database(&self) -> &Database {
         &self.database
+    }
+
+    /// The session manager (for tests).
+    pub fn sessions(&self) -> &SessionManager {
+        &self.sessions
     }
 
     /// Serves until `stop` resolves, then shuts down in order: stop accepting, let in-flight
@@ -278,6 +367,9 @@ impl Application {
                 server.await
             }
         };
+        // Agents are paused (processes stopped with the ladder) so they are resumable after
+        // the restart; then the background services stop.
+        self.sessions.shutdown().await;
         let _ = self.stop_background.send(true);
         for task in self.background {
             let _ = task.await;

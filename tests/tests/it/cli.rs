@@ -96,17 +96,17 @@ fn production_refuses_to_start_with_pending_migrations_until_they_are_applied() 
 
     let (code, out, err) = orchestra(dir.path(), &["migrate", "status"], &env);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("0 applied, 1 pending"), "{out}");
+    assert!(out.contains("0 applied, 2 pending"), "{out}");
     let (code, out, err) = orchestra(dir.path(), &["migrate", "apply"], &env);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("applied 20261127000001") && out.contains("1 applied, 0 pending"),
+        out.contains("applied 20261127000002") && out.contains("2 applied, 0 pending"),
         "{out}"
     );
     let (code, out, _) = orchestra(dir.path(), &["migrate", "revert"], &env);
     assert_eq!(code, 0);
     assert!(
-        out.contains("reverted") && out.contains("0 applied, 1 pending"),
+        out.contains("reverted 20261127000002") && out.contains("1 applied, 1 pending"),
         "{out}"
     );
 }
@@ -126,7 +126,7 @@ fn sqlite_backup_writes_a_usable_copy() {
     );
     assert_eq!(code, 0);
     assert!(
-        out.contains("1 applied, 0 pending"),
+        out.contains("2 applied, 0 pending"),
         "the copy has the schema: {out}"
     );
     let (code, _, err) = orchestra(dir.path(), &["backup", "--output", "copy.db"], &[]);

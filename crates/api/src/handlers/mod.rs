@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource. Each module has a `configure` that mounts its
 //! routes with explicit methods (other methods get a JSON 405).
 
+pub mod agents;
 pub mod approvals;
 pub mod diagnostics;
 pub mod health;

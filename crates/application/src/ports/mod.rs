@@ -5,11 +5,16 @@ mod clock;
 mod database;
 mod notifier;
 mod repository;
+mod runtime;
 
 pub use clock::{Clock, SystemClock};
 pub use database::{DatabaseProbe, DatabaseStatus};
 pub use notifier::{ApprovalNotifier, DisabledNotifier, NotifierStatus, NotifyError};
 pub use repository::{
     ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
-    SessionFilter, SessionRepository,
+    SessionFilter, SessionRepository, TurnRepository,
+};
+pub use runtime::{
+    AgentEvent, AgentInstallation, AgentLaunch, AgentProcess, AgentRuntime, ExitReport,
+    OrphanReport, PermissionAnswer, PermissionDenial, RuntimeError, SpawnedAgent, TurnReport,
 };

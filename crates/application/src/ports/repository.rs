@@ -221,3 +221,56 @@ pub trait SessionRepository: Send + Sync + std::fmt::Debug {
     /// `Unavailable`.
     async fn count_by_status(&self) -> Result<Vec<(SessionStatus, u64)>, RepositoryError>;
 }
+
+/// Stores turns.
+#[async_trait]
+pub trait TurnRepository: Send + Sync + std::fmt::Debug {
+    /// Stores a new turn.
+    ///
+    /// # Errors
+    /// `Conflict` when the id or (session, seq) exists; `Unavailable` otherwise.
+    async fn insert(&self, turn: &orchestra_domain::Turn) -> Result<(), RepositoryError>;
+
+    /// Stores a finished turn's status and outcome.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable` otherwise.
+    async fn update(&self, turn: &orchestra_domain::Turn) -> Result<(), RepositoryError>;
+
+    /// Reads one turn.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn find(
+        &self,
+        id: orchestra_domain::TurnId,
+    ) -> Result<Option<orchestra_domain::Turn>, RepositoryError>;
+
+    /// Lists a session's turns, newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn list(
+        &self,
+        session: SessionId,
+        page: PageRequest,
+    ) -> Result<Page<orchestra_domain::Turn>, RepositoryError>;
+
+    /// The highest turn number of a session (0 when none).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn last_seq(&self, session: SessionId) -> Result<i64, RepositoryError>;
+
+    /// Marks every Running turn of the given sessions (all sessions when `None`) as `Lost`
+    /// with `reason`; returns how many.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn abandon_running(
+        &self,
+        sessions: Option<&[SessionId]>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError>;
+}

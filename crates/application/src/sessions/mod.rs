@@ -1,5 +1,14 @@
-//! Agent sessions: queries here; the lifecycle commands arrive with the agent runtime.
+//! Agent sessions: the manager that runs them, their event log, and the queries.
 
+mod discovery;
+mod event_log;
+mod manager;
 mod query;
 
-pub use query::{CountSessionsHandler, GetSessionHandler, ListSessions, ListSessionsHandler};
+pub use discovery::{AgentCatalog, Discovered};
+pub use event_log::{EventLog, LoggedEvent, SessionEvent, Subscription};
+pub use manager::{CreateSession, HealthReport, LiveInfo, SessionManager, SessionSettings};
+pub use query::{
+    CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessions, ListSessionsHandler,
+    ListTurnsHandler,
+};

@@ -86,3 +86,58 @@ impl CountSessionsHandler {
         Ok(counts)
     }
 }
+
+/// Reads one turn of a session.
+#[derive(Debug, Clone)]
+pub struct GetTurnHandler {
+    repo: Arc<dyn crate::ports::TurnRepository>,
+}
+
+impl GetTurnHandler {
+    /// A handler over the repository.
+    pub fn new(repo: Arc<dyn crate::ports::TurnRepository>) -> Self {
+        Self { repo }
+    }
+
+    /// The turn, if it belongs to the session.
+    ///
+    /// # Errors
+    /// `NotFound`, `Unavailable`.
+    pub async fn handle(
+        &self,
+        session: SessionId,
+        turn: orchestra_domain::TurnId,
+    ) -> Result<orchestra_domain::Turn, AppError> {
+        self.repo
+            .find(turn)
+            .await?
+            .filter(|t| t.session_id() == session)
+            .ok_or_else(|| AppError::not_found("turn", turn))
+    }
+}
+
+/// Lists a session's turns, newest first.
+#[derive(Debug, Clone)]
+pub struct ListTurnsHandler {
+    repo: Arc<dyn crate::ports::TurnRepository>,
+}
+
+impl ListTurnsHandler {
+    /// A handler over the repository.
+    pub fn new(repo: Arc<dyn crate::ports::TurnRepository>) -> Self {
+        Self { repo }
+    }
+
+    /// One page.
+    ///
+    /// # Errors
+    /// `Invalid` for a bad page size; `Unavailable`.
+    pub async fn handle(
+        &self,
+        session: SessionId,
+        page: PageRequest,
+    ) -> Result<Page<orchestra_domain::Turn>, AppError> {
+        crate::paging::validate_page(page)?;
+        Ok(self.repo.list(session, page).await?)
+    }
+}

@@ -12,25 +12,38 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgre
 
 /// The SQL of each migration, for `orchestra migrate print`. A test checks that this list
 /// names exactly the embedded migrations, in order.
-const SQL: &[(&str, [&str; 2], [&str; 2])] = &[(
-    "2026-11-27-000001_create_sessions_and_approvals",
-    [
-        include_str!(
-            "../../../../migrations/sqlite/2026-11-27-000001_create_sessions_and_approvals/up.sql"
-        ),
-        include_str!(
-            "../../../../migrations/sqlite/2026-11-27-000001_create_sessions_and_approvals/down.sql"
-        ),
-    ],
-    [
-        include_str!(
-            "../../../../migrations/postgres/2026-11-27-000001_create_sessions_and_approvals/up.sql"
-        ),
-        include_str!(
-            "../../../../migrations/postgres/2026-11-27-000001_create_sessions_and_approvals/down.sql"
-        ),
-    ],
-)];
+macro_rules! migration_sql {
+    ($name:literal) => {
+        (
+            $name,
+            [
+                include_str!(concat!("../../../../migrations/sqlite/", $name, "/up.sql")),
+                include_str!(concat!(
+                    "../../../../migrations/sqlite/",
+                    $name,
+                    "/down.sql"
+                )),
+            ],
+            [
+                include_str!(concat!(
+                    "../../../../migrations/postgres/",
+                    $name,
+                    "/up.sql"
+                )),
+                include_str!(concat!(
+                    "../../../../migrations/postgres/",
+                    $name,
+                    "/down.sql"
+                )),
+            ],
+        )
+    };
+}
+
+const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
+    migration_sql!("2026-11-27-000001_create_sessions_and_approvals"),
+    migration_sql!("2026-11-27-000002_create_turns"),
+];
 
 /// One migration and whether it is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use orchestra_application::ports::RepositoryError;
 pub use connection_string::{Backend, ConnectionStringError, DatabaseTarget};
 pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
-pub use repositories::{DieselApprovalRepository, DieselSessionRepository};
+pub use repositories::{DieselApprovalRepository, DieselSessionRepository, DieselTurnRepository};
 
 /// One database connection, SQLite or PostgreSQL.
 #[derive(diesel::MultiConnection)]

@@ -11,7 +11,7 @@ use orchestra_domain::{
     SessionTotals,
 };
 
-use super::schema::{approvals, sessions};
+use super::schema::{approvals, sessions, turns};
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> RepositoryError {
     RepositoryError::Corrupt(format!("{what}: {detail}"))
@@ -219,5 +219,106 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
             decision,
             notification_ref: r.notification_ref,
         }))
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = turns, treat_none_as_null = true)]
+pub(crate) struct TurnRow {
+    pub id: String,
+    pub session_id: String,
+    pub seq: i64,
+    pub prompt: String,
+    pub status: String,
+    pub started_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+    pub subtype: Option<String>,
+    pub is_error: Option<bool>,
+    pub result_text: Option<String>,
+    pub terminal_reason: Option<String>,
+    pub api_error_status: Option<i64>,
+    pub errors: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub duration_ms: Option<i64>,
+    pub duration_api_ms: Option<i64>,
+    pub message_count: Option<i64>,
+    pub permission_denials: Option<i64>,
+    pub error: Option<String>,
+}
+
+impl From<&orchestra_domain::Turn> for TurnRow {
+    fn from(t: &orchestra_domain::Turn) -> Self {
+        let s = t.snapshot();
+        let o = s.outcome.as_ref();
+        Self {
+            id: s.id.to_string(),
+            session_id: s.session_id.to_string(),
+            seq: s.seq,
+            prompt: s.prompt.clone(),
+            status: s.status.as_str().to_owned(),
+            started_at: to_naive(s.started_at),
+            finished_at: s.finished_at.map(to_naive),
+            subtype: o.map(|o| o.subtype.clone()),
+            is_error: o.map(|o| o.is_error),
+            result_text: o.and_then(|o| o.result_text.clone()),
+            terminal_reason: o.and_then(|o| o.terminal_reason.clone()),
+            api_error_status: o.and_then(|o| o.api_error_status),
+            errors: o
+                .filter(|o| !o.errors.is_empty())
+                .and_then(|o| serde_json::to_string(&o.errors).ok()),
+            cost_usd: o.map(|o| o.totals.cost_usd),
+            duration_ms: o.map(|o| o.totals.duration_ms),
+            duration_api_ms: o.map(|o| o.duration_api_ms),
+            message_count: o.map(|o| o.totals.message_count),
+            permission_denials: o.map(|o| o.permission_denials),
+            error: s.error.clone(),
+        }
+    }
+}
+
+impl TryFrom<TurnRow> for orchestra_domain::Turn {
+    type Error = RepositoryError;
+
+    fn try_from(r: TurnRow) -> Result<Self, Self::Error> {
+        let outcome = match r.subtype {
+            None => None,
+            Some(subtype) => Some(orchestra_domain::TurnOutcome {
+                subtype,
+                is_error: r.is_error.unwrap_or(false),
+                result_text: r.result_text,
+                terminal_reason: r.terminal_reason,
+                api_error_status: r.api_error_status,
+                errors: r
+                    .errors
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| corrupt("turn errors", e))?
+                    .unwrap_or_default(),
+                totals: orchestra_domain::TurnTotals {
+                    cost_usd: r.cost_usd.unwrap_or(0.0),
+                    duration_ms: r.duration_ms.unwrap_or(0),
+                    message_count: r.message_count.unwrap_or(0),
+                },
+                duration_api_ms: r.duration_api_ms.unwrap_or(0),
+                permission_denials: r.permission_denials.unwrap_or(0),
+            }),
+        };
+        Ok(orchestra_domain::Turn::restore(
+            orchestra_domain::TurnSnapshot {
+                id: r.id.parse().map_err(|e| corrupt("turn id", e))?,
+                session_id: r
+                    .session_id
+                    .parse()
+                    .map_err(|e| corrupt("turn session id", e))?,
+                seq: r.seq,
+                prompt: r.prompt,
+                status: r.status.parse().map_err(|e| corrupt("turn status", e))?,
+                started_at: to_utc(r.started_at),
+                finished_at: r.finished_at.map(to_utc),
+                outcome,
+                error: r.error,
+            },
+        ))
     }
 }

@@ -47,4 +47,29 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(sessions, approvals);
+diesel::table! {
+    turns (id) {
+        id -> Text,
+        session_id -> Text,
+        seq -> BigInt,
+        prompt -> Text,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        subtype -> Nullable<Text>,
+        is_error -> Nullable<Bool>,
+        result_text -> Nullable<Text>,
+        terminal_reason -> Nullable<Text>,
+        api_error_status -> Nullable<BigInt>,
+        errors -> Nullable<Text>,
+        cost_usd -> Nullable<Double>,
+        duration_ms -> Nullable<BigInt>,
+        duration_api_ms -> Nullable<BigInt>,
+        message_count -> Nullable<BigInt>,
+        permission_denials -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(turns -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(sessions, approvals, turns);

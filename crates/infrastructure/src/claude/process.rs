@@ -1,0 +1,570 @@
+//! One supervised CLI process: pipes, reader tasks, the control protocol, the stop ladder.
+//!
+//! * stdout is read in chunks, cut into lines ([`LineDecoder`]) and decoded; events go to a
+//!   bounded channel (back-pressure reaches the CLI, never unbounded memory).
+//! * stderr is always drained by its own task, so a CLI that floods stderr never stalls;
+//!   only its last lines are kept (for error messages).
+//! * The child is always awaited (no zombies); when it is gone, tool processes it left
+//!   behind are killed ([`procfs::kill_session_leftovers`]), then [`AgentEvent::Exited`] is
+//!   the last event.
+//! * `stop` is the ladder the real CLI needs: interrupt a running turn, stdin EOF, SIGINT,
+//!   SIGTERM, then SIGKILL to the process group, each with its own deadline.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use orchestra_application::ports::{
+    AgentEvent, AgentProcess, ExitReport, PermissionAnswer, RuntimeError,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{ChildStdin, Command};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::codec::{Control, Decoded, Line, LineDecoder, decode_line};
+use super::procfs;
+
+/// Deadlines of the stop ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopLadder {
+    /// After an interrupt of a running turn, how long to wait for its result.
+    pub interrupt_grace: Duration,
+    /// After closing stdin.
+    pub eof_grace: Duration,
+    /// After SIGINT.
+    pub sigint_grace: Duration,
+    /// After SIGTERM.
+    pub sigterm_grace: Duration,
+    /// After SIGKILL.
+    pub sigkill_grace: Duration,
+}
+
+impl Default for StopLadder {
+    fn default() -> Self {
+        Self {
+            interrupt_grace: Duration::from_secs(3),
+            eof_grace: Duration::from_secs(3),
+            sigint_grace: Duration::from_secs(3),
+            sigterm_grace: Duration::from_secs(3),
+            sigkill_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything needed to start one CLI process.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// The binary.
+    pub binary: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its whole environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// A private temp dir (removed after exit).
+    pub tmp_dir: PathBuf,
+    /// Longest stdout line accepted.
+    pub max_line_bytes: usize,
+    /// How long the CLI gets to answer `initialize`.
+    pub startup_timeout: Duration,
+    /// The stop ladder.
+    pub ladder: StopLadder,
+    /// Node id (process markers).
+    pub node_id: String,
+    /// Session id (process markers, logs).
+    pub session_id: String,
+    /// stderr lines kept.
+    pub stderr_tail_lines: usize,
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Option<Value>, String>>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A running CLI process.
+#[derive(Debug)]
+pub struct CliProcess {
+    pid: Option<u32>,
+    session_id: String,
+    stdin: Arc<tokio::sync::Mutex<Option<ChildStdin>>>,
+    pending: Pending,
+    next_request: AtomicU64,
+    busy: Arc<AtomicI64>,
+    exited: watch::Receiver<Option<ExitReport>>,
+    stopping: Arc<AtomicBool>,
+    stop_step: Arc<Mutex<Option<&'static str>>>,
+    stopped: tokio::sync::Mutex<Option<ExitReport>>,
+    ladder: StopLadder,
+}
+
+async fn write_line(
+    stdin: &tokio::sync::Mutex<Option<ChildStdin>>,
+    line: &Value,
+) -> Result<(), RuntimeError> {
+    let mut bytes = serde_json::to_vec(line).map_err(|e| RuntimeError::Io(e.to_string()))?;
+    bytes.push(b'\n');
+    let mut guard = stdin.lock().await;
+    let pipe = guard.as_mut().ok_or(RuntimeError::Exited)?;
+    pipe.write_all(&bytes)
+        .await
+        .map_err(|e| RuntimeError::Io(e.to_string()))?;
+    pipe.flush()
+        .await
+        .map_err(|e| RuntimeError::Io(e.to_string()))
+}
+
+async fn drain_stderr(
+    mut stderr: impl AsyncRead + Unpin,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    keep: usize,
+    session: String,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut decoder = LineDecoder::new(8 * 1024);
+    let mut total: u64 = 0;
+    loop {
+        let n = match stderr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        total += n as u64;
+        decoder.push(&buf[..n], |line| {
+            let text = match line {
+                Line::Complete(b) => String::from_utf8_lossy(b).into_owned(),
+                Line::TooLong { len, head } => {
+                    format!("{} …[{len} bytes]", String::from_utf8_lossy(&head))
+                }
+            };
+            let mut t = lock(&tail);
+            t.push_back(text);
+            while t.len() > keep {
+                t.pop_front();
+            }
+        });
+    }
+    decoder.finish(|line| {
+        if let Line::Complete(b) = line {
+            lock(&tail).push_back(String::from_utf8_lossy(b).into_owned());
+        }
+    });
+    if total > 0 {
+        tracing::debug!(session.id = %session, stderr_bytes = total, "agent stderr closed");
+    }
+}
+
+impl CliProcess {
+    /// Starts the CLI and waits until it answers `initialize`.
+    ///
+    /// # Errors
+    /// `SpawnFailed` when it cannot start or exits at once; `StartTimeout`.
+    pub async fn spawn(
+        spec: ProcessSpec,
+    ) -> Result<(Arc<Self>, mpsc::Receiver<AgentEvent>), RuntimeError> {
+        std::fs::create_dir_all(&spec.tmp_dir).map_err(|e| {
+            RuntimeError::SpawnFailed(format!("cannot create {}: {e}", spec.tmp_dir.display()))
+        })?;
+        let mut cmd = Command::new(&spec.binary);
+        cmd.args(&spec.args)
+            .current_dir(&spec.cwd)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = cmd.spawn().map_err(|e| {
+            RuntimeError::SpawnFailed(format!("cannot run {}: {e}", spec.binary.display()))
+        })?;
+        let pid = child.id();
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(RuntimeError::SpawnFailed(
+                "the child's pipes are missing".into(),
+            ));
+        };
+
+        let (tx, rx) = mpsc::channel::<AgentEvent>(1024);
+        let stdin = Arc::new(tokio::sync::Mutex::new(Some(stdin)));
+        let pending: Pending = Arc::default();
+        let busy = Arc::new(AtomicI64::new(0));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop_step: Arc<Mutex<Option<&'static str>>> = Arc::default();
+        let tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
+        let (exit_tx, exit_rx) = watch::channel(None);
+
+        let stderr_task = tokio::spawn(drain_stderr(
+            stderr,
+            Arc::clone(&tail),
+            spec.stderr_tail_lines.max(1),
+            spec.session_id.clone(),
+        ));
+
+        let stdout_task = {
+            let tx = tx.clone();
+            let pending = Arc::clone(&pending);
+            let busy = Arc::clone(&busy);
+            let stdin = Arc::clone(&stdin);
+            let max_line = spec.max_line_bytes;
+            let session = spec.session_id.clone();
+            tokio::spawn(async move {
+                let mut stdout = stdout;
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut decoder = LineDecoder::new(max_line);
+                let mut decoded: Vec<Decoded> = Vec::new();
+                loop {
+                    let n = match stdout.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    decoder.push(&buf[..n], |line| {
+                        decoded.push(match line {
+                            Line::Complete(b) => decode_line(b),
+                            Line::TooLong { len, head } => {
+                                Decoded::Events(vec![AgentEvent::Garbage {
+                                    preview: String::from_utf8_lossy(&head).into_owned(),
+                                    reason: format!(
+                                        "line of {len} bytes is over the {max_line}-byte limit"
+                                    ),
+                                }])
+                            }
+                        })
+                    });
+                    for d in decoded.drain(..) {
+                        if !dispatch(d, &tx, &pending, &busy, &stdin, &session).await {
+                            return;
+                        }
+                    }
+                }
+                decoder.finish(|line| {
+                    if let Line::Complete(b) = line {
+                        decoded.push(decode_line(b));
+                    }
+                });
+                for d in decoded.drain(..) {
+                    dispatch(d, &tx, &pending, &busy, &stdin, &session).await;
+                }
+            })
+        };
+
+        // The waiter: reaps the child (always), finishes reading, kills leftovers, reports.
+        {
+            let stopping = Arc::clone(&stopping);
+            let stop_step = Arc::clone(&stop_step);
+            let tail = Arc::clone(&tail);
+            let pending = Arc::clone(&pending);
+            let stdin = Arc::clone(&stdin);
+            let node = spec.node_id.clone();
+            let session = spec.session_id.clone();
+            let tmp_dir = spec.tmp_dir.clone();
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                // Readers end at EOF; a descendant holding the pipe open must not keep us.
+                let mut stdout_task = stdout_task;
+                if tokio::time::timeout(Duration::from_secs(2), &mut stdout_task)
+                    .await
+                    .is_err()
+                {
+                    stdout_task.abort();
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), stderr_task).await;
+                stdin.lock().await.take();
+                lock(&pending).clear();
+                let node2 = node.clone();
+                let session2 = session.clone();
+                let orphans = tokio::task::spawn_blocking(move || {
+                    procfs::kill_session_leftovers(&node2, &session2)
+                })
+                .await
+                .unwrap_or(0);
+                if orphans > 0 {
+                    tracing::warn!(session.id = %session, orphans, "killed tool processes the agent left behind");
+                }
+                let _ = tokio::fs::remove_dir_all(&tmp_dir).await;
+                let (code, signal) = match &status {
+                    Ok(s) => (s.code(), s.signal()),
+                    Err(_) => (None, None),
+                };
+                let report = ExitReport {
+                    code,
+                    signal,
+                    requested: stopping.load(Ordering::SeqCst),
+                    stop_step: lock(&stop_step).map(str::to_owned),
+                    stderr_tail: lock(&tail).iter().cloned().collect::<Vec<_>>().join("\n"),
+                    orphans_killed: orphans,
+                };
+                let _ = exit_tx.send(Some(report.clone()));
+                let _ = tx.send(AgentEvent::Exited(report)).await;
+            });
+        }
+
+        let process = Arc::new(Self {
+            pid,
+            session_id: spec.session_id.clone(),
+            stdin,
+            pending,
+            next_request: AtomicU64::new(1),
+            busy,
+            exited: exit_rx,
+            stopping,
+            stop_step,
+            stopped: tokio::sync::Mutex::new(None),
+            ladder: spec.ladder,
+        });
+
+        // Ready when it answers `initialize` (it prints nothing else before the first prompt).
+        let init = process.control(json!({"subtype": "initialize", "hooks": null}));
+        let mut exited = process.exited.clone();
+        let exited = async move {
+            let _ = exited.wait_for(Option::is_some).await.map(|_| ());
+        };
+        tokio::select! {
+            answer = tokio::time::timeout(spec.startup_timeout, init) => match answer {
+                Ok(Ok(_)) => Ok((process, rx)),
+                Ok(Err(e)) => {
+                    let report = process.stop().await;
+                    Err(RuntimeError::SpawnFailed(format!("initialize failed: {e}; {}", report.describe())))
+                }
+                Err(_) => {
+                    process.stop().await;
+                    Err(RuntimeError::StartTimeout(spec.startup_timeout.as_secs()))
+                }
+            },
+            () = exited => {
+                let report = process.exited.borrow().clone().unwrap_or_default();
+                Err(RuntimeError::SpawnFailed(format!("the CLI {}", report.describe())))
+            }
+        }
+    }
+
+    /// Sends a control request and waits for its answer.
+    async fn control(&self, request: Value) -> Result<Option<Value>, RuntimeError> {
+        let id = format!("orc_{}", self.next_request.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id.clone(), tx);
+        write_line(
+            &self.stdin,
+            &json!({"type": "control_request", "request_id": id, "request": request}),
+        )
+        .await?;
+        match rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(RuntimeError::Io(format!(
+                "the CLI refused the request: {e}"
+            ))),
+            Err(_) => Err(RuntimeError::Exited),
+        }
+    }
+
+    fn has_exited(&self) -> bool {
+        self.exited.borrow().is_some()
+    }
+
+    async fn wait_exit(&self, within: Duration) -> bool {
+        let mut rx = self.exited.clone();
+        tokio::time::timeout(within, rx.wait_for(Option::is_some))
+            .await
+            .is_ok()
+    }
+
+    fn signal(&self, signal: Signal, group: bool) {
+        if self.has_exited() {
+            return;
+        }
+        let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) else {
+            return;
+        };
+        let pid = Pid::from_raw(pid);
+        if group {
+            let _ = killpg(pid, signal);
+        }
+        let _ = kill(pid, signal);
+    }
+
+    fn step(&self, name: &'static str) {
+        *lock(&self.stop_step) = Some(name);
+    }
+}
+
+/// Routes one decoded line; returns false when the receiver is gone.
+async fn dispatch(
+    decoded: Decoded,
+    tx: &mpsc::Sender<AgentEvent>,
+    pending: &Pending,
+    busy: &AtomicI64,
+    stdin: &tokio::sync::Mutex<Option<ChildStdin>>,
+    session: &str,
+) -> bool {
+    match decoded {
+        Decoded::Nothing => true,
+        Decoded::Events(events) => {
+            for e in events {
+                if matches!(e, AgentEvent::Result(_)) {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                }
+                if tx.send(e).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        }
+        Decoded::Control(Control::Response { request_id, result }) => {
+            if let Some(waiter) = lock(pending).remove(&request_id) {
+                let _ = waiter.send(result);
+            }
+            true
+        }
+        Decoded::Control(Control::Request {
+            request_id,
+            subtype,
+        }) => {
+            tracing::warn!(session.id = %session, subtype = %subtype, "agent sent a control request Orchestra does not support; refused");
+            let _ = write_line(
+                stdin,
+                &json!({"type": "control_response", "response": {"subtype": "error", "request_id": request_id, "error": format!("{subtype} is not supported by this host")}}),
+            )
+            .await;
+            true
+        }
+    }
+}
+
+#[async_trait]
+impl AgentProcess for CliProcess {
+    fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    async fn send_user_message(&self, text: &str) -> Result<(), RuntimeError> {
+        if self.has_exited() {
+            return Err(RuntimeError::Exited);
+        }
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let line = json!({"type": "user", "message": {"role": "user", "content": text}, "parent_tool_use_id": null, "session_id": ""});
+        write_line(&self.stdin, &line).await.inspect_err(|_| {
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+        })
+    }
+
+    async fn interrupt(&self) -> Result<(), RuntimeError> {
+        if self.has_exited() {
+            return Err(RuntimeError::Exited);
+        }
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            self.control(json!({"subtype": "interrupt"})),
+        )
+        .await
+        {
+            Ok(result) => result.map(|_| ()),
+            // The CLI answers interrupts at once; a slow answer still leaves the request sent.
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn answer_permission(
+        &self,
+        request_id: &str,
+        answer: PermissionAnswer,
+    ) -> Result<(), RuntimeError> {
+        let response = match answer {
+            PermissionAnswer::Allow {
+                updated_input: Some(input),
+            } => json!({"behavior": "allow", "updatedInput": input}),
+            PermissionAnswer::Allow {
+                updated_input: None,
+            } => json!({"behavior": "allow"}),
+            PermissionAnswer::Deny {
+                message,
+                interrupt: true,
+            } => json!({"behavior": "deny", "message": message, "interrupt": true}),
+            PermissionAnswer::Deny {
+                message,
+                interrupt: false,
+            } => json!({"behavior": "deny", "message": message}),
+        };
+        write_line(
+            &self.stdin,
+            &json!({"type": "control_response", "response": {"subtype": "success", "request_id": request_id, "response": response}}),
+        )
+        .await
+    }
+
+    async fn stop(&self) -> ExitReport {
+        let mut done = self.stopped.lock().await;
+        if let Some(report) = done.as_ref() {
+            return report.clone();
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+        let ladder = self.ladder;
+        'ladder: {
+            if self.has_exited() {
+                break 'ladder;
+            }
+            if self.busy.load(Ordering::SeqCst) > 0 {
+                self.step("interrupt");
+                let _ = tokio::time::timeout(
+                    ladder.interrupt_grace,
+                    self.control(json!({"subtype": "interrupt"})),
+                )
+                .await;
+                let deadline = tokio::time::Instant::now() + ladder.interrupt_grace;
+                while self.busy.load(Ordering::SeqCst) > 0
+                    && tokio::time::Instant::now() < deadline
+                    && !self.has_exited()
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            self.step("eof");
+            self.stdin.lock().await.take();
+            if self.wait_exit(ladder.eof_grace).await {
+                break 'ladder;
+            }
+            self.step("sigint");
+            self.signal(Signal::SIGINT, false);
+            if self.wait_exit(ladder.sigint_grace).await {
+                break 'ladder;
+            }
+            self.step("sigterm");
+            self.signal(Signal::SIGTERM, false);
+            if self.wait_exit(ladder.sigterm_grace).await {
+                break 'ladder;
+            }
+            self.step("sigkill");
+            tracing::warn!(session.id = %self.session_id, pid = ?self.pid, "agent ignored SIGTERM; killing its process group");
+            self.signal(Signal::SIGKILL, true);
+            if !self.wait_exit(ladder.sigkill_grace).await {
+                tracing::error!(session.id = %self.session_id, pid = ?self.pid, "agent did not exit after SIGKILL");
+            }
+        }
+        // The waiter has reaped it and killed leftovers by the time the report is out.
+        let mut rx = self.exited.clone();
+        let report =
+            match tokio::time::timeout(Duration::from_secs(10), rx.wait_for(Option::is_some)).await
+            {
+                Ok(Ok(r)) => r.clone().unwrap_or_default(),
+                _ => ExitReport {
+                    requested: true,
+                    stop_step: lock(&self.stop_step).map(str::to_owned),
+                    ..Default::default()
+                },
+            };
+        *done = Some(report.clone());
+        report
+    }
+}

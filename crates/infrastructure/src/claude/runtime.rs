@@ -1,0 +1,299 @@
+//! `ClaudeRuntime`: builds the CLI's command line and environment, starts processes,
+//! discovers the installation, and reaps processes an earlier Orchestra left behind.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orchestra_application::ports::{
+    AgentInstallation, AgentLaunch, AgentRuntime, OrphanReport, RuntimeError, SpawnedAgent,
+};
+
+use super::process::{CliProcess, ProcessSpec, StopLadder};
+use super::procfs;
+
+/// How to run the CLI.
+#[derive(Debug, Clone)]
+pub struct ClaudeSettings {
+    /// The `claude` binary (a path, or a name looked up on `PATH`).
+    pub binary: PathBuf,
+    /// Extra environment for the CLI (`ANTHROPIC_BASE_URL`, `IS_SANDBOX`, ...).
+    pub env: Vec<(String, String)>,
+    /// Orchestra's own variables passed through besides the built-in list (names).
+    pub pass_env: Vec<String>,
+    /// `HOME` for the CLI (its sessions live in `HOME/.claude`); Orchestra's `HOME` when unset.
+    pub home: Option<PathBuf>,
+    /// Where per-process temp dirs are made.
+    pub runtime_dir: PathBuf,
+    /// This node's id (process markers).
+    pub node_id: String,
+    /// `CLAUDE_CODE_MAX_RETRIES` (the CLI's default retries a failing API for ~3 minutes).
+    pub max_retries: u32,
+    /// `API_TIMEOUT_MS`.
+    pub api_timeout_ms: u64,
+    /// Run with `--permission-prompt-tool stdio` (live permission prompts).
+    pub permission_prompt_tool: bool,
+    /// How long the CLI gets to answer `initialize`.
+    pub startup_timeout: Duration,
+    /// The stop ladder.
+    pub ladder: StopLadder,
+    /// Longest stdout line accepted.
+    pub max_line_bytes: usize,
+    /// stderr lines kept for error messages.
+    pub stderr_tail_lines: usize,
+}
+
+impl Default for ClaudeSettings {
+    fn default() -> Self {
+        Self {
+            binary: PathBuf::from("claude"),
+            env: Vec::new(),
+            pass_env: Vec::new(),
+            home: None,
+            runtime_dir: std::env::temp_dir().join("orchestra-agents"),
+            node_id: "local".into(),
+            max_retries: 2,
+            api_timeout_ms: 120_000,
+            permission_prompt_tool: false,
+            startup_timeout: Duration::from_secs(30),
+            ladder: StopLadder::default(),
+            max_line_bytes: 64 * 1024 * 1024,
+            stderr_tail_lines: 50,
+        }
+    }
+}
+
+/// Variables passed from Orchestra's environment to the CLI: everything else (database
+/// credentials, the bot token, ...) stays out of reach of the agent and its tools.
+const PASS_EXACT: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+const PASS_PREFIX: &[&str] = &[
+    "LC_",
+    "ANTHROPIC_",
+    "CLAUDE_",
+    "AWS_",
+    "CLOUD_ML_",
+    "VERTEX_",
+    "DISABLE_",
+];
+
+/// The CLI adapter.
+#[derive(Debug, Clone)]
+pub struct ClaudeRuntime {
+    settings: ClaudeSettings,
+    identity: (i32, u64),
+}
+
+impl ClaudeRuntime {
+    /// A runtime with these settings.
+    pub fn new(settings: ClaudeSettings) -> Self {
+        Self {
+            settings,
+            identity: procfs::own_identity(),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ClaudeSettings {
+        &self.settings
+    }
+
+    /// The command line for a launch (without the binary).
+    pub fn args(&self, launch: &AgentLaunch) -> Vec<String> {
+        let s = &launch.session;
+        let mut args: Vec<String> = [
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ]
+        .map(String::from)
+        .into();
+        args.push(if launch.resume {
+            "--resume".into()
+        } else {
+            "--session-id".into()
+        });
+        args.push(s.id.to_string());
+        if let Some(model) = &s.model {
+            args.extend(["--model".into(), model.clone()]);
+        }
+        if s.permission_mode != orchestra_domain::PermissionMode::Default {
+            args.extend([
+                "--permission-mode".into(),
+                s.permission_mode.as_str().into(),
+            ]);
+        }
+        if !s.allowed_tools.is_empty() {
+            args.extend(["--allowedTools".into(), s.allowed_tools.join(",")]);
+        }
+        if !s.disallowed_tools.is_empty() {
+            args.extend(["--disallowedTools".into(), s.disallowed_tools.join(",")]);
+        }
+        if let Some(prompt) = &s.append_system_prompt {
+            args.extend(["--append-system-prompt".into(), prompt.clone()]);
+        }
+        if let Some(n) = s.max_turns {
+            args.extend(["--max-turns".into(), n.to_string()]);
+        }
+        if self.settings.permission_prompt_tool {
+            args.extend(["--permission-prompt-tool".into(), "stdio".into()]);
+        }
+        args
+    }
+
+    /// The CLI's environment for a session, markers included.
+    pub fn env(&self, session: &str, tmp_dir: &Path) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| {
+                PASS_EXACT.contains(&k.as_str())
+                    || PASS_PREFIX.iter().any(|p| k.starts_with(p))
+                    || self.settings.pass_env.iter().any(|n| n == k)
+            })
+            .collect();
+        let mut set = |k: &str, v: String| {
+            env.retain(|(x, _)| x != k);
+            env.push((k.to_owned(), v));
+        };
+        set("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into());
+        set(
+            "CLAUDE_CODE_MAX_RETRIES",
+            self.settings.max_retries.to_string(),
+        );
+        set("API_TIMEOUT_MS", self.settings.api_timeout_ms.to_string());
+        if let Some(home) = &self.settings.home {
+            set("HOME", home.display().to_string());
+        }
+        for (k, v) in &self.settings.env {
+            set(k, v.clone());
+        }
+        // Orchestra's own: never overridable by configuration.
+        set("TMPDIR", tmp_dir.display().to_string());
+        set(procfs::ENV_NODE, self.settings.node_id.clone());
+        set(procfs::ENV_SESSION, session.to_owned());
+        set(procfs::ENV_SUPERVISOR_PID, self.identity.0.to_string());
+        set(procfs::ENV_SUPERVISOR_START, self.identity.1.to_string());
+        env
+    }
+}
+
+#[async_trait]
+impl AgentRuntime for ClaudeRuntime {
+    async fn spawn(&self, launch: AgentLaunch) -> Result<SpawnedAgent, RuntimeError> {
+        let session = launch.session.id.to_string();
+        let tmp_dir = self
+            .settings
+            .runtime_dir
+            .join(format!("{session}-{}", uuid::Uuid::new_v4().simple()));
+        let spec = ProcessSpec {
+            binary: self.settings.binary.clone(),
+            args: self.args(&launch),
+            env: self.env(&session, &tmp_dir),
+            cwd: PathBuf::from(&launch.session.working_directory),
+            tmp_dir,
+            max_line_bytes: self.settings.max_line_bytes,
+            startup_timeout: self.settings.startup_timeout,
+            ladder: self.settings.ladder,
+            node_id: self.settings.node_id.clone(),
+            session_id: session,
+            stderr_tail_lines: self.settings.stderr_tail_lines,
+        };
+        let (process, events) = CliProcess::spawn(spec).await?;
+        Ok(SpawnedAgent { process, events })
+    }
+
+    async fn discover(&self) -> AgentInstallation {
+        let binary = self.settings.binary.clone();
+        let path = binary.display().to_string();
+        let mut cmd = tokio::process::Command::new(&binary);
+        cmd.arg("--version")
+            .env_clear()
+            .envs(std::env::vars().filter(|(k, _)| k == "PATH" || k == "HOME"))
+            .kill_on_drop(true);
+        match tokio::time::timeout(Duration::from_secs(15), cmd.output()).await {
+            Ok(Ok(out)) if out.status.success() => {
+                let text = String::from_utf8_lossy(&out.stdout);
+                let version = text.split_whitespace().next().map(str::to_owned);
+                AgentInstallation {
+                    id: "claude-code".into(),
+                    path,
+                    version,
+                    available: true,
+                    error: None,
+                }
+            }
+            Ok(Ok(out)) => AgentInstallation {
+                id: "claude-code".into(),
+                path,
+                version: None,
+                available: false,
+                error: Some(format!("`--version` exited with {}", out.status)),
+            },
+            Ok(Err(e)) => AgentInstallation {
+                id: "claude-code".into(),
+                path,
+                version: None,
+                available: false,
+                error: Some(e.to_string()),
+            },
+            Err(_) => AgentInstallation {
+                id: "claude-code".into(),
+                path,
+                version: None,
+                available: false,
+                error: Some("`--version` did not answer within 15 s".into()),
+            },
+        }
+    }
+
+    async fn check_working_directory(&self, path: &str) -> Result<String, String> {
+        let canonical = tokio::fs::canonicalize(path)
+            .await
+            .map_err(|e| format!("`{path}` cannot be used: {e}"))?;
+        let meta = tokio::fs::metadata(&canonical)
+            .await
+            .map_err(|e| format!("`{path}` cannot be used: {e}"))?;
+        if !meta.is_dir() {
+            return Err(format!("`{path}` is not a directory"));
+        }
+        canonical
+            .to_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("`{path}` is not valid UTF-8"))
+    }
+
+    async fn reap_orphans(&self) -> OrphanReport {
+        let node = self.settings.node_id.clone();
+        let (own_pid, own_start) = self.identity;
+        tokio::task::spawn_blocking(move || {
+            let stale: Vec<_> = procfs::scan(&node)
+                .into_iter()
+                .filter(|p| p.supervisor_pid != own_pid || p.supervisor_start != own_start)
+                .collect();
+            let found = stale.len();
+            let stopped = procfs::terminate(&stale, Duration::from_secs(3));
+            OrphanReport { found, stopped }
+        })
+        .await
+        .unwrap_or_default()
+    }
+}
