@@ -29,6 +29,45 @@ pub enum TestStore {
     Sqlite(tempfile::TempDir),
     /// A PostgreSQL database.
     Postgres(TestDatabase),
+    /// Handed over to the caller.
+    Taken,
+}
+
+impl TestStore {
+    /// A connection string for the store.
+    pub fn connection_string(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => {
+                format!("Data Source={}", dir.path().join("orchestra.db").display())
+            }
+            Self::Postgres(db) => db.url(),
+            Self::Taken => String::new(),
+        }
+    }
+
+    /// Reads a session's status straight from the database.
+    pub async fn session_status(&self, id: &str) -> String {
+        use orchestra_application::ports::SessionRepository as _;
+        let target =
+            orchestra_infrastructure::db::DatabaseTarget::parse(&self.connection_string()).unwrap();
+        let db = tokio::task::spawn_blocking(move || {
+            orchestra_infrastructure::db::Database::open(
+                target,
+                orchestra_infrastructure::db::PoolSettings::default(),
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let repo = orchestra_infrastructure::db::DieselSessionRepository::new(db);
+        repo.find(id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .status()
+            .as_str()
+            .to_owned()
+    }
 }
 
 /// Extra settings for a test app.
@@ -45,6 +84,25 @@ impl TestAppOptions {
         self.env.insert(key.to_owned(), value.into());
         self
     }
+
+    /// Runs agents with the fake CLI (`fake-claude`), short stop-ladder deadlines, and a
+    /// private `HOME` (where the fake keeps conversations).
+    #[must_use]
+    pub fn fake_cli(self, home: &Path) -> Self {
+        self.with(
+            "ORCHESTRA__CLAUDE__BINARY",
+            crate::binary::test_binary("fake-claude")
+                .display()
+                .to_string(),
+        )
+        .with("ORCHESTRA__CLAUDE__HOME", home.display().to_string())
+        .with("ORCHESTRA__CLAUDE__STOP_INTERRUPT_GRACE_MS", "500")
+        .with("ORCHESTRA__CLAUDE__STOP_EOF_GRACE_MS", "500")
+        .with("ORCHESTRA__CLAUDE__STOP_SIGINT_GRACE_MS", "300")
+        .with("ORCHESTRA__CLAUDE__STOP_SIGTERM_GRACE_MS", "300")
+        .with("ORCHESTRA__CLAUDE__STOP_SIGKILL_GRACE_MS", "2000")
+        .with("ORCHESTRA__CLAUDE__HEALTH_CHECK_INTERVAL_SECS", "1")
+    }
 }
 
 /// A running application and a client for it.
@@ -56,8 +114,12 @@ pub struct TestApp {
     pub port: u16,
     /// An HTTP client.
     pub client: Client,
+    /// The session manager (to look inside).
+    pub sessions: orchestra_application::sessions::SessionManager,
     /// The data store.
     pub store: TestStore,
+    /// The settings it runs with.
+    pub settings: Settings,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -125,6 +187,7 @@ impl TestApp {
         let app = Application::build(&settings, metrics, false)
             .await
             .expect("app builds");
+        let sessions = app.sessions().clone();
         let port = app.port();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
@@ -135,10 +198,12 @@ impl TestApp {
             .build()
             .unwrap();
         Self {
+            sessions,
             address: format!("http://127.0.0.1:{port}"),
             port,
             client,
             store,
+            settings,
             stop: Some(stop_tx),
             task: Some(task),
         }
@@ -214,6 +279,12 @@ impl TestApp {
         self.stop_now().await;
     }
 
+    /// Stops the app gracefully and hands over its data store.
+    pub async fn shutdown_keep_store(mut self) -> TestStore {
+        self.stop_now().await;
+        std::mem::replace(&mut self.store, TestStore::Taken)
+    }
+
     async fn stop_now(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -229,5 +300,48 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+impl TestApp {
+    /// Waits until `check` holds for `GET path`, up to `within`; returns the last body.
+    pub async fn wait_for_json(
+        &self,
+        path: &str,
+        within: std::time::Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let (_, body) = self.get_json(path).await;
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting on {path}; last: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Creates a session in `dir` and returns its id.
+    pub async fn create_session(&self, dir: &Path, extra: Value) -> String {
+        let mut body = serde_json::json!({"workingDirectory": dir.display().to_string()});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (status, body) = self.post_json("/api/sessions", &body).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a prompt and waits for the turn; returns status and body.
+    pub async fn turn(&self, session: &str, prompt: &str) -> (u16, Value) {
+        self.post_json(
+            &format!("/api/sessions/{session}/messages"),
+            &serde_json::json!({"prompt": prompt, "wait": true, "timeoutSeconds": 120}),
+        )
+        .await
     }
 }

@@ -31,6 +31,25 @@ pub fn orchestra_binary() -> PathBuf {
     bin
 }
 
+/// A binary of this test package (`fake-claude`, `loadgen`, ...), freshly built by Cargo.
+pub fn test_binary(name: &str) -> PathBuf {
+    if let Ok(bin) = std::env::var(format!("NEXTEST_BIN_EXE_{name}")) {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join(name);
+    assert!(
+        bin.is_file(),
+        "{} not found: build the workspace's test targets first",
+        bin.display()
+    );
+    bin
+}
+
 /// A running `orchestra serve`.
 #[derive(Debug)]
 pub struct ServerProcess {

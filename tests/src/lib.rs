@@ -14,5 +14,6 @@
 pub mod app;
 pub mod binary;
 pub mod pg;
+pub mod sse;
 
 pub use app::{Backend, TestApp, TestAppOptions};

@@ -412,7 +412,7 @@ impl TurnRepository for InMemoryTurnRepository {
             .filter(|t| t.session_id() == session)
             .cloned()
             .collect();
-        rows.sort_by(|a, b| b.snapshot().seq.cmp(&a.snapshot().seq));
+        rows.sort_by_key(|t| std::cmp::Reverse(t.snapshot().seq));
         Ok(page_of(rows, page))
     }
 

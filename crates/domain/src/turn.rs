@@ -113,10 +113,10 @@ impl TurnOutcome {
         if let Some(reason) = &self.terminal_reason {
             parts.push(reason.clone());
         }
-        if self.is_error {
-            if let Some(text) = &self.result_text {
-                parts.push(text.chars().take(500).collect());
-            }
+        if self.is_error
+            && let Some(text) = &self.result_text
+        {
+            parts.push(text.chars().take(500).collect());
         }
         parts.extend(
             self.errors

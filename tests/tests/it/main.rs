@@ -32,3 +32,4 @@ mod migrations;
 mod observability;
 mod repository;
 mod seed_smoke;
+mod sessions;

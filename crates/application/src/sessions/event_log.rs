@@ -83,6 +83,8 @@ struct Inner {
     next: u64,
     buf: VecDeque<Arc<LoggedEvent>>,
     capacity: usize,
+    /// Sequence number of the latest `TurnStarted`.
+    turn_start: Option<u64>,
 }
 
 /// A bounded, sequenced event log with live fan-out.
@@ -104,6 +106,7 @@ impl EventLog {
                 next: 1,
                 buf: VecDeque::new(),
                 capacity,
+                turn_start: None,
             }),
             tx,
         }
@@ -120,6 +123,9 @@ impl EventLog {
         let mut inner = self.lock();
         let seq = inner.next;
         inner.next += 1;
+        if matches!(event, SessionEvent::TurnStarted { .. }) {
+            inner.turn_start = Some(seq);
+        }
         let logged = Arc::new(LoggedEvent {
             seq,
             at,
@@ -135,10 +141,12 @@ impl EventLog {
         seq
     }
 
-    /// Everything after `after` (all buffered when `None`) plus the live feed.
+    /// Everything after `after` plus the live feed. Without `after`, the replay starts at the
+    /// latest turn (so a client that connects mid-turn sees that turn from its start).
     pub fn subscribe(&self, after: Option<u64>) -> Subscription {
         let inner = self.lock();
         let live = self.tx.subscribe();
+        let after = after.or_else(|| inner.turn_start.map(|s| s.saturating_sub(1)));
         let (backlog, gap) = Self::after_locked(&inner, after);
         Subscription { backlog, gap, live }
     }

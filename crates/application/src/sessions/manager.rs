@@ -107,7 +107,7 @@ pub struct HealthReport {
 enum Slot {
     Idle,
     Starting,
-    Running(Turn),
+    Running(Box<Turn>),
 }
 
 #[derive(Debug)]
@@ -118,6 +118,8 @@ struct LiveState {
     tools_in_flight: usize,
     permissions_pending: usize,
     stopping: bool,
+    /// While stopping: how a turn that ends now ends, and why (the watchdog's `Failed`).
+    stop_outcome: Option<(TurnStatus, String)>,
 }
 
 #[derive(Debug)]
@@ -345,6 +347,7 @@ impl SessionManager {
                         tools_in_flight: 0,
                         permissions_pending: 0,
                         stopping: false,
+                        stop_outcome: None,
                     }),
                     turn_done,
                     _permit: permit,
@@ -393,26 +396,25 @@ impl SessionManager {
                 "is outside the directories this server allows",
             ));
         }
-        if let Some(model) = &cmd.model {
-            if model.is_empty()
+        if let Some(model) = &cmd.model
+            && (model.is_empty()
                 || model.len() > 100
                 || !model
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-._:[]/".contains(c))
-            {
-                return Err(AppError::invalid(
-                    "model",
-                    "must be 1-100 characters of letters, digits and -._:[]/",
-                ));
-            }
+                    .all(|c| c.is_ascii_alphanumeric() || "-._:[]/".contains(c)))
+        {
+            return Err(AppError::invalid(
+                "model",
+                "must be 1-100 characters of letters, digits and -._:[]/",
+            ));
         }
         if let Some(prompt) = &cmd.append_system_prompt {
             validate_text("appendSystemPrompt", prompt, 20_000)?;
         }
-        if let Some(n) = cmd.max_turns {
-            if n == 0 || n > 1000 {
-                return Err(AppError::invalid("maxTurns", "must be between 1 and 1000"));
-            }
+        if let Some(n) = cmd.max_turns
+            && (n == 0 || n > 1000)
+        {
+            return Err(AppError::invalid("maxTurns", "must be between 1 and 1000"));
         }
         let agent_id = cmd
             .agent_id
@@ -550,7 +552,7 @@ impl SessionManager {
         let done = live.turn_done.subscribe();
         {
             let mut st = live.state();
-            st.slot = Slot::Running(turn.clone());
+            st.slot = Slot::Running(Box::new(turn.clone()));
             st.interrupt_requested = false;
             st.last_activity = Instant::now();
         }
@@ -620,6 +622,7 @@ impl SessionManager {
         {
             let mut st = live.state();
             st.stopping = true;
+            st.stop_outcome = Some((turn_status, reason.to_owned()));
             if matches!(st.slot, Slot::Running(_)) {
                 st.interrupt_requested = true;
             }
@@ -629,26 +632,25 @@ impl SessionManager {
         let running = {
             let mut st = live.state();
             match std::mem::replace(&mut st.slot, Slot::Idle) {
-                Slot::Running(t) => Some(t),
+                Slot::Running(t) => Some(*t),
                 _ => None,
             }
         };
-        if let Some(mut turn) = running {
-            if turn
+        if let Some(mut turn) = running
+            && turn
                 .abandon(turn_status, reason, self.inner.clock.now())
                 .is_ok()
-            {
-                let _ = self.inner.turns.update(&turn).await;
-                let _ = live.turn_done.send(Some((turn.id(), turn.status())));
-                self.log(
-                    id,
-                    SessionEvent::TurnFinished {
-                        turn_id: turn.id(),
-                        status: turn.status(),
-                        error: Some(reason.to_owned()),
-                    },
-                );
-            }
+        {
+            let _ = self.inner.turns.update(&turn).await;
+            let _ = live.turn_done.send(Some((turn.id(), turn.status())));
+            self.log(
+                id,
+                SessionEvent::TurnFinished {
+                    turn_id: turn.id(),
+                    status: turn.status(),
+                    error: Some(reason.to_owned()),
+                },
+            );
         }
         lock(&self.inner.live).remove(&id);
         self.publish_gauges();
@@ -828,16 +830,21 @@ impl SessionManager {
     }
 
     async fn finish_turn(&self, id: SessionId, live: &Live, report: &TurnReport) {
-        let (turn, interrupted) = {
+        let (turn, interrupted, stop_outcome) = {
             let mut st = live.state();
             st.tools_in_flight = 0;
             st.permissions_pending = 0;
             let interrupted = std::mem::take(&mut st.interrupt_requested);
+            let stop_outcome = if st.stopping {
+                st.stop_outcome.clone()
+            } else {
+                None
+            };
             match std::mem::replace(&mut st.slot, Slot::Idle) {
-                Slot::Running(t) => (Some(t), interrupted),
+                Slot::Running(t) => (Some(*t), interrupted, stop_outcome),
                 other => {
                     st.slot = other;
-                    (None, interrupted)
+                    (None, interrupted, stop_outcome)
                 }
             }
         };
@@ -874,10 +881,15 @@ impl SessionManager {
             return;
         };
         let now = self.inner.clock.now();
-        let status = match turn.finish(outcome, interrupted, now) {
-            Ok(s) => s,
-            Err(_) => return,
+        // A turn that ends while Orchestra stops its process for a reason other than a
+        // plain interrupt (the watchdog) ends the way the stopper said, with its reason.
+        let finished = match stop_outcome {
+            Some((status, reason)) if status != TurnStatus::Interrupted => {
+                turn.abandon(status, reason, now).map(|()| status)
+            }
+            _ => turn.finish(outcome, interrupted, now),
         };
+        let Ok(status) = finished else { return };
         if let Err(err) = self.inner.turns.update(&turn).await {
             tracing::error!(session.id = %id, turn.id = %turn.id(), error = %err, "could not store the turn result");
         }
@@ -922,25 +934,24 @@ impl SessionManager {
         let reason = format!("the agent process {}", report.describe());
         tracing::warn!(session.id = %id, reason = %reason, "agent process exited unexpectedly");
         let running = match std::mem::replace(&mut live.state().slot, Slot::Idle) {
-            Slot::Running(t) => Some(t),
+            Slot::Running(t) => Some(*t),
             _ => None,
         };
-        if let Some(mut turn) = running {
-            if turn
+        if let Some(mut turn) = running
+            && turn
                 .abandon(TurnStatus::Lost, reason.clone(), self.inner.clock.now())
                 .is_ok()
-            {
-                let _ = self.inner.turns.update(&turn).await;
-                let _ = live.turn_done.send(Some((turn.id(), TurnStatus::Lost)));
-                self.log(
-                    id,
-                    SessionEvent::TurnFinished {
-                        turn_id: turn.id(),
-                        status: TurnStatus::Lost,
-                        error: Some(reason.clone()),
-                    },
-                );
-            }
+        {
+            let _ = self.inner.turns.update(&turn).await;
+            let _ = live.turn_done.send(Some((turn.id(), TurnStatus::Lost)));
+            self.log(
+                id,
+                SessionEvent::TurnFinished {
+                    turn_id: turn.id(),
+                    status: TurnStatus::Lost,
+                    error: Some(reason.clone()),
+                },
+            );
         }
         let now = self.inner.clock.now();
         match self

@@ -582,12 +582,11 @@ mod tests {
         let mut n = 0;
         for chunk in line.as_bytes().chunks(65536) {
             d.push(chunk, |l| {
-                if let Line::Complete(b) = l {
-                    if let Decoded::Events(ev) = decode_line(b) {
+                if let Line::Complete(b) = l
+                    && let Decoded::Events(ev) = decode_line(b) {
                         assert!(matches!(&ev[0], AgentEvent::AssistantText { text } if text.len() == 3 * 1024 * 1024));
                         n += 1;
                     }
-                }
             });
         }
         assert_eq!(n, 1);

@@ -68,17 +68,16 @@ fn markers(pid: i32) -> Option<HashMap<String, String>> {
             continue;
         }
         let var = String::from_utf8_lossy(var);
-        if let Some((k, v)) = var.split_once('=') {
-            if [
+        if let Some((k, v)) = var.split_once('=')
+            && [
                 ENV_NODE,
                 ENV_SESSION,
                 ENV_SUPERVISOR_PID,
                 ENV_SUPERVISOR_START,
             ]
             .contains(&k)
-            {
-                found.insert(k.to_owned(), v.to_owned());
-            }
+        {
+            found.insert(k.to_owned(), v.to_owned());
         }
     }
     Some(found)

@@ -1,0 +1,291 @@
+//! A fake `claude` CLI for the faults the real one will not produce on demand. It speaks
+//! the same stream-json protocol (initialize, user messages, interrupt, results) and reacts
+//! to keywords in the prompt:
+//!
+//! | prompt contains | behaviour |
+//! |---|---|
+//! | `SILENCE` | starts the turn, then never writes again (a hung agent) |
+//! | `CRASH` | writes some text, then exits with code 3 mid-turn |
+//! | `STDERR_FLOOD <MB>` | writes that many MB to stderr, then answers |
+//! | `HUGE_LINE <MB>` | answers with one assistant line of that size |
+//! | `GARBAGE` | writes non-JSON and unknown message types, then answers |
+//! | `SLOW <ms>` | waits (interruptible), then answers |
+//! | `TOOL_SLEEP` | starts `sleep 300` in its own process group (a tool), then goes silent |
+//! | `COST <usd>` | reports that cost |
+//! | anything else | answers `echo: <prompt> (history: N)`, N = earlier prompts of the session |
+//!
+//! Environment: `FAKE_CLAUDE_IGNORE_SIGNALS=1` ignores SIGINT and SIGTERM (only SIGKILL
+//! stops it); `FAKE_CLAUDE_EXIT_AT_START=<code>` exits at once; history is kept under
+//! `$FAKE_CLAUDE_STATE_DIR` (default `$HOME/.fake-claude`) so `--resume` remembers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test double: fail loudly"
+)]
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::Mutex;
+
+type Out = Arc<Mutex<tokio::io::Stdout>>;
+
+async fn emit(out: &Out, v: &Value) {
+    let mut line = serde_json::to_vec(v).unwrap();
+    line.push(b'\n');
+    let mut o = out.lock().await;
+    let _ = o.write_all(&line).await;
+    let _ = o.flush().await;
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn number_after(prompt: &str, keyword: &str) -> Option<f64> {
+    let rest = &prompt[prompt.find(keyword)? + keyword.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+fn state_file(session: &str) -> PathBuf {
+    let dir = std::env::var("FAKE_CLAUDE_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
+                .join(".fake-claude")
+        });
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{session}.history"))
+}
+
+fn result(
+    session: &str,
+    subtype: &str,
+    is_error: bool,
+    text: Option<&str>,
+    cost: f64,
+    started: Instant,
+) -> Value {
+    let mut v = json!({
+        "type": "result", "subtype": subtype, "is_error": is_error, "session_id": session,
+        "total_cost_usd": cost, "duration_ms": started.elapsed().as_millis() as u64, "duration_api_ms": 1,
+        "num_turns": 1, "permission_denials": [], "uuid": "fake",
+        "terminal_reason": if is_error { "aborted_tools" } else { "completed" },
+    });
+    if let Some(t) = text {
+        v["result"] = json!(t);
+    } else {
+        v["errors"] = json!(["[ede_diagnostic] interrupted"]);
+    }
+    v
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--version") {
+        println!("9.9.9 (Fake Claude)");
+        return;
+    }
+    if let Ok(code) = std::env::var("FAKE_CLAUDE_EXIT_AT_START") {
+        eprintln!("fake-claude: told to fail at start");
+        std::process::exit(code.parse().unwrap_or(1));
+    }
+    let (session, resume) = match (arg(&args, "--session-id"), arg(&args, "--resume")) {
+        (Some(s), _) => (s, false),
+        (None, Some(s)) => (s, true),
+        _ => ("no-session".into(), false),
+    };
+    let history_path = state_file(&session);
+    if resume && !history_path.exists() {
+        eprintln!("No conversation found with session ID: {session}");
+        std::process::exit(1);
+    }
+    if !resume && history_path.exists() {
+        eprintln!("Error: Session ID {session} is already in use.");
+        std::process::exit(1);
+    }
+    if !history_path.exists() {
+        std::fs::write(&history_path, "").unwrap();
+    }
+    let mut signals = Vec::new();
+    let _ = &signals;
+    if std::env::var("FAKE_CLAUDE_IGNORE_SIGNALS").is_ok_and(|v| v == "1") {
+        use tokio::signal::unix::{SignalKind, signal};
+        // A registered handler replaces the default action: these signals no longer kill us.
+        signals.push(signal(SignalKind::terminate()).unwrap());
+        signals.push(signal(SignalKind::interrupt()).unwrap());
+    }
+    let out: Out = Arc::new(Mutex::new(tokio::io::stdout()));
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut turn: Option<tokio::task::JoinHandle<()>> = None;
+    let cancel = Arc::new(tokio::sync::Notify::new());
+    loop {
+        // `signals` stays alive: its handlers keep SIGINT and SIGTERM from killing us.
+        let Ok(Some(line)) = lines.next_line().await else {
+            break;
+        };
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        match msg["type"].as_str() {
+            Some("control_request") => {
+                let id = msg["request_id"].clone();
+                match msg["request"]["subtype"].as_str() {
+                    Some("initialize") => {
+                        emit(&out, &json!({"type": "control_response", "response": {"subtype": "success", "request_id": id, "response": {"claude_code_version": "9.9.9"}}})).await;
+                    }
+                    Some("interrupt") => {
+                        emit(&out, &json!({"type": "control_response", "response": {"subtype": "success", "request_id": id, "response": {"still_queued": []}}})).await;
+                        if let Some(t) = turn.take()
+                            && !t.is_finished()
+                        {
+                            cancel.notify_one();
+                            let _ = t.await;
+                        }
+                    }
+                    _ => {
+                        emit(&out, &json!({"type": "control_response", "response": {"subtype": "error", "request_id": id, "error": "unsupported"}})).await;
+                    }
+                }
+            }
+            Some("user") => {
+                let prompt = msg["message"]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let previous = std::fs::read_to_string(&history_path)
+                    .unwrap_or_default()
+                    .lines()
+                    .count();
+                let mut h = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&history_path)
+                    .unwrap();
+                std::io::Write::write_all(
+                    &mut h,
+                    format!("{}\n", prompt.replace('\n', " ")).as_bytes(),
+                )
+                .unwrap();
+                if let Some(t) = turn.take() {
+                    let _ = t.await;
+                }
+                let out = Arc::clone(&out);
+                let session = session.clone();
+                let cancel = Arc::clone(&cancel);
+                turn = Some(tokio::spawn(async move {
+                    run_turn(out, session, prompt, previous, cancel).await
+                }));
+            }
+            _ => {}
+        }
+    }
+    if let Some(t) = turn.take() {
+        let _ = t.await;
+    }
+}
+
+async fn run_turn(
+    out: Out,
+    session: String,
+    prompt: String,
+    previous: usize,
+    cancel: Arc<tokio::sync::Notify>,
+) {
+    let started = Instant::now();
+    emit(&out, &json!({"type": "system", "subtype": "init", "session_id": session, "model": "fake-model", "tools": ["Bash", "Read"], "claude_code_version": "9.9.9", "cwd": std::env::current_dir().unwrap()})).await;
+    let cost = number_after(&prompt, "COST").unwrap_or(0.01);
+    let interrupted = |out: Out, session: String| async move {
+        emit(&out, &json!({"type": "user", "message": {"role": "user", "content": "[Request interrupted by user for tool use]"}})).await;
+        emit(
+            &out,
+            &result(&session, "error_during_execution", true, None, 0.0, started),
+        )
+        .await;
+    };
+    if prompt.contains("CRASH") {
+        emit(&out, &json!({"type": "assistant", "message": {"content": [{"type": "text", "text": "about to crash"}]}})).await;
+        std::process::exit(3);
+    }
+    if prompt.contains("SILENCE") {
+        cancel.notified().await;
+        return interrupted(out, session).await;
+    }
+    if prompt.contains("TOOL_SLEEP") {
+        #[expect(
+            clippy::zombie_processes,
+            reason = "the tool is meant to outlive a killed CLI, like the real Bash tool"
+        )]
+        let child = std::process::Command::new("sleep")
+            .arg("300")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        emit(&out, &json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": "toolu_sleep", "name": "Bash", "input": {"command": "sleep 300"}}]}})).await;
+        eprintln!("fake-claude: tool pid {}", child.id());
+        cancel.notified().await;
+        return interrupted(out, session).await;
+    }
+    if let Some(ms) = number_after(&prompt, "SLOW") {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "test input"
+        )]
+        let wait = Duration::from_millis(ms as u64);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = cancel.notified() => return interrupted(out, session).await,
+        }
+    }
+    if let Some(mb) = number_after(&prompt, "STDERR_FLOOD") {
+        let chunk = vec![b'e'; 64 * 1024];
+        let mut err = tokio::io::stderr();
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "test input"
+        )]
+        for _ in 0..(mb * 16.0) as usize {
+            let _ = err.write_all(&chunk).await;
+        }
+        let _ = err.write_all(b"\nstderr flood done\n").await;
+    }
+    if prompt.contains("GARBAGE") {
+        let mut o = out.lock().await;
+        let _ = o.write_all(b"this is not json\n{\"type\":\"mystery\",\"x\":1}\n{\"type\":\"system\",\"subtype\":\"brand_new\"}\n{broken json\n").await;
+        let _ = o.flush().await;
+    }
+    let text = match number_after(&prompt, "HUGE_LINE") {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "test input"
+        )]
+        Some(mb) => "h".repeat((mb * 1024.0 * 1024.0) as usize),
+        None => format!("echo: {prompt} (history: {previous})"),
+    };
+    emit(
+        &out,
+        &json!({"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}}),
+    )
+    .await;
+    let summary = if text.len() > 1000 {
+        format!("huge answer of {} bytes", text.len())
+    } else {
+        text
+    };
+    emit(
+        &out,
+        &result(&session, "success", false, Some(&summary), cost, started),
+    )
+    .await;
+}
