@@ -116,6 +116,13 @@ impl ServerProcess {
         status.code()
     }
 
+    /// Sends SIGKILL (no chance to clean up) and reaps it; returns its log.
+    pub async fn kill9(mut self) -> String {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        self.log_text()
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

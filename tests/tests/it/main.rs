@@ -30,6 +30,8 @@ mod cli;
 mod http_api;
 mod migrations;
 mod observability;
+mod real_cli;
 mod repository;
+mod restart;
 mod seed_smoke;
 mod sessions;

@@ -1,0 +1,217 @@
+//! The real `claude` CLI (npm `@anthropic-ai/claude-code`, pinned) driven by Orchestra
+//! against our mock of the Anthropic Messages API on 127.0.0.1. On SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use orchestra_infrastructure::claude::procfs;
+use orchestra_tests::mock_anthropic::{CLAUDE_CODE_VERSION, MockAnthropic, claude_cli_binary};
+use orchestra_tests::{Backend, TestApp, TestAppOptions};
+use serde_json::json;
+
+struct Fixture {
+    app: TestApp,
+    mock: MockAnthropic,
+    work: tempfile::TempDir,
+    _home: tempfile::TempDir,
+}
+
+async fn fixture(backend: Backend) -> Fixture {
+    let mock = MockAnthropic::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let options = TestAppOptions::default()
+        .with(
+            "ORCHESTRA__CLAUDE__BINARY",
+            claude_cli_binary().display().to_string(),
+        )
+        .with("ORCHESTRA__CLAUDE__HOME", home.path().display().to_string())
+        .with("ORCHESTRA__CLAUDE__MAX_RETRIES", "0")
+        .with("ORCHESTRA__CLAUDE__API_TIMEOUT_MS", "20000")
+        .with(
+            "ORCHESTRA__CLAUDE__ENV__ANTHROPIC_BASE_URL",
+            mock.base_url.clone(),
+        )
+        .with("ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY", "test-key");
+    let app = TestApp::spawn_with(backend, options).await;
+    Fixture {
+        app,
+        mock,
+        work,
+        _home: home,
+    }
+}
+
+async fn a_turn_reaches_the_mock_and_its_cost_is_accounted(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let (status, turn) = f.app.turn(&id, "Say hello").await;
+    assert_eq!(status, 200, "{turn}");
+    assert_eq!(turn["status"], "Completed", "{turn}");
+    assert_eq!(turn["result"], "Hello from the mock.");
+    let cost = turn["costUsd"].as_f64().unwrap();
+    assert!(cost > 0.0, "the CLI prices the mock's usage: {turn}");
+    let requests = f.mock.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        f.mock
+            .last_request_texts()
+            .iter()
+            .any(|t| t.contains("Say hello"))
+    );
+    let (_, s) = f.app.get_json(&format!("/api/sessions/{id}")).await;
+    assert_eq!(s["turnCount"], 1);
+    assert!((s["totalCostUsd"].as_f64().unwrap() - cost).abs() < 1e-12);
+    assert_eq!(s["messageCount"], turn["messageCount"]);
+    let (_, agents) = f.app.get_json("/api/agents").await;
+    assert_eq!(agents[0]["version"], CLAUDE_CODE_VERSION);
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+async fn a_multi_turn_conversation_carries_its_context_and_costs_add_up(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let mut costs = 0.0;
+    for prompt in ["first question", "KW_REMEMBER apple", "KW_RECALL please"] {
+        let (_, turn) = f.app.turn(&id, prompt).await;
+        assert_eq!(turn["status"], "Completed", "{turn}");
+        costs += turn["costUsd"].as_f64().unwrap();
+    }
+    let (_, turns) = f.app.get_json(&format!("/api/sessions/{id}/turns")).await;
+    assert_eq!(turns["items"][0]["result"], "The secret word is apple.");
+    let texts = f.mock.last_request_texts().join("\n");
+    assert!(
+        texts.contains("first question") && texts.contains("KW_REMEMBER apple"),
+        "one process, one conversation"
+    );
+    let (_, s) = f.app.get_json(&format!("/api/sessions/{id}")).await;
+    assert_eq!(s["turnCount"], 3);
+    assert!(
+        (s["totalCostUsd"].as_f64().unwrap() - costs).abs() < 1e-9,
+        "session cost = sum of turn costs: {s}"
+    );
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+async fn pause_then_resume_keeps_the_conversation(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, t1) = f.app.turn(&id, "KW_REMEMBER banana").await;
+    assert_eq!(t1["result"], "Noted: the secret word is banana.");
+    let (_, before) = f.app.get_json(&format!("/api/sessions/{id}")).await;
+    let pid = before["process"]["pid"].as_u64().unwrap();
+    let (status, paused) = f
+        .app
+        .post_json(&format!("/api/sessions/{id}/pause"), &json!({}))
+        .await;
+    assert_eq!((status, paused["status"].as_str()), (200, Some("Paused")));
+    assert!(
+        procfs::stat(i32::try_from(pid).unwrap()).is_none_or(|s| s.0 == 'Z'),
+        "the CLI is gone"
+    );
+    let (status, resumed) = f
+        .app
+        .post_json(&format!("/api/sessions/{id}/resume"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, resumed["status"].as_str()),
+        (200, Some("Active")),
+        "{resumed}"
+    );
+    let (_, t2) = f.app.turn(&id, "KW_RECALL").await;
+    assert_eq!(t2["result"], "The secret word is banana.", "{t2}");
+    assert!(
+        f.mock
+            .last_request_texts()
+            .iter()
+            .any(|t| t.contains("KW_REMEMBER banana")),
+        "the mock sees the earlier messages"
+    );
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+async fn interrupting_a_running_tool_ends_the_turn_interrupted(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f
+        .app
+        .create_session(f.work.path(), json!({"allowedTools": ["Bash"]}))
+        .await;
+    let marker = f.work.path().join("slept.txt");
+    let prompt = format!(
+        "KW_BASH python3 -c 'import time; time.sleep(30)' && echo slept > {}",
+        marker.display()
+    );
+    let (status, turn) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"prompt": prompt}),
+        )
+        .await;
+    assert_eq!(status, 202, "{turn}");
+    let turn_id = turn["id"].as_str().unwrap().to_owned();
+    // Wait until the tool runs (its python process carries our markers).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let running = procfs::scan(&f.app.settings.claude.node_id)
+            .into_iter()
+            .any(|p| {
+                p.session == id
+                    && std::fs::read_to_string(format!("/proc/{}/cmdline", p.pid))
+                        .is_ok_and(|c| c.contains("time.sleep"))
+            });
+        if running {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Bash tool never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = f
+        .app
+        .post_json(&format!("/api/sessions/{id}/interrupt"), &json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let done = f
+        .app
+        .wait_for_json(
+            &format!("/api/sessions/{id}/turns/{turn_id}"),
+            Duration::from_secs(20),
+            |t| t["status"] != "Running",
+        )
+        .await;
+    assert_eq!(done["status"], "Interrupted", "{done}");
+    assert_eq!(done["terminalReason"], "aborted_tools");
+    assert!(!marker.exists(), "the tool was stopped before finishing");
+    let (_, next) = f.app.turn(&id, "are you there").await;
+    assert_eq!(next["status"], "Completed", "the session goes on: {next}");
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+async fn an_api_error_reported_as_success_is_a_failed_turn(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, turn) = f.app.turn(&id, "KW_ERROR500").await;
+    assert_eq!(turn["status"], "Failed", "{turn}");
+    assert_eq!(
+        (turn["subtype"].as_str(), turn["isError"].as_bool()),
+        (Some("success"), Some(true))
+    );
+    assert_eq!(turn["apiErrorStatus"], 500);
+    assert!(turn["error"].as_str().unwrap().contains("API status 500"));
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+both_backends!(
+    a_turn_reaches_the_mock_and_its_cost_is_accounted,
+    a_multi_turn_conversation_carries_its_context_and_costs_add_up,
+    pause_then_resume_keeps_the_conversation,
+    interrupting_a_running_tool_ends_the_turn_interrupted,
+    an_api_error_reported_as_success_is_a_failed_turn,
+);

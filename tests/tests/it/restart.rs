@@ -1,0 +1,187 @@
+//! `kill -9` of Orchestra with live sessions, then a restart of the real binary: no orphaned
+//! CLI processes remain, every session is listed truthfully and can be resumed.
+
+use std::time::{Duration, Instant};
+
+use orchestra_infrastructure::claude::procfs;
+use orchestra_tests::Backend;
+use orchestra_tests::binary::{ServerProcess, test_binary};
+use orchestra_tests::pg::TestDatabase;
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let res = client.post(url).json(&body).send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn get(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn orchestra_killed_with_live_sessions_recovers_on_restart(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let db = match backend {
+        Backend::Postgres => Some(
+            tokio::task::spawn_blocking(TestDatabase::empty)
+                .await
+                .unwrap(),
+        ),
+        Backend::Sqlite => None,
+    };
+    let port = free_port();
+    let node = format!("restart-{}", uuid::Uuid::new_v4().simple());
+    let fake = test_binary("fake-claude").display().to_string();
+    let mut env: Vec<(String, String)> = vec![
+        ("ORCHESTRA__SERVER__PORT".into(), port.to_string()),
+        ("ORCHESTRA__SERVER__HOST".into(), "127.0.0.1".into()),
+        ("ORCHESTRA__CLAUDE__BINARY".into(), fake),
+        (
+            "ORCHESTRA__CLAUDE__HOME".into(),
+            home.path().display().to_string(),
+        ),
+        ("ORCHESTRA__CLAUDE__NODE_ID".into(), node.clone()),
+        ("ORCHESTRA__DATABASE__AUTO_MIGRATE".into(), "true".into()),
+    ];
+    if let Some(db) = &db {
+        env.push(("DB_CONNECTION_STRING".into(), db.url()));
+    }
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+
+    let server = ServerProcess::start(dir.path(), port, &env_ref).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, s) = post(
+            &client,
+            format!("{base}/api/sessions"),
+            json!({"workingDirectory": work.path()}),
+        )
+        .await;
+        assert_eq!(status, 201, "{s}");
+        ids.push(s["id"].as_str().unwrap().to_owned());
+    }
+    let (idle, silent, tooling) = (&ids[0], &ids[1], &ids[2]);
+    let (_, t) = post(
+        &client,
+        format!("{base}/api/sessions/{idle}/messages"),
+        json!({"prompt": "before", "wait": true}),
+    )
+    .await;
+    assert_eq!(t["status"], "Completed");
+    let (_, running) = post(
+        &client,
+        format!("{base}/api/sessions/{silent}/messages"),
+        json!({"prompt": "SILENCE"}),
+    )
+    .await;
+    post(
+        &client,
+        format!("{base}/api/sessions/{tooling}/messages"),
+        json!({"prompt": "TOOL_SLEEP"}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while procfs::scan(&node).len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "expected 3 CLIs and 1 tool, found {:?}",
+            procfs::scan(&node)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // kill -9: nothing is cleaned up. An idle CLI exits by itself when its stdin closes (the
+    // real one does too), but busy ones and their tools live on as orphans.
+    server.kill9().await;
+    let orphans = procfs::scan(&node);
+    for busy in [silent, tooling] {
+        assert!(
+            orphans.iter().any(|p| &p.session == busy),
+            "the busy agent {busy} outlives a kill -9: {orphans:?}"
+        );
+    }
+    assert!(orphans.len() >= 3, "two busy CLIs and a tool: {orphans:?}");
+
+    let server = ServerProcess::start(dir.path(), port, &env_ref).await;
+    for p in &orphans {
+        assert!(
+            !procfs::alive(p),
+            "orphan {} still runs after the restart",
+            p.pid
+        );
+    }
+    assert!(
+        procfs::scan(&node).is_empty(),
+        "no process of this node remains"
+    );
+
+    for id in &ids {
+        let s = get(&client, format!("{base}/api/sessions/{id}")).await;
+        assert_eq!(s["status"], "Failed", "{s}");
+        assert!(
+            s["lastError"]
+                .as_str()
+                .unwrap()
+                .contains("Orchestra stopped"),
+            "{s}"
+        );
+        assert!(s["process"].is_null());
+    }
+    let turn = get(
+        &client,
+        format!(
+            "{base}/api/sessions/{silent}/turns/{}",
+            running["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(turn["status"], "Lost", "{turn}");
+
+    let (status, resumed) = post(
+        &client,
+        format!("{base}/api/sessions/{idle}/resume"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, resumed["status"].as_str()),
+        (200, Some("Active")),
+        "{resumed}"
+    );
+    let (_, t) = post(
+        &client,
+        format!("{base}/api/sessions/{idle}/messages"),
+        json!({"prompt": "after", "wait": true}),
+    )
+    .await;
+    assert_eq!(
+        t["result"], "echo: after (history: 1)",
+        "the conversation survived"
+    );
+    let log = server.log_text();
+    assert!(
+        log.contains("stopped agent processes left by an earlier Orchestra"),
+        "{log}"
+    );
+    assert_eq!(server.terminate().await, Some(0));
+    assert!(
+        procfs::scan(&node).is_empty(),
+        "a graceful stop leaves no agent behind"
+    );
+}
+
+both_backends!(orchestra_killed_with_live_sessions_recovers_on_restart);
