@@ -32,10 +32,10 @@ fn decode_all(stream: &[u8]) -> usize {
     let mut events = 0;
     for chunk in stream.chunks(64 * 1024) {
         decoder.push(chunk, |line| {
-            if let Line::Complete(b) = line {
-                if let Decoded::Events(e) = decode_line(b) {
-                    events += e.len();
-                }
+            if let Line::Complete(b) = line
+                && let Decoded::Events(e) = decode_line(b)
+            {
+                events += e.len();
             }
         });
     }
