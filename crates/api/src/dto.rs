@@ -397,6 +397,8 @@ pub struct ServiceMetricsResponse {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TelegramStatusResponse {
+    /// Mode, chat id, seconds since the last success (no secrets).
+    pub details: std::collections::BTreeMap<String, String>,
     /// Whether Telegram is enabled.
     pub enabled: bool,
     /// Whether recent calls worked.
@@ -531,6 +533,8 @@ pub struct LiveProcessResponse {
     pub current_turn_id: Option<String>,
     /// Seconds since its last output.
     pub idle_seconds: u64,
+    /// Approvals the agent is waiting for.
+    pub pending_approvals: Vec<String>,
 }
 
 /// A session with its live process, if any.

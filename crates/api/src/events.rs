@@ -27,6 +27,18 @@ pub fn event_json(e: &LoggedEvent) -> Value {
         SessionEvent::StatusChanged { status, reason } => {
             json!({"status": status.as_str(), "reason": reason})
         }
+        SessionEvent::ApprovalRequested {
+            approval_id,
+            tool_name,
+        } => {
+            json!({"approvalId": approval_id.to_string(), "toolName": tool_name})
+        }
+        SessionEvent::ApprovalDecided {
+            approval_id,
+            status,
+        } => {
+            json!({"approvalId": approval_id.to_string(), "status": status.as_str()})
+        }
     };
     json!({"seq": e.seq, "at": e.at, "sessionId": e.session_id.to_string(), "type": e.event.kind(), "data": data})
 }

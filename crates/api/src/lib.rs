@@ -36,7 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, swagger: bool) {
         .configure(handlers::diagnostics::configure)
         .configure(handlers::approvals::configure)
         .configure(handlers::sessions::configure)
-        .configure(handlers::agents::configure);
+        .configure(handlers::agents::configure)
+        .configure(handlers::telegram::configure);
     if swagger {
         cfg.configure(openapi::configure);
     }

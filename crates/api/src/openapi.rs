@@ -49,6 +49,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         handlers::sessions::resume,
         handlers::sessions::close,
         handlers::agents::list,
+        handlers::telegram::webhook,
     ),
     components(schemas(
         ErrorBody, ApprovalResponse, PageResponse<ApprovalResponse>, DecideApprovalRequest, CancelApprovalRequest,

@@ -72,6 +72,8 @@ pub struct AppState {
     pub database: DatabaseDiagnosticsHandler,
     /// The notifier, for the Telegram and circuit breaker diagnostics.
     pub notifier: Arc<dyn ApprovalNotifier>,
+    /// Pushed channel updates (Telegram webhook mode), when configured.
+    pub inbound: Option<Arc<dyn orchestra_application::ports::InboundChannel>>,
     /// Renders the Prometheus exposition.
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// Version, environment, start time.

@@ -48,6 +48,13 @@ pub const AGENT_SESSIONS: &str = "agent_sessions";
 pub const AGENT_SESSIONS_CREATED_TOTAL: &str = "agent_sessions_created_total";
 /// Counter: turns finished, by outcome (label `outcome`).
 pub const AGENT_TURNS_TOTAL: &str = "agent_turns_total";
+/// Counter: turns that reported success while a tool use got no result.
+pub const AGENT_TURNS_FLAGGED_TOTAL: &str = "agent_turns_flagged_total";
+/// Counter: permission requests answered without asking (session grants, one-time grants,
+/// repeats of refused calls), by answer.
+pub const AGENT_PERMISSIONS_AUTO_ANSWERED_TOTAL: &str = "agent_permissions_auto_answered_total";
+/// Counter: sessions parked while waiting for a human.
+pub const AGENT_SESSIONS_PARKED_TOTAL: &str = "agent_sessions_parked_total";
 /// Histogram: turn duration in seconds.
 pub const AGENT_TURN_DURATION_SECONDS: &str = "agent_turn_duration_seconds";
 /// Counter: cost in US dollars reported by the CLI.

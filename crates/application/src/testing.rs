@@ -76,6 +76,7 @@ fn page_of<T: Clone>(mut rows: Vec<T>, page: PageRequest) -> Page<T> {
 #[derive(Debug, Default)]
 pub struct InMemoryApprovalRepository {
     rows: Mutex<HashMap<ApprovalId, ApprovalRequest>>,
+    warned: Mutex<std::collections::HashSet<ApprovalId>>,
 }
 
 #[async_trait]
@@ -180,6 +181,29 @@ impl ApprovalRepository for InMemoryApprovalRepository {
             .values()
             .filter(|a| a.status() == status)
             .count() as u64)
+    }
+
+    async fn claim_expiry_warnings(
+        &self,
+        before: DateTime<Utc>,
+        _now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let rows = lock(&self.rows);
+        let mut warned = lock(&self.warned);
+        let mut out = Vec::new();
+        for a in rows.values() {
+            if out.len() >= limit as usize {
+                break;
+            }
+            if a.status() == ApprovalStatus::Pending
+                && a.expires_at() < before
+                && warned.insert(a.id())
+            {
+                out.push(a.clone());
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -364,6 +388,7 @@ impl ApprovalNotifier for RecordingNotifier {
             healthy: !*lock(&self.failing),
             circuit_state: "Closed",
             last_error: None,
+            details: Vec::new(),
         }
     }
 }

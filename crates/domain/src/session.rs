@@ -332,6 +332,32 @@ impl AgentSession {
         Ok(())
     }
 
+    /// Active -> Paused by Orchestra itself, with the reason (kept in `last_error` until the
+    /// session is resumed): a session parked while it waits for a human.
+    ///
+    /// # Errors
+    /// [`TransitionError`] from any status but Active.
+    pub fn park(
+        &mut self,
+        reason: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), TransitionError> {
+        self.pause(now)?;
+        let mut reason: String = reason.into();
+        truncate_chars(&mut reason, 2000);
+        self.state.last_error = Some(reason);
+        Ok(())
+    }
+
+    /// Adds a tool rule to the allowed tools (an "allow for this session" decision), so a
+    /// resumed process gets it too. No-op when present.
+    pub fn allow_tool(&mut self, rule: &str, now: DateTime<Utc>) {
+        if !self.state.spec.allowed_tools.iter().any(|r| r == rule) {
+            self.state.spec.allowed_tools.push(rule.to_owned());
+            self.touch(now);
+        }
+    }
+
     /// Paused | Failed -> Active.
     ///
     /// # Errors

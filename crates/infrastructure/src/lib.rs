@@ -10,4 +10,6 @@
 
 pub mod claude;
 pub mod db;
+pub mod resilience;
+pub mod telegram;
 pub mod telemetry;

@@ -34,6 +34,11 @@ impl Shutdown {
     pub fn is_set(&self) -> bool {
         *self.rx.borrow()
     }
+
+    /// The underlying receiver (for services that select on it themselves).
+    pub fn receiver(&self) -> watch::Receiver<bool> {
+        self.rx.clone()
+    }
 }
 
 /// Sleeps `period` or until shutdown; returns false on shutdown.
@@ -146,5 +151,17 @@ pub fn spawn_agent_health_check(
         }
         metrics::gauge!(m::AGENT_HEALTH_CHECK_SERVICE_HEALTH).set(0.0);
         tracing::info!(service = "HealthCheck", "Health check service stopped");
+    })
+}
+
+/// Escalation: the decision listener, and the tick that parks prompts nobody answers and
+/// picks up decisions made elsewhere.
+pub fn spawn_escalation(sessions: SessionManager, mut shutdown: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let listener = sessions.spawn_decision_listener();
+        while tick(&mut shutdown, Duration::from_millis(250)).await {
+            sessions.escalation_tick().await;
+        }
+        listener.abort();
     })
 }

@@ -161,6 +161,8 @@ struct RawClaude {
     stop_sigterm_grace_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_sigkill_grace_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_permission_prompts: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -206,6 +208,30 @@ struct RawTelegram {
     api_base_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     allowed_user_ids: Option<Vec<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poll_timeout_secs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_base_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_max_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker_consecutive_failures: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker_failure_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker_min_calls: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker_window_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breaker_open_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -221,6 +247,14 @@ struct RawApprovals {
     grace_period_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sweep_batch_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    park_after_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warn_before_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -275,6 +309,27 @@ pub struct TelegramSettings {
     pub api_base_url: String,
     /// Users allowed to decide (empty: anyone in the chat).
     pub allowed_user_ids: Vec<i64>,
+    /// `polling` (getUpdates) or `webhook`.
+    pub mode: TelegramMode,
+    /// The public URL Telegram posts updates to (webhook mode).
+    pub webhook_url: Option<String>,
+    /// The webhook's secret token (Telegram sends it back in a header).
+    pub webhook_secret: Option<SecretString>,
+    /// Long-poll wait, seconds.
+    pub poll_timeout_secs: u32,
+    /// Attempts per call, first delay and longest delay (ms).
+    pub retry: (u32, u64, u64),
+    /// Circuit breaker: consecutive failures, failure rate, minimum calls, window (s), open (s).
+    pub breaker: (u32, f64, u32, u64, u64),
+}
+
+/// How Telegram updates arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TelegramMode {
+    /// Orchestra polls `getUpdates` (one node should poll).
+    Polling,
+    /// Telegram posts to `/api/telegram/webhook` (any node can take them).
+    Webhook,
 }
 
 /// Approval timeout settings.
@@ -290,6 +345,14 @@ pub struct ApprovalSettings {
     pub grace_period_secs: u64,
     /// Rows expired per database round trip.
     pub sweep_batch_size: u32,
+    /// Default wait, seconds (from `default_timeout_secs` or the minutes).
+    pub default_timeout_secs: u64,
+    /// Longest wait, seconds.
+    pub max_timeout_secs: u64,
+    /// How long a live prompt waits before its session is parked, seconds.
+    pub park_after_secs: u64,
+    /// Warn this long before an approval expires, seconds (0: no warning).
+    pub warn_before_secs: u64,
 }
 
 /// Telemetry settings.
@@ -348,6 +411,8 @@ pub struct ClaudeConfig {
     pub env: Vec<(String, SecretString)>,
     /// Stop ladder deadlines, ms: interrupt, EOF, SIGINT, SIGTERM, SIGKILL.
     pub stop_grace_ms: [u64; 5],
+    /// Live permission prompts (`--permission-prompt-tool stdio`).
+    pub live_permission_prompts: bool,
 }
 
 /// The validated settings.
@@ -559,6 +624,71 @@ pub const ENV_NAMES: &[(&str, &[&str])] = &[
         "telemetry.service_name",
         &["OTEL_SERVICE_NAME", "ORCHESTRA__TELEMETRY__SERVICE_NAME"],
     ),
+    ("telegram.mode", &["ORCHESTRA__TELEGRAM__MODE"]),
+    (
+        "telegram.webhook_url",
+        &["ORCHESTRA__TELEGRAM__WEBHOOK_URL"],
+    ),
+    (
+        "telegram.webhook_secret",
+        &["ORCHESTRA__TELEGRAM__WEBHOOK_SECRET"],
+    ),
+    (
+        "telegram.poll_timeout_secs",
+        &["ORCHESTRA__TELEGRAM__POLL_TIMEOUT_SECS"],
+    ),
+    (
+        "telegram.retry_attempts",
+        &["ORCHESTRA__TELEGRAM__RETRY_ATTEMPTS"],
+    ),
+    (
+        "telegram.retry_base_ms",
+        &["ORCHESTRA__TELEGRAM__RETRY_BASE_MS"],
+    ),
+    (
+        "telegram.retry_max_ms",
+        &["ORCHESTRA__TELEGRAM__RETRY_MAX_MS"],
+    ),
+    (
+        "telegram.breaker_consecutive_failures",
+        &["ORCHESTRA__TELEGRAM__BREAKER_CONSECUTIVE_FAILURES"],
+    ),
+    (
+        "telegram.breaker_failure_rate",
+        &["ORCHESTRA__TELEGRAM__BREAKER_FAILURE_RATE"],
+    ),
+    (
+        "telegram.breaker_min_calls",
+        &["ORCHESTRA__TELEGRAM__BREAKER_MIN_CALLS"],
+    ),
+    (
+        "telegram.breaker_window_secs",
+        &["ORCHESTRA__TELEGRAM__BREAKER_WINDOW_SECS"],
+    ),
+    (
+        "telegram.breaker_open_secs",
+        &["ORCHESTRA__TELEGRAM__BREAKER_OPEN_SECS"],
+    ),
+    (
+        "approvals.default_timeout_secs",
+        &["ORCHESTRA__APPROVALS__DEFAULT_TIMEOUT_SECS"],
+    ),
+    (
+        "approvals.max_timeout_secs",
+        &["ORCHESTRA__APPROVALS__MAX_TIMEOUT_SECS"],
+    ),
+    (
+        "approvals.park_after_secs",
+        &["ORCHESTRA__APPROVALS__PARK_AFTER_SECS"],
+    ),
+    (
+        "approvals.warn_before_secs",
+        &["ORCHESTRA__APPROVALS__WARN_BEFORE_SECS"],
+    ),
+    (
+        "claude.live_permission_prompts",
+        &["ORCHESTRA__CLAUDE__LIVE_PERMISSION_PROMPTS"],
+    ),
     ("claude.binary", &["ORCHESTRA__CLAUDE__BINARY"]),
     ("claude.home", &["ORCHESTRA__CLAUDE__HOME"]),
     ("claude.runtime_dir", &["ORCHESTRA__CLAUDE__RUNTIME_DIR"]),
@@ -704,6 +834,51 @@ fn apply_env(raw: &mut RawSettings, env: &dyn EnvSource) -> Result<(), ConfigErr
             "telemetry.log_format" => raw.telemetry.log_format = Some(v.trim().to_owned()),
             "telemetry.otlp_endpoint" => raw.telemetry.otlp_endpoint = Some(v.trim().to_owned()),
             "telemetry.service_name" => raw.telemetry.service_name = Some(v.trim().to_owned()),
+            "telegram.mode" => raw.telegram.mode = Some(v.trim().to_owned()),
+            "telegram.webhook_url" => raw.telegram.webhook_url = Some(v.trim().to_owned()),
+            "telegram.webhook_secret" => raw.telegram.webhook_secret = Some(v.trim().to_owned()),
+            "telegram.poll_timeout_secs" => {
+                raw.telegram.poll_timeout_secs = Some(parse_as(&var, v, "a number")?)
+            }
+            "telegram.retry_attempts" => {
+                raw.telegram.retry_attempts = Some(parse_as(&var, v, "a number")?)
+            }
+            "telegram.retry_base_ms" => {
+                raw.telegram.retry_base_ms = Some(parse_as(&var, v, "a number")?)
+            }
+            "telegram.retry_max_ms" => {
+                raw.telegram.retry_max_ms = Some(parse_as(&var, v, "a number")?)
+            }
+            "telegram.breaker_consecutive_failures" => {
+                raw.telegram.breaker_consecutive_failures = Some(parse_as(&var, v, "a number")?)
+            }
+            "telegram.breaker_failure_rate" => {
+                raw.telegram.breaker_failure_rate = Some(parse_as(&var, v, "a number")?)
+            }
+            "telegram.breaker_min_calls" => {
+                raw.telegram.breaker_min_calls = Some(parse_as(&var, v, "a number")?)
+            }
+            "telegram.breaker_window_secs" => {
+                raw.telegram.breaker_window_secs = Some(parse_as(&var, v, "a number")?)
+            }
+            "telegram.breaker_open_secs" => {
+                raw.telegram.breaker_open_secs = Some(parse_as(&var, v, "a number")?)
+            }
+            "approvals.default_timeout_secs" => {
+                raw.approvals.default_timeout_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "approvals.max_timeout_secs" => {
+                raw.approvals.max_timeout_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "approvals.park_after_secs" => {
+                raw.approvals.park_after_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "approvals.warn_before_secs" => {
+                raw.approvals.warn_before_secs = Some(parse_as(&var, v, "seconds")?)
+            }
+            "claude.live_permission_prompts" => {
+                raw.claude.live_permission_prompts = Some(parse_bool(&var, v)?)
+            }
             "claude.binary" => raw.claude.binary = Some(v.trim().to_owned()),
             "claude.home" => raw.claude.home = Some(v.trim().to_owned()),
             "claude.runtime_dir" => raw.claude.runtime_dir = Some(v.trim().to_owned()),
@@ -837,6 +1012,7 @@ fn defaults(environment: Environment) -> RawSettings {
             chat_id: None,
             api_base_url: Some("https://api.telegram.org".into()),
             allowed_user_ids: Some(Vec::new()),
+            ..RawTelegram::default()
         },
         approvals: RawApprovals {
             default_timeout_minutes: Some(30),
@@ -844,6 +1020,7 @@ fn defaults(environment: Environment) -> RawSettings {
             sweep_interval_secs: Some(30),
             grace_period_secs: Some(0),
             sweep_batch_size: Some(500),
+            ..RawApprovals::default()
         },
         claude: RawClaude::default(),
         telemetry: RawTelemetry {
@@ -1007,13 +1184,72 @@ impl Settings {
             ));
         }
 
+        let default_minutes = raw.approvals.default_timeout_minutes.unwrap_or(30);
+        let max_minutes = raw.approvals.max_timeout_minutes.unwrap_or(120);
+        let mode = match raw
+            .telegram
+            .mode
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("polling") => TelegramMode::Polling,
+            Some("webhook") => TelegramMode::Webhook,
+            Some(_) => return Err(invalid("telegram.mode", "expected polling or webhook")),
+        };
+        let webhook_secret = raw
+            .telegram
+            .webhook_secret
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .map(SecretString::from);
+        if telegram_enabled && mode == TelegramMode::Webhook {
+            if raw
+                .telegram
+                .webhook_url
+                .as_deref()
+                .is_none_or(|u| !u.starts_with("https://") && !u.starts_with("http://"))
+            {
+                return Err(ConfigError::Missing {
+                    key: "telegram.webhook_url".into(),
+                    hint: "webhook mode needs the public URL of /api/telegram/webhook (ORCHESTRA__TELEGRAM__WEBHOOK_URL)".into(),
+                });
+            }
+            if webhook_secret.is_none() {
+                return Err(ConfigError::Missing {
+                    key: "telegram.webhook_secret".into(),
+                    hint: "webhook mode needs a secret token (ORCHESTRA__TELEGRAM__WEBHOOK_SECRET or _FILE)".into(),
+                });
+            }
+        }
         let approvals = ApprovalSettings {
-            default_timeout_minutes: raw.approvals.default_timeout_minutes.unwrap_or(30),
-            max_timeout_minutes: raw.approvals.max_timeout_minutes.unwrap_or(120),
+            default_timeout_minutes: default_minutes,
+            max_timeout_minutes: max_minutes,
             sweep_interval_secs: raw.approvals.sweep_interval_secs.unwrap_or(30),
             grace_period_secs: raw.approvals.grace_period_secs.unwrap_or(0),
             sweep_batch_size: raw.approvals.sweep_batch_size.unwrap_or(500),
+            default_timeout_secs: raw
+                .approvals
+                .default_timeout_secs
+                .unwrap_or(u64::from(default_minutes) * 60),
+            max_timeout_secs: raw
+                .approvals
+                .max_timeout_secs
+                .unwrap_or(u64::from(max_minutes) * 60),
+            park_after_secs: raw.approvals.park_after_secs.unwrap_or(240),
+            warn_before_secs: raw.approvals.warn_before_secs.unwrap_or(300),
         };
+        if approvals.default_timeout_secs == 0
+            || approvals.default_timeout_secs > approvals.max_timeout_secs
+        {
+            return Err(invalid(
+                "approvals.default_timeout_secs",
+                "the default timeout must be at least 1 s and at most the maximum timeout",
+            ));
+        }
+        if approvals.park_after_secs == 0 {
+            return Err(invalid("approvals.park_after_secs", "must be at least 1"));
+        }
         if approvals.default_timeout_minutes == 0
             || approvals.default_timeout_minutes > approvals.max_timeout_minutes
         {
@@ -1115,6 +1351,7 @@ impl Settings {
                 c.stop_sigterm_grace_ms.unwrap_or(3000),
                 c.stop_sigkill_grace_ms.unwrap_or(5000),
             ],
+            live_permission_prompts: c.live_permission_prompts.unwrap_or(true),
         };
         for dir in &claude.allowed_working_directories {
             if !dir.starts_with('/') {
@@ -1149,6 +1386,28 @@ impl Settings {
                 chat_id: raw.telegram.chat_id,
                 api_base_url,
                 allowed_user_ids: raw.telegram.allowed_user_ids.unwrap_or_default(),
+                mode,
+                webhook_url: raw.telegram.webhook_url.filter(|u| !u.trim().is_empty()),
+                webhook_secret,
+                poll_timeout_secs: raw.telegram.poll_timeout_secs.unwrap_or(25).clamp(1, 50),
+                retry: (
+                    raw.telegram.retry_attempts.unwrap_or(3).max(1),
+                    raw.telegram.retry_base_ms.unwrap_or(1000).max(1),
+                    raw.telegram.retry_max_ms.unwrap_or(16_000).max(1),
+                ),
+                breaker: (
+                    raw.telegram
+                        .breaker_consecutive_failures
+                        .unwrap_or(5)
+                        .max(1),
+                    raw.telegram
+                        .breaker_failure_rate
+                        .unwrap_or(0.5)
+                        .clamp(0.0, 1.0),
+                    raw.telegram.breaker_min_calls.unwrap_or(10),
+                    raw.telegram.breaker_window_secs.unwrap_or(30).max(1),
+                    raw.telegram.breaker_open_secs.unwrap_or(30).max(1),
+                ),
             },
             approvals,
             telemetry: TelemetrySettings {
@@ -1449,6 +1708,6 @@ mod tests {
         let err = load(&[("ORCHESTRA_ENVIRONMENT", "moon")]).unwrap_err();
         assert!(err.to_string().contains("moon"), "{err}");
         let err = load(&[("ORCHESTRA__APPROVALS__DEFAULT_TIMEOUT_MINUTES", "500")]).unwrap_err();
-        assert!(err.to_string().contains("default_timeout_minutes"), "{err}");
+        assert!(err.to_string().contains("default_timeout"), "{err}");
     }
 }

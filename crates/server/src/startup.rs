@@ -14,11 +14,14 @@ use orchestra_application::approvals::{
     DecideApprovalHandler, ExpireApprovalsHandler, GetApprovalHandler, ListApprovalsHandler,
     NotificationDispatcher, RequestApprovalHandler,
 };
+use orchestra_application::approvals::{ChannelPolicy, DecideFromChannelHandler};
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
 use orchestra_application::ports::{
     AgentRuntime, ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe, DisabledNotifier,
     SessionRepository, SystemClock, TurnRepository,
 };
+use orchestra_application::ports::{ChannelStateRepository, InboundChannel};
+use orchestra_application::sessions::Escalation;
 use orchestra_application::sessions::{
     AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
     ListTurnsHandler, SessionManager, SessionSettings,
@@ -26,8 +29,12 @@ use orchestra_application::sessions::{
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
 use orchestra_infrastructure::claude::{ClaudeRuntime, ClaudeSettings, StopLadder};
 use orchestra_infrastructure::db::{
-    Database, DieselApprovalRepository, DieselDatabaseProbe, DieselSessionRepository,
-    DieselTurnRepository, Migrations,
+    Database, DieselApprovalRepository, DieselChannelStateRepository, DieselDatabaseProbe,
+    DieselSessionRepository, DieselTurnRepository, Migrations,
+};
+use orchestra_infrastructure::resilience::{BreakerSettings, CircuitBreakerNotifier, RetryPolicy};
+use orchestra_infrastructure::telegram::{
+    TelegramApi, TelegramNotifier, TelegramSettings, TelegramUpdates,
 };
 use orchestra_infrastructure::telemetry::MetricsHandle;
 use secrecy::ExposeSecret;
@@ -35,7 +42,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::background::{self, Shutdown};
-use crate::config::Settings;
+use crate::config::{Settings, TelegramMode};
 
 /// The service version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -48,6 +55,35 @@ pub struct Application {
     background: Vec<JoinHandle<()>>,
     database: Database,
     sessions: SessionManager,
+}
+
+/// The Telegram client settings from the configuration.
+///
+/// # Errors
+/// When Telegram is enabled without a token.
+pub fn telegram_settings(settings: &Settings) -> anyhow::Result<TelegramSettings> {
+    let t = &settings.telegram;
+    Ok(TelegramSettings {
+        api_base_url: t.api_base_url.clone(),
+        token: t
+            .bot_token
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned())
+            .context("Telegram is enabled without a bot token")?,
+        retry: RetryPolicy {
+            attempts: t.retry.0,
+            base: Duration::from_millis(t.retry.1),
+            max: Duration::from_millis(t.retry.2),
+            max_retry_after: Duration::from_secs(60),
+        },
+        request_timeout: Duration::from_secs(u64::from(t.poll_timeout_secs) + 10),
+    })
+}
+
+fn frankenstein_webhook(url: &str) -> orchestra_infrastructure::telegram::SetWebhookParams {
+    orchestra_infrastructure::telegram::SetWebhookParams::builder()
+        .url(url)
+        .build()
 }
 
 /// The agent runtime settings from the configuration.
@@ -67,7 +103,7 @@ pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
         node_id: c.node_id.clone(),
         max_retries: c.max_retries,
         api_timeout_ms: c.api_timeout_ms,
-        permission_prompt_tool: false,
+        permission_prompt_tool: c.live_permission_prompts,
         startup_timeout: Duration::from_secs(c.startup_timeout_secs),
         ladder: StopLadder {
             interrupt_grace: ms(0),
@@ -147,55 +183,54 @@ impl Application {
         let probe: Arc<dyn DatabaseProbe> = Arc::new(DieselDatabaseProbe::new(database.clone()));
         let turns_repo: Arc<dyn TurnRepository> =
             Arc::new(DieselTurnRepository::new(database.clone()));
+        let channel_state: Arc<dyn ChannelStateRepository> =
+            Arc::new(DieselChannelStateRepository::new(database.clone()));
         let runtime: Arc<dyn AgentRuntime> =
             Arc::new(ClaudeRuntime::new(claude_settings(settings)));
-        let c = &settings.claude;
-        let sessions = SessionManager::new(
-            sessions_repo.clone(),
-            turns_repo.clone(),
-            runtime.clone(),
-            clock.clone(),
-            SessionSettings {
-                default_agent_id: "claude-code".into(),
-                max_live_processes: c.max_live_processes,
-                spawn_queue_timeout: Duration::from_secs(c.spawn_queue_timeout_secs),
-                inactivity_timeout: Duration::from_secs(c.inactivity_timeout_secs),
-                tool_timeout: Duration::from_secs(c.tool_timeout_secs),
-                max_prompt_chars: c.max_prompt_chars,
-                event_buffer: c.event_buffer,
-                allowed_working_directories: c.allowed_working_directories.clone(),
-            },
-        );
-        let agents = Arc::new(AgentCatalog::new(runtime.clone(), clock.clone()));
-        // Before serving: stop what an earlier Orchestra left running and make the database
-        // truthful about it.
-        let (failed, lost) = sessions.recover().await?;
-        if failed > 0 || lost > 0 {
-            tracing::info!(
-                sessions_failed = failed,
-                turns_lost = lost,
-                "sessions recovered after an unclean stop"
-            );
-        }
-        let notifier: Arc<dyn ApprovalNotifier> = if settings.telegram.enabled {
-            anyhow::bail!(
-                "Telegram escalation is enabled but this build has no Telegram adapter yet; \
-                 set TelegramEscalation__Enabled=false"
-            );
+        let telegram_api = if settings.telegram.enabled {
+            Some(Arc::new(TelegramApi::new(&telegram_settings(settings)?)?))
         } else {
-            Arc::new(DisabledNotifier)
+            None
+        };
+        let notifier: Arc<dyn ApprovalNotifier> = match &telegram_api {
+            Some(api) => {
+                let t = &settings.telegram;
+                let mode = if t.mode == TelegramMode::Webhook {
+                    "webhook"
+                } else {
+                    "polling"
+                };
+                let telegram: Arc<dyn ApprovalNotifier> = Arc::new(TelegramNotifier::new(
+                    Arc::clone(api),
+                    t.chat_id.unwrap_or_default(),
+                    clock.clone(),
+                    mode,
+                ));
+                Arc::new(CircuitBreakerNotifier::new(
+                    telegram,
+                    BreakerSettings {
+                        consecutive_failures: t.breaker.0,
+                        failure_rate: t.breaker.1,
+                        min_calls: t.breaker.2,
+                        window: Duration::from_secs(t.breaker.3),
+                        open_for: Duration::from_secs(t.breaker.4),
+                    },
+                ))
+            }
+            None => Arc::new(DisabledNotifier),
         };
 
         // Application handlers.
+        let a = &settings.approvals;
         let policy = ApprovalTimeoutPolicy {
-            default_timeout: chrono::Duration::minutes(i64::from(
-                settings.approvals.default_timeout_minutes,
-            )),
-            max_timeout: chrono::Duration::minutes(i64::from(
-                settings.approvals.max_timeout_minutes,
-            )),
+            default_timeout: chrono::Duration::seconds(
+                i64::try_from(a.default_timeout_secs).unwrap_or(i64::MAX),
+            ),
+            max_timeout: chrono::Duration::seconds(
+                i64::try_from(a.max_timeout_secs).unwrap_or(i64::MAX),
+            ),
             grace: chrono::Duration::seconds(
-                i64::try_from(settings.approvals.grace_period_secs).unwrap_or(i64::MAX),
+                i64::try_from(a.grace_period_secs).unwrap_or(i64::MAX),
             ),
         };
         let events = ApprovalEvents::default();
@@ -215,14 +250,107 @@ impl Application {
             events.clone(),
             dispatcher.clone(),
         );
+        let decide = DecideApprovalHandler::new(
+            approvals_repo.clone(),
+            clock.clone(),
+            policy,
+            events.clone(),
+            dispatcher.clone(),
+        );
+        let get_approval = GetApprovalHandler::new(approvals_repo.clone());
         let expire = ExpireApprovalsHandler::new(
             approvals_repo.clone(),
             clock.clone(),
             policy,
             events.clone(),
             dispatcher.clone(),
-            settings.approvals.sweep_batch_size,
+            a.sweep_batch_size,
+        )
+        .with_warning(chrono::Duration::seconds(
+            i64::try_from(a.warn_before_secs).unwrap_or(0),
+        ));
+
+        let c = &settings.claude;
+        let sessions = SessionManager::new(
+            sessions_repo.clone(),
+            turns_repo.clone(),
+            runtime.clone(),
+            clock.clone(),
+            SessionSettings {
+                default_agent_id: "claude-code".into(),
+                max_live_processes: c.max_live_processes,
+                spawn_queue_timeout: Duration::from_secs(c.spawn_queue_timeout_secs),
+                inactivity_timeout: Duration::from_secs(c.inactivity_timeout_secs),
+                tool_timeout: Duration::from_secs(c.tool_timeout_secs),
+                max_prompt_chars: c.max_prompt_chars,
+                event_buffer: c.event_buffer,
+                allowed_working_directories: c.allowed_working_directories.clone(),
+            },
+            Some(Escalation {
+                request: request.clone(),
+                cancel: cancel.clone(),
+                repo: approvals_repo.clone(),
+                events: events.clone(),
+                park_after: Duration::from_secs(a.park_after_secs),
+                timeout: None,
+                live_prompts: c.live_permission_prompts,
+            }),
         );
+        let agents = Arc::new(AgentCatalog::new(runtime.clone(), clock.clone()));
+        // Before serving: stop what an earlier Orchestra left running and make the database
+        // truthful about it.
+        let (failed, lost) = sessions.recover().await?;
+        if failed > 0 || lost > 0 {
+            tracing::info!(
+                sessions_failed = failed,
+                turns_lost = lost,
+                "sessions recovered after an unclean stop"
+            );
+        }
+
+        // Telegram updates (button presses).
+        let telegram_updates = telegram_api.as_ref().map(|api| {
+            let t = &settings.telegram;
+            Arc::new(TelegramUpdates::new(
+                Arc::clone(api),
+                DecideFromChannelHandler::new(
+                    decide.clone(),
+                    get_approval.clone(),
+                    ChannelPolicy {
+                        chat_id: t.chat_id.unwrap_or_default(),
+                        allowed_user_ids: t.allowed_user_ids.clone(),
+                    },
+                ),
+                channel_state.clone(),
+                clock.clone(),
+                t.poll_timeout_secs,
+                t.webhook_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_owned()),
+            ))
+        });
+        if let (Some(api), TelegramMode::Webhook, Some(url)) = (
+            &telegram_api,
+            settings.telegram.mode,
+            settings.telegram.webhook_url.as_ref(),
+        ) {
+            let mut params = frankenstein_webhook(url);
+            params.secret_token = settings
+                .telegram
+                .webhook_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned());
+            match api.set_webhook(&params).await {
+                Ok(()) => tracing::info!(url = %url, "Telegram webhook registered"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not register the Telegram webhook; retry by restarting")
+                }
+            }
+        }
+        let inbound: Option<Arc<dyn InboundChannel>> = telegram_updates
+            .clone()
+            .map(|t| t as Arc<dyn InboundChannel>);
+
         let state = AppState {
             approvals: ApprovalHandlers {
                 create_test: CreateTestApprovalHandler::new(request.clone()),
@@ -230,15 +358,9 @@ impl Application {
                     approvals_repo.clone(),
                     cancel.clone(),
                 ),
-                decide: DecideApprovalHandler::new(
-                    approvals_repo.clone(),
-                    clock.clone(),
-                    policy,
-                    events.clone(),
-                    dispatcher.clone(),
-                ),
+                decide,
                 cancel,
-                get: GetApprovalHandler::new(approvals_repo.clone()),
+                get: get_approval,
                 list: ListApprovalsHandler::new(approvals_repo.clone()),
             },
             sessions: SessionHandlers {
@@ -252,6 +374,7 @@ impl Application {
             },
             database: DatabaseDiagnosticsHandler::new(probe),
             notifier,
+            inbound,
             render_metrics: {
                 let m = metrics.clone();
                 Arc::new(move || m.render())
@@ -266,10 +389,10 @@ impl Application {
 
         // Background services.
         let (stop_background, shutdown) = Shutdown::new();
-        let background = vec![
+        let mut background = vec![
             background::spawn_approval_timeout_service(
                 expire,
-                Duration::from_secs(settings.approvals.sweep_interval_secs),
+                Duration::from_secs(a.sweep_interval_secs),
                 shutdown.clone(),
             ),
             background::spawn_agent_discovery(
@@ -282,8 +405,12 @@ impl Application {
                 Duration::from_secs(settings.claude.health_check_interval_secs),
                 shutdown.clone(),
             ),
-            background::spawn_metrics_upkeep(metrics, shutdown),
+            background::spawn_escalation(sessions.clone(), shutdown.clone()),
+            background::spawn_metrics_upkeep(metrics, shutdown.clone()),
         ];
+        if let (Some(updates), TelegramMode::Polling) = (telegram_updates, settings.telegram.mode) {
+            background.push(tokio::spawn(updates.run_polling(shutdown.receiver())));
+        }
 
         // HTTP.
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))

@@ -87,8 +87,14 @@ async fn run_seed_commands(server: &ServerProcess) {
     ))
     .await;
     assert!(out.contains("ApprovalTimeoutService started"), "6.5: {log}");
-    assert!(out.contains("Agent discovery started") && out.contains("AgentDiscovery"), "6.5: {out}");
-    assert!(out.contains("Health check service started") && out.contains("HealthCheck"), "6.5: {out}");
+    assert!(
+        out.contains("Agent discovery started") && out.contains("AgentDiscovery"),
+        "6.5: {out}"
+    );
+    assert!(
+        out.contains("Health check service started") && out.contains("HealthCheck"),
+        "6.5: {out}"
+    );
 }
 
 fn assert_port_free() {

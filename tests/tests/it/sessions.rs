@@ -77,7 +77,16 @@ async fn a_turn_runs_and_its_totals_add_up(backend: Backend) {
     let (_, agents) = f.app.get_json("/api/agents").await;
     assert_eq!(agents[0]["version"], "9.9.9");
     assert_eq!(agents[0]["liveProcesses"], 1);
-    let metrics = f.app.client.get(f.app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = f
+        .app
+        .client
+        .get(f.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "agent_sessions_created_total 1",
         "agent_process_spawns_total 1",
@@ -90,11 +99,23 @@ async fn a_turn_runs_and_its_totals_add_up(backend: Backend) {
     assert!(metrics.contains("agent_cost_usd_total 0.26"), "cost gauge");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let m = f.app.client.get(f.app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let m = f
+            .app
+            .client
+            .get(f.app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if m.contains("agent_sessions{status=\"Active\"} 1") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "sessions-by-status gauge never showed the session");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sessions-by-status gauge never showed the session"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     f.app.shutdown().await;
@@ -664,8 +685,20 @@ async fn a_cli_that_fails_at_start_gives_502_and_a_failed_session(backend: Backe
     );
     let (_, listed) = f.app.get_json("/api/sessions?status=Failed").await;
     assert_eq!(listed["total"], 1);
-    let metrics = f.app.client.get(f.app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("agent_process_spawn_failures_total 1"), "spawn failure counted");
+    let metrics = f
+        .app
+        .client
+        .get(f.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("agent_process_spawn_failures_total 1"),
+        "spawn failure counted"
+    );
     assert!(
         listed["items"][0]["lastError"]
             .as_str()

@@ -124,6 +124,11 @@ pub async fn service_metrics(state: web::Data<AppState>) -> Result<HttpResponse,
 pub async fn telegram_status(state: web::Data<AppState>) -> HttpResponse {
     let s = state.notifier.status();
     HttpResponse::Ok().json(TelegramStatusResponse {
+        details: s
+            .details
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
         enabled: s.enabled,
         healthy: s.healthy,
         circuit_breaker_state: s.circuit_state.to_owned(),

@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod health;
 pub mod metrics;
 pub mod sessions;
+pub mod telegram;
 
 use actix_web::{HttpRequest, web};
 

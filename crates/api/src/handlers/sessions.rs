@@ -52,6 +52,11 @@ fn detail(state: &AppState, session: &AgentSession) -> SessionDetailResponse {
                 pid: l.pid,
                 current_turn_id: l.current_turn.map(|t| t.to_string()),
                 idle_seconds: l.idle_seconds,
+                pending_approvals: l
+                    .pending_approvals
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             }),
     }
 }

@@ -16,6 +16,8 @@ pub struct SweepReport {
     pub expired: usize,
     /// Batches it took.
     pub batches: usize,
+    /// Expiry warnings sent.
+    pub warned: usize,
 }
 
 /// Expires Pending approvals past their deadline (plus grace). Run periodically by the
@@ -29,6 +31,7 @@ pub struct ExpireApprovalsHandler {
     events: ApprovalEvents,
     dispatcher: NotificationDispatcher,
     batch_size: u32,
+    warn_before: chrono::Duration,
 }
 
 impl ExpireApprovalsHandler {
@@ -48,7 +51,15 @@ impl ExpireApprovalsHandler {
             events,
             dispatcher,
             batch_size: batch_size.max(1),
+            warn_before: chrono::Duration::zero(),
         }
+    }
+
+    /// Also warns about approvals that expire within `warn_before` (once each).
+    #[must_use]
+    pub fn with_warning(mut self, warn_before: chrono::Duration) -> Self {
+        self.warn_before = warn_before;
+        self
     }
 
     /// Expires everything that is due now.
@@ -73,6 +84,40 @@ impl ExpireApprovalsHandler {
             }
             if n < self.batch_size as usize {
                 break;
+            }
+        }
+        if self.warn_before > chrono::Duration::zero() {
+            loop {
+                let soon = self
+                    .repo
+                    .claim_expiry_warnings(now + self.warn_before, now, self.batch_size)
+                    .await?;
+                let n = soon.len();
+                report.warned += n;
+                for approval in soon {
+                    tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expires soon; warning sent");
+                    self.dispatcher.spawn_deliver_expiring(approval);
+                }
+                if n < self.batch_size as usize {
+                    break;
+                }
+            }
+        }
+        if self.warn_before > chrono::Duration::zero() {
+            loop {
+                let soon = self
+                    .repo
+                    .claim_expiry_warnings(now + self.warn_before, now, self.batch_size)
+                    .await?;
+                let n = soon.len();
+                report.warned += n;
+                for approval in soon {
+                    tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expires soon; warning sent");
+                    self.dispatcher.spawn_deliver_expiring(approval);
+                }
+                if n < self.batch_size as usize {
+                    break;
+                }
             }
         }
         refresh_queue_gauge(&self.repo).await;

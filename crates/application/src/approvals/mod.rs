@@ -5,6 +5,7 @@
 //! [`ExpireApprovalsHandler`]. Queries: [`GetApprovalHandler`], [`ListApprovalsHandler`].
 
 mod cancel;
+mod channel;
 mod decide;
 mod events;
 mod expire;
@@ -14,6 +15,9 @@ mod request;
 mod test_approval;
 
 pub use cancel::{CancelApproval, CancelApprovalHandler};
+pub use channel::{
+    ChannelAction, ChannelCallback, ChannelDecision, ChannelPolicy, DecideFromChannelHandler,
+};
 pub use decide::{DecideApproval, DecideApprovalHandler};
 pub use events::{ApprovalEvent, ApprovalEvents};
 pub use expire::{ExpireApprovalsHandler, SweepReport};

@@ -68,6 +68,19 @@ impl NotificationDispatcher {
         });
     }
 
+    /// Warns that an approval expires soon, in the background.
+    pub fn spawn_deliver_expiring(&self, approval: ApprovalRequest) {
+        let notifier = Arc::clone(&self.notifier);
+        tokio::spawn(async move {
+            match notifier.notify_expiring(&approval).await {
+                Ok(()) | Err(NotifyError::Disabled) => {}
+                Err(err) => {
+                    tracing::warn!(approval.id = %approval.id(), error = %err, "could not send the expiry warning");
+                }
+            }
+        });
+    }
+
     /// Updates the delivered message after a decision, in the background.
     pub fn spawn_deliver_decided(&self, approval: ApprovalRequest) {
         if approval.notification_ref().is_none() {

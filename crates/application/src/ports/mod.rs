@@ -9,10 +9,12 @@ mod runtime;
 
 pub use clock::{Clock, SystemClock};
 pub use database::{DatabaseProbe, DatabaseStatus};
-pub use notifier::{ApprovalNotifier, DisabledNotifier, NotifierStatus, NotifyError};
+pub use notifier::{
+    ApprovalNotifier, DisabledNotifier, InboundChannel, NotifierStatus, NotifyError, WebhookError,
+};
 pub use repository::{
-    ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
-    SessionFilter, SessionRepository, TurnRepository,
+    ApprovalFilter, ApprovalRepository, ChannelStateRepository, DecideOutcome, Page, PageRequest,
+    RepositoryError, SessionFilter, SessionRepository, TurnRepository,
 };
 pub use runtime::{
     AgentEvent, AgentInstallation, AgentLaunch, AgentProcess, AgentRuntime, ExitReport,

@@ -7,9 +7,14 @@ pub enum NotifyError {
     /// The circuit breaker is open; nothing was sent.
     #[error("notifier circuit is open")]
     CircuitOpen,
-    /// The channel refused or failed after retries.
+    /// The channel failed after retries (transport errors, 5xx, 429): counts against the
+    /// circuit breaker.
     #[error("notification failed: {0}")]
     Failed(String),
+    /// The channel refused this one request (a 4xx about the request itself): does not
+    /// count against the circuit breaker.
+    #[error("notification refused: {0}")]
+    Refused(String),
     /// The channel is not configured.
     #[error("notifier is disabled")]
     Disabled,
@@ -28,6 +33,8 @@ pub struct NotifierStatus {
     pub circuit_state: &'static str,
     /// The last error, without secrets.
     pub last_error: Option<String>,
+    /// Channel details for diagnostics (mode, chat, counters), without secrets.
+    pub details: Vec<(&'static str, String)>,
 }
 
 /// Tells humans about approvals, and updates them when decided.
@@ -49,6 +56,15 @@ pub trait ApprovalNotifier: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`NotifyError`] when it could not be updated.
     async fn notify_decided(&self, approval: &ApprovalRequest) -> Result<(), NotifyError>;
+
+    /// Warns that a Pending approval expires soon.
+    ///
+    /// # Errors
+    /// [`NotifyError`] when it could not be delivered.
+    async fn notify_expiring(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        let _ = approval;
+        Ok(())
+    }
 
     /// The notifier's state, for diagnostics.
     fn status(&self) -> NotifierStatus;
@@ -78,6 +94,32 @@ impl ApprovalNotifier for DisabledNotifier {
             healthy: true,
             circuit_state: "Closed",
             last_error: None,
+            details: Vec::new(),
         }
     }
+}
+
+/// Why a webhook delivery was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// The secret token is missing or wrong.
+    #[error("the webhook secret does not match")]
+    Unauthorized,
+    /// The body is not an update.
+    #[error("not an update: {0}")]
+    Malformed(String),
+}
+
+/// Updates pushed by a human channel (Telegram's webhook mode).
+#[async_trait]
+pub trait InboundChannel: Send + Sync + std::fmt::Debug {
+    /// Handles one pushed update after checking its secret.
+    ///
+    /// # Errors
+    /// [`WebhookError`]; a handled update (even a refused press) is `Ok`.
+    async fn handle_webhook(
+        &self,
+        secret: Option<&str>,
+        update: serde_json::Value,
+    ) -> Result<(), WebhookError>;
 }

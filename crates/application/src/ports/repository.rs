@@ -156,6 +156,34 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unavailable`.
     async fn count_by_status(&self, status: ApprovalStatus) -> Result<u64, RepositoryError>;
+
+    /// Claims, atomically, up to `limit` Pending approvals that expire before `before` and
+    /// have not been warned about yet (marks them warned at `now`); returns them.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn claim_expiry_warnings(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
+}
+
+/// Small key/value state of the human channels (the Telegram update offset).
+#[async_trait]
+pub trait ChannelStateRepository: Send + Sync + std::fmt::Debug {
+    /// The value of `key`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn get(&self, key: &str) -> Result<Option<String>, RepositoryError>;
+
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn set(&self, key: &str, value: &str, now: DateTime<Utc>) -> Result<(), RepositoryError>;
 }
 
 /// Filters for listing sessions. `None` means "any".

@@ -32,6 +32,8 @@ pub struct AgentLaunch {
     pub session: NewSession,
     /// `--resume` (an existing conversation) instead of `--session-id` (a new one).
     pub resume: bool,
+    /// Tool rules allowed for this process only (deny-then-resume after an approval).
+    pub extra_allowed_tools: Vec<String>,
 }
 
 /// A tool call the CLI denied, from a result's `permission_denials`.

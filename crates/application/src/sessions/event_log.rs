@@ -32,6 +32,20 @@ pub enum SessionEvent {
         /// Why, when it did not complete.
         error: Option<String>,
     },
+    /// A tool call waits for a human decision.
+    ApprovalRequested {
+        /// The approval.
+        approval_id: orchestra_domain::ApprovalId,
+        /// The tool.
+        tool_name: String,
+    },
+    /// A human (or the timeout) decided.
+    ApprovalDecided {
+        /// The approval.
+        approval_id: orchestra_domain::ApprovalId,
+        /// How.
+        status: orchestra_domain::ApprovalStatus,
+    },
     /// The session's status changed.
     StatusChanged {
         /// The new status.
@@ -49,6 +63,8 @@ impl SessionEvent {
             Self::TurnStarted { .. } => "turn_started",
             Self::TurnFinished { .. } => "turn_finished",
             Self::StatusChanged { .. } => "status_changed",
+            Self::ApprovalRequested { .. } => "approval_requested",
+            Self::ApprovalDecided { .. } => "approval_decided",
         }
     }
 }

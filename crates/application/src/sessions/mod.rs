@@ -7,7 +7,9 @@ mod query;
 
 pub use discovery::{AgentCatalog, Discovered};
 pub use event_log::{EventLog, LoggedEvent, SessionEvent, Subscription};
-pub use manager::{CreateSession, HealthReport, LiveInfo, SessionManager, SessionSettings};
+pub use manager::{
+    CreateSession, Escalation, HealthReport, LiveInfo, SessionManager, SessionSettings,
+};
 pub use query::{
     CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessions, ListSessionsHandler,
     ListTurnsHandler,

@@ -143,8 +143,14 @@ impl ClaudeRuntime {
                 s.permission_mode.as_str().into(),
             ]);
         }
-        if !s.allowed_tools.is_empty() {
-            args.extend(["--allowedTools".into(), s.allowed_tools.join(",")]);
+        let allowed: Vec<&str> = s
+            .allowed_tools
+            .iter()
+            .chain(launch.extra_allowed_tools.iter())
+            .map(String::as_str)
+            .collect();
+        if !allowed.is_empty() {
+            args.extend(["--allowedTools".into(), allowed.join(",")]);
         }
         if !s.disallowed_tools.is_empty() {
             args.extend(["--disallowedTools".into(), s.disallowed_tools.join(",")]);

@@ -24,7 +24,10 @@ use orchestra_application::ports::RepositoryError;
 pub use connection_string::{Backend, ConnectionStringError, DatabaseTarget};
 pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
-pub use repositories::{DieselApprovalRepository, DieselSessionRepository, DieselTurnRepository};
+pub use repositories::{
+    DieselApprovalRepository, DieselChannelStateRepository, DieselSessionRepository,
+    DieselTurnRepository,
+};
 
 /// One database connection, SQLite or PostgreSQL.
 #[derive(diesel::MultiConnection)]

@@ -248,8 +248,54 @@ impl ApprovalRepository for DieselApprovalRepository {
             })
             .await
     }
-}
 
+    async fn claim_expiry_warnings(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let before = to_naive(before);
+        let now = to_naive(now);
+        self.db
+            .run("approvals.claim_expiry_warnings", move |conn| {
+                let sql = |p: [&str; 3]| {
+                    format!(
+                        "UPDATE approvals SET warned_at = {} WHERE status = 'Pending' AND warned_at IS NULL \
+                         AND id IN (SELECT id FROM approvals WHERE status = 'Pending' AND warned_at IS NULL \
+                         AND expires_at < {} ORDER BY expires_at LIMIT {}) RETURNING id",
+                        p[0], p[1], p[2]
+                    )
+                };
+                let rows: Vec<IdRow> = match conn {
+                    DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?"]))
+                        .bind::<Timestamp, _>(now)
+                        .bind::<Timestamp, _>(before)
+                        .bind::<BigInt, _>(i64::from(limit))
+                        .load(c),
+                    DbConn::Postgresql(c) => diesel::sql_query(sql(["$1", "$2", "$3"]))
+                        .bind::<Timestamp, _>(now)
+                        .bind::<Timestamp, _>(before)
+                        .bind::<BigInt, _>(i64::from(limit))
+                        .load(c),
+                }
+                .map_err(map_diesel)?;
+                let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                approvals::table
+                    .filter(approvals::id.eq_any(&ids))
+                    .select(ApprovalRow::as_select())
+                    .load::<ApprovalRow>(conn)
+                    .map_err(map_diesel)?
+                    .into_iter()
+                    .map(ApprovalRequest::try_from)
+                    .collect()
+            })
+            .await
+    }
+}
 /// Sessions in SQL.
 #[derive(Debug, Clone)]
 pub struct DieselSessionRepository {
@@ -580,6 +626,66 @@ impl TurnRepository for DieselTurnRepository {
                 }
                 .map_err(map_diesel)?;
                 Ok(n as u64)
+            })
+            .await
+    }
+}
+
+/// Channel state (the Telegram update offset) in SQL.
+#[derive(Debug, Clone)]
+pub struct DieselChannelStateRepository {
+    db: Database,
+}
+
+impl DieselChannelStateRepository {
+    /// A repository over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl orchestra_application::ports::ChannelStateRepository for DieselChannelStateRepository {
+    async fn get(&self, key: &str) -> Result<Option<String>, RepositoryError> {
+        let key = key.to_owned();
+        self.db
+            .run("channel_state.get", move |conn| {
+                super::schema::channel_state::table
+                    .find(&key)
+                    .select(super::schema::channel_state::value)
+                    .first::<String>(conn)
+                    .optional()
+                    .map_err(map_diesel)
+            })
+            .await
+    }
+
+    async fn set(&self, key: &str, value: &str, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+        let (key, value, now) = (key.to_owned(), value.to_owned(), to_naive(now));
+        self.db
+            .run("channel_state.set", move |conn| {
+                // An upsert: the same statement on both backends, with their placeholders.
+                let sql = |p: [&str; 3]| {
+                    format!(
+                        "INSERT INTO channel_state (key, value, updated_at) VALUES ({}, {}, {}) \
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                        p[0], p[1], p[2]
+                    )
+                };
+                match conn {
+                    DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?"]))
+                        .bind::<Text, _>(&key)
+                        .bind::<Text, _>(&value)
+                        .bind::<Timestamp, _>(now)
+                        .execute(c),
+                    DbConn::Postgresql(c) => diesel::sql_query(sql(["$1", "$2", "$3"]))
+                        .bind::<Text, _>(&key)
+                        .bind::<Text, _>(&value)
+                        .bind::<Timestamp, _>(now)
+                        .execute(c),
+                }
+                .map(|_| ())
+                .map_err(map_diesel)
             })
             .await
     }

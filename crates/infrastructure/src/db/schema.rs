@@ -44,6 +44,15 @@ diesel::table! {
         updated_input -> Nullable<Text>,
         scope -> Text,
         notification_ref -> Nullable<Text>,
+        warned_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    channel_state (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
     }
 }
 
@@ -72,4 +81,4 @@ diesel::table! {
 }
 
 diesel::joinable!(turns -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(sessions, approvals, turns);
+diesel::allow_tables_to_appear_in_same_query!(sessions, approvals, turns, channel_state);

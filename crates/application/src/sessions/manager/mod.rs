@@ -7,14 +7,18 @@
 //! all take it, so two clients acting on one session at once never produce two processes.
 //! A cap on live processes is a semaphore; callers beyond it queue for a bounded time.
 
-use std::collections::HashMap;
+mod escalation;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use escalation::Escalation;
+use escalation::{Grants, PendingPermission};
 use orchestra_domain::{
-    AgentSession, NewSession, PermissionMode, SessionId, SessionStatus, Turn, TurnId, TurnOutcome,
-    TurnStatus, TurnTotals,
+    AgentSession, ApprovalId, NewSession, PermissionMode, SessionId, SessionStatus, Turn, TurnId,
+    TurnOutcome, TurnStatus, TurnTotals,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
@@ -92,6 +96,8 @@ pub struct LiveInfo {
     pub current_turn: Option<TurnId>,
     /// Seconds since the last output.
     pub idle_seconds: u64,
+    /// Approvals the agent waits for.
+    pub pending_approvals: Vec<ApprovalId>,
 }
 
 /// What the health check found.
@@ -116,7 +122,17 @@ struct LiveState {
     interrupt_requested: bool,
     last_activity: Instant,
     tools_in_flight: usize,
-    permissions_pending: usize,
+    /// Permission requests waiting for a human, by approval.
+    pending: HashMap<ApprovalId, PendingPermission>,
+    /// Tool uses Orchestra answered (their denials are not re-escalated).
+    answered: HashSet<String>,
+    /// This turn's tool uses (id -> name) and the ids that got a result.
+    turn_tool_uses: HashMap<String, String>,
+    turn_tool_results: HashSet<String>,
+    /// The approval this session is parked on.
+    parked: Option<ApprovalId>,
+    /// Prompts to send once the running turn ends (continuations after approvals).
+    continuations: Vec<String>,
     stopping: bool,
     /// While stopping: how a turn that ends now ends, and why (the watchdog's `Failed`).
     stop_outcome: Option<(TurnStatus, String)>,
@@ -150,6 +166,8 @@ struct Inner {
     lifecycle: Mutex<HashMap<SessionId, Arc<tokio::sync::Mutex<()>>>>,
     logs: Mutex<HashMap<SessionId, Arc<EventLog>>>,
     queued: AtomicUsize,
+    escalation: Option<Escalation>,
+    grants: Mutex<HashMap<SessionId, Grants>>,
 }
 
 /// Runs sessions. Cheap to clone.
@@ -208,6 +226,7 @@ impl SessionManager {
         runtime: Arc<dyn AgentRuntime>,
         clock: Arc<dyn Clock>,
         settings: SessionSettings,
+        escalation: Option<Escalation>,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.max_live_processes.max(1)));
         Self {
@@ -222,6 +241,8 @@ impl SessionManager {
                 lifecycle: Mutex::new(HashMap::new()),
                 logs: Mutex::new(HashMap::new()),
                 queued: AtomicUsize::new(0),
+                escalation,
+                grants: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -279,6 +300,7 @@ impl SessionManager {
                 _ => None,
             },
             idle_seconds: st.last_activity.elapsed().as_secs(),
+            pending_approvals: st.pending.keys().copied().collect(),
         })
     }
 
@@ -323,6 +345,7 @@ impl SessionManager {
         &self,
         spec: &NewSession,
         resume: bool,
+        extra_allowed_tools: Vec<String>,
         permit: OwnedSemaphorePermit,
     ) -> Result<(), RuntimeError> {
         let id = spec.id;
@@ -332,6 +355,7 @@ impl SessionManager {
             .spawn(AgentLaunch {
                 session: spec.clone(),
                 resume,
+                extra_allowed_tools,
             })
             .await
         {
@@ -345,7 +369,12 @@ impl SessionManager {
                         interrupt_requested: false,
                         last_activity: Instant::now(),
                         tools_in_flight: 0,
-                        permissions_pending: 0,
+                        pending: HashMap::new(),
+                        answered: HashSet::new(),
+                        turn_tool_uses: HashMap::new(),
+                        turn_tool_results: HashSet::new(),
+                        parked: None,
+                        continuations: Vec::new(),
                         stopping: false,
                         stop_outcome: None,
                     }),
@@ -457,7 +486,7 @@ impl SessionManager {
         self.inner.sessions.insert(&session).await?;
         metrics::counter!(m::AGENT_SESSIONS_CREATED_TOTAL).increment(1);
         tracing::info!(session.id = %id, working_directory = %spec.working_directory, "session created");
-        if let Err(err) = self.spawn(&spec, false, permit).await {
+        if let Err(err) = self.spawn(&spec, false, Vec::new(), permit).await {
             let version = session.version();
             session.fail(
                 format!("agent failed to start: {err}"),
@@ -701,6 +730,8 @@ impl SessionManager {
         session.clone().pause(self.inner.clock.now())?;
         self.stop_live(id, TurnStatus::Interrupted, "the session was paused")
             .await;
+        self.cancel_session_approvals(id, "the session was paused")
+            .await;
         let now = self.inner.clock.now();
         let session = self.store_transition(id, |s| s.pause(now)).await?;
         self.log(
@@ -736,7 +767,7 @@ impl SessionManager {
             });
         }
         let permit = self.acquire_slot().await?;
-        self.spawn(session.spec(), true, permit).await?;
+        self.spawn(session.spec(), true, Vec::new(), permit).await?;
         let now = self.inner.clock.now();
         let session = self.store_transition(id, |s| s.resume(now)).await?;
         self.log(
@@ -767,6 +798,8 @@ impl SessionManager {
         session.clone().close(self.inner.clock.now())?;
         self.stop_live(id, TurnStatus::Interrupted, "the session was closed")
             .await;
+        self.cancel_session_approvals(id, "the session was closed")
+            .await;
         let now = self.inner.clock.now();
         let session = self.store_transition(id, |s| s.close(now)).await?;
         self.log(
@@ -790,11 +823,16 @@ impl SessionManager {
                 let mut st = live.state();
                 st.last_activity = Instant::now();
                 match &event {
-                    AgentEvent::ToolUse { .. } => st.tools_in_flight += 1,
-                    AgentEvent::ToolResult { .. } => {
-                        st.tools_in_flight = st.tools_in_flight.saturating_sub(1)
+                    AgentEvent::ToolUse {
+                        id: tool_use, name, ..
+                    } => {
+                        st.tools_in_flight += 1;
+                        st.turn_tool_uses.insert(tool_use.clone(), name.clone());
                     }
-                    AgentEvent::PermissionRequest { .. } => st.permissions_pending += 1,
+                    AgentEvent::ToolResult { tool_use_id, .. } => {
+                        st.tools_in_flight = st.tools_in_flight.saturating_sub(1);
+                        st.turn_tool_results.insert(tool_use_id.clone());
+                    }
                     _ => {}
                 }
             }
@@ -818,7 +856,28 @@ impl SessionManager {
             } else {
                 None
             };
+            let permission = if let AgentEvent::PermissionRequest {
+                request_id,
+                tool_name,
+                input,
+                tool_use_id,
+                description,
+            } = &event
+            {
+                Some(escalation::PermissionRequest {
+                    request_id: request_id.clone(),
+                    tool_name: tool_name.clone(),
+                    input: input.clone(),
+                    tool_use_id: tool_use_id.clone(),
+                    description: description.clone(),
+                })
+            } else {
+                None
+            };
             self.log(id, SessionEvent::Agent(event));
+            if let Some(request) = permission {
+                self.on_permission_request(id, &live, request).await;
+            }
             if let Some(report) = result {
                 self.finish_turn(id, &live, &report).await;
             }
@@ -830,11 +889,18 @@ impl SessionManager {
     }
 
     async fn finish_turn(&self, id: SessionId, live: &Live, report: &TurnReport) {
+        let (tool_uses, tool_results, parked) = {
+            let mut st = live.state();
+            (
+                std::mem::take(&mut st.turn_tool_uses),
+                std::mem::take(&mut st.turn_tool_results),
+                st.parked,
+            )
+        };
         let (turn, interrupted, stop_outcome) = {
             let mut st = live.state();
             st.tools_in_flight = 0;
-            st.permissions_pending = 0;
-            let interrupted = std::mem::take(&mut st.interrupt_requested);
+            let interrupted = std::mem::take(&mut st.interrupt_requested) || parked.is_some();
             let stop_outcome = if st.stopping {
                 st.stop_outcome.clone()
             } else {
@@ -853,13 +919,29 @@ impl SessionManager {
             duration_ms: report.duration_ms.unwrap_or(0),
             message_count: report.num_turns.unwrap_or(0),
         };
+        // A turn that says success while a tool use got no result is suspicious: flag it.
+        let mut errors = report.errors.clone();
+        if report.subtype == "success" && !report.is_error {
+            let mut missing: Vec<(&String, &String)> = tool_uses
+                .iter()
+                .filter(|(id, _)| !tool_results.contains(*id))
+                .collect();
+            missing.sort();
+            for (tool_use, name) in missing {
+                errors.push(format!(
+                    "orchestra: tool use {tool_use} ({name}) got no result"
+                ));
+                metrics::counter!(m::AGENT_TURNS_FLAGGED_TOTAL).increment(1);
+                tracing::warn!(session.id = %id, tool_use = %tool_use, tool = %name, "turn reports success but a tool use got no result");
+            }
+        }
         let outcome = TurnOutcome {
             subtype: report.subtype.clone(),
             is_error: report.is_error,
             result_text: report.result.clone(),
             terminal_reason: report.terminal_reason.clone(),
             api_error_status: report.api_error_status,
-            errors: report.errors.clone(),
+            errors,
             totals,
             duration_api_ms: report.duration_api_ms.unwrap_or(0),
             permission_denials: i64::try_from(report.permission_denials.len()).unwrap_or(i64::MAX),
@@ -883,10 +965,17 @@ impl SessionManager {
         let now = self.inner.clock.now();
         // A turn that ends while Orchestra stops its process for a reason other than a
         // plain interrupt (the watchdog) ends the way the stopper said, with its reason.
-        let finished = match stop_outcome {
-            Some((status, reason)) if status != TurnStatus::Interrupted => {
+        let finished = match (stop_outcome, parked) {
+            (Some((status, reason)), _) if status != TurnStatus::Interrupted => {
                 turn.abandon(status, reason, now).map(|()| status)
             }
+            (_, Some(approval)) => turn
+                .abandon(
+                    TurnStatus::Interrupted,
+                    format!("parked: waiting for a human to decide approval {approval}"),
+                    now,
+                )
+                .map(|()| TurnStatus::Interrupted),
             _ => turn.finish(outcome, interrupted, now),
         };
         let Ok(status) = finished else { return };
@@ -910,6 +999,7 @@ impl SessionManager {
             },
         );
         let _ = live.turn_done.send(Some((turn.id(), status)));
+        self.after_turn(id, live, report, parked).await;
     }
 
     async fn on_exit(&self, id: SessionId, live: &Arc<Live>, report: ExitReport) {
@@ -992,8 +1082,7 @@ impl SessionManager {
         for (id, l) in live {
             let silent_for = {
                 let st = l.state();
-                if st.stopping || !matches!(st.slot, Slot::Running(_)) || st.permissions_pending > 0
-                {
+                if st.stopping || !matches!(st.slot, Slot::Running(_)) || !st.pending.is_empty() {
                     continue;
                 }
                 let limit = if st.tools_in_flight > 0 {

@@ -1,0 +1,44 @@
+//! `POST /api/telegram/webhook`: Telegram's webhook mode. The secret token header must match.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use orchestra_application::ports::WebhookError;
+
+use super::resource;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/telegram/webhook").route(web::post().to(webhook)));
+}
+
+/// Receives a Telegram update (webhook mode). 401 unless `X-Telegram-Bot-Api-Secret-Token`
+/// matches; 404 when webhook mode is off.
+#[utoipa::path(post, path = "/api/telegram/webhook", tag = "approvals",
+    request_body(content = String, description = "A Telegram Update object", content_type = "application/json"),
+    responses((status = 200), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(inbound) = &state.inbound else {
+        return Err(ApiError::route_not_found("POST", req.path()));
+    };
+    let secret = req
+        .headers()
+        .get("X-Telegram-Bot-Api-Secret-Token")
+        .and_then(|v| v.to_str().ok());
+    match inbound.handle_webhook(secret, body.into_inner()).await {
+        Ok(()) => Ok(HttpResponse::Ok().finish()),
+        Err(WebhookError::Unauthorized) => Err(ApiError::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the webhook secret token does not match",
+        )),
+        Err(WebhookError::Malformed(m)) => Err(ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_body",
+            m,
+        )),
+    }
+}

@@ -1,0 +1,180 @@
+//! `TelegramNotifier`: approval messages with Approve / Deny / Allow-for-session buttons,
+//! edited when decided, a reply when they are about to expire.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use frankenstein::ParseMode;
+use frankenstein::methods::{EditMessageTextParams, SendMessageParams};
+use frankenstein::types::{
+    InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyMarkup, ReplyParameters,
+};
+use orchestra_application::ports::{ApprovalNotifier, Clock, NotifierStatus, NotifyError};
+use orchestra_domain::ApprovalRequest;
+
+use super::client::{TelegramApi, TelegramError};
+use super::render;
+
+/// Sends approvals to one chat.
+#[derive(Debug)]
+pub struct TelegramNotifier {
+    api: Arc<TelegramApi>,
+    chat_id: i64,
+    clock: Arc<dyn Clock>,
+    mode: &'static str,
+}
+
+fn keyboard(a: &ApprovalRequest) -> InlineKeyboardMarkup {
+    let id = a.id();
+    let button = |text: &str, data: String| {
+        InlineKeyboardButton::builder()
+            .text(text)
+            .callback_data(data)
+            .build()
+    };
+    let tool: String = a.request().tool_name.chars().take(30).collect();
+    InlineKeyboardMarkup::builder()
+        .inline_keyboard(vec![
+            vec![
+                button("✅ Approve", format!("a:{id}")),
+                button("❌ Deny", format!("d:{id}")),
+            ],
+            vec![button(
+                &format!("🔓 Allow {tool} for this session"),
+                format!("s:{id}"),
+            )],
+        ])
+        .build()
+}
+
+fn to_notify_error(e: TelegramError) -> NotifyError {
+    if e.is_channel_failure() {
+        NotifyError::Failed(e.to_string())
+    } else {
+        NotifyError::Refused(e.to_string())
+    }
+}
+
+/// `telegram:<chat>:<message>` -> (chat, message).
+fn parse_ref(reference: &str) -> Option<(i64, i32)> {
+    let mut parts = reference.strip_prefix("telegram:")?.split(':');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+impl TelegramNotifier {
+    /// A notifier posting to `chat_id`; `mode` (`polling` / `webhook`) shows in diagnostics.
+    pub fn new(
+        api: Arc<TelegramApi>,
+        chat_id: i64,
+        clock: Arc<dyn Clock>,
+        mode: &'static str,
+    ) -> Self {
+        Self {
+            api,
+            chat_id,
+            clock,
+            mode,
+        }
+    }
+}
+
+#[async_trait]
+impl ApprovalNotifier for TelegramNotifier {
+    async fn notify_pending(
+        &self,
+        approval: &ApprovalRequest,
+    ) -> Result<Option<String>, NotifyError> {
+        let params = SendMessageParams::builder()
+            .chat_id(self.chat_id)
+            .text(render::pending_text(approval))
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+            .reply_markup(ReplyMarkup::InlineKeyboardMarkup(keyboard(approval)))
+            .build();
+        let message = self
+            .api
+            .send_message(&params)
+            .await
+            .map_err(to_notify_error)?;
+        tracing::info!(approval.id = %approval.id(), telegram.message_id = message.message_id, "approval sent to Telegram");
+        Ok(Some(format!(
+            "telegram:{}:{}",
+            message.chat.id, message.message_id
+        )))
+    }
+
+    async fn notify_decided(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        let Some((chat, message)) = approval.notification_ref().and_then(parse_ref) else {
+            return Ok(());
+        };
+        let params = EditMessageTextParams::builder()
+            .chat_id(chat)
+            .message_id(message)
+            .text(render::decided_text(approval))
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+            .build();
+        match self.api.edit_message_text(&params).await {
+            Ok(()) => Ok(()),
+            // Edited already (a duplicate update): nothing to do.
+            Err(TelegramError::Api {
+                code: 400,
+                description,
+                ..
+            }) if description.contains("not modified") => Ok(()),
+            Err(e) => Err(to_notify_error(e)),
+        }
+    }
+
+    async fn notify_expiring(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        let mut params = SendMessageParams::builder()
+            .chat_id(self.chat_id)
+            .text(render::expiring_text(approval, self.clock.now()))
+            .parse_mode(ParseMode::Html)
+            .build();
+        if let Some((_, message)) = approval.notification_ref().and_then(parse_ref) {
+            params.reply_parameters = Some(
+                ReplyParameters::builder()
+                    .message_id(message)
+                    .allow_sending_without_reply(true)
+                    .build(),
+            );
+        }
+        self.api
+            .send_message(&params)
+            .await
+            .map(|_| ())
+            .map_err(to_notify_error)
+    }
+
+    fn status(&self) -> NotifierStatus {
+        let last_error = self.api.last_error();
+        let mut details = vec![
+            ("Mode", self.mode.to_owned()),
+            ("ChatId", self.chat_id.to_string()),
+        ];
+        if let Some(s) = self.api.seconds_since_ok() {
+            details.push(("SecondsSinceLastSuccess", s.to_string()));
+        }
+        NotifierStatus {
+            channel: "telegram",
+            enabled: true,
+            healthy: last_error.is_none(),
+            circuit_state: "Closed",
+            last_error,
+            details,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_refs_round_trip() {
+        assert_eq!(parse_ref("telegram:-1001234:42"), Some((-1_001_234, 42)));
+        assert_eq!(parse_ref("recording:x"), None);
+        assert_eq!(parse_ref("telegram:abc:1"), None);
+    }
+}

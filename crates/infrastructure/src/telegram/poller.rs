@@ -1,0 +1,226 @@
+//! Button presses: read by long polling (`getUpdates`, the offset persisted so a restart
+//! neither loses nor replays presses) or pushed to the webhook; decided with the same
+//! compare-and-set as REST; always answered (`answerCallbackQuery`), politely when the
+//! press changes nothing (duplicate, late, foreign).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use frankenstein::methods::{AnswerCallbackQueryParams, GetUpdatesParams};
+use frankenstein::types::AllowedUpdate;
+use frankenstein::updates::{Update, UpdateContent};
+use orchestra_application::approvals::{
+    ChannelAction, ChannelCallback, ChannelDecision, DecideFromChannelHandler,
+};
+use orchestra_application::ports::{ChannelStateRepository, Clock, InboundChannel, WebhookError};
+use orchestra_domain::ApprovalStatus;
+use tokio::sync::watch;
+
+use super::client::{TelegramApi, message_place};
+
+/// Where the next update offset is kept.
+pub const OFFSET_KEY: &str = "telegram.update_offset";
+
+/// Parses a button's `callback_data` (`a:<id>`, `d:<id>`, `s:<id>`).
+pub fn parse_callback_data(data: &str) -> Option<(ChannelAction, String)> {
+    let (kind, id) = data.split_once(':')?;
+    let action = match kind {
+        "a" => ChannelAction::Approve,
+        "d" => ChannelAction::Deny,
+        "s" => ChannelAction::AllowForSession,
+        _ => return None,
+    };
+    Some((action, id.to_owned()))
+}
+
+/// Turns Telegram updates into decisions.
+#[derive(Debug)]
+pub struct TelegramUpdates {
+    api: Arc<TelegramApi>,
+    decide: DecideFromChannelHandler,
+    state: Arc<dyn ChannelStateRepository>,
+    clock: Arc<dyn Clock>,
+    poll_timeout_secs: u32,
+    webhook_secret: Option<String>,
+}
+
+impl TelegramUpdates {
+    /// An update handler.
+    pub fn new(
+        api: Arc<TelegramApi>,
+        decide: DecideFromChannelHandler,
+        state: Arc<dyn ChannelStateRepository>,
+        clock: Arc<dyn Clock>,
+        poll_timeout_secs: u32,
+        webhook_secret: Option<String>,
+    ) -> Self {
+        Self {
+            api,
+            decide,
+            state,
+            clock,
+            poll_timeout_secs,
+            webhook_secret,
+        }
+    }
+
+    /// Handles one update: a button press is decided and answered; anything else ignored.
+    pub async fn handle(&self, update: Update) {
+        let UpdateContent::CallbackQuery(q) = update.content else {
+            return;
+        };
+        let answer = |text: String| {
+            AnswerCallbackQueryParams::builder()
+                .callback_query_id(q.id.clone())
+                .text(text)
+                .build()
+        };
+        let Some((action, approval_id)) = q.data.as_deref().and_then(parse_callback_data) else {
+            let _ = self
+                .api
+                .answer_callback_query(&answer("This button is not Orchestra's.".into()))
+                .await;
+            return;
+        };
+        let chat_id = q.message.as_ref().map_or(0, |m| message_place(m).0);
+        let callback = ChannelCallback {
+            approval_id,
+            action,
+            channel: "telegram",
+            user_id: i64::try_from(q.from.id).unwrap_or(-1),
+            username: q.from.username.clone(),
+            chat_id,
+        };
+        let text = match self.decide.handle(callback).await {
+            Ok(ChannelDecision::Decided(a)) => match a.status() {
+                ApprovalStatus::Approved => "✅ Approved".to_owned(),
+                ApprovalStatus::Rejected => "❌ Denied".to_owned(),
+                other => other.to_string(),
+            },
+            Ok(ChannelDecision::AlreadyDecided { status, by }) => {
+                format!(
+                    "Already decided: {status}{}",
+                    by.map(|b| format!(" by {b}")).unwrap_or_default()
+                )
+            }
+            Ok(ChannelDecision::Expired) => "Too late: this approval has expired.".to_owned(),
+            Ok(ChannelDecision::NotAuthorized) => {
+                "You are not allowed to decide approvals here.".to_owned()
+            }
+            Ok(ChannelDecision::NotFound) => "This approval does not exist (any more).".to_owned(),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not decide from Telegram");
+                "Orchestra could not record that; please try again.".to_owned()
+            }
+        };
+        if let Err(err) = self.api.answer_callback_query(&answer(text)).await {
+            tracing::warn!(error = %err, "could not answer the Telegram button press");
+        }
+    }
+
+    async fn offset(&self) -> Option<i64> {
+        self.state
+            .get(OFFSET_KEY)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// Long-polls `getUpdates` until `stop` flips. Logs "Telegram polling started".
+    pub async fn run_polling(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        tracing::info!(
+            service = "TelegramPolling",
+            timeout_secs = self.poll_timeout_secs,
+            "Telegram polling started"
+        );
+        if let Err(err) = self.api.delete_webhook().await {
+            tracing::warn!(error = %err, "could not remove a webhook before polling");
+        }
+        let mut offset = self.offset().await;
+        let mut failures: u32 = 0;
+        loop {
+            let params = GetUpdatesParams::builder()
+                .maybe_offset(offset)
+                .timeout(self.poll_timeout_secs)
+                .allowed_updates(vec![AllowedUpdate::CallbackQuery])
+                .build();
+            let result = tokio::select! {
+                r = self.api.get_updates(&params) => r,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            match result {
+                Ok(updates) => {
+                    failures = 0;
+                    for update in updates {
+                        let id = i64::from(update.update_id);
+                        if offset.is_some_and(|o| id < o) {
+                            continue; // Delivered twice: handled already.
+                        }
+                        self.handle(update).await;
+                        offset = Some(id + 1);
+                        if let Err(err) = self
+                            .state
+                            .set(OFFSET_KEY, &(id + 1).to_string(), self.clock.now())
+                            .await
+                        {
+                            tracing::warn!(error = %err, "could not store the Telegram update offset");
+                        }
+                    }
+                }
+                Err(err) => {
+                    failures = failures.saturating_add(1);
+                    let wait = Duration::from_millis(500u64.saturating_mul(1 << failures.min(6)))
+                        .min(Duration::from_secs(30));
+                    tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, "Telegram polling failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+            }
+        }
+        tracing::info!(service = "TelegramPolling", "Telegram polling stopped");
+    }
+}
+
+#[async_trait]
+impl InboundChannel for TelegramUpdates {
+    async fn handle_webhook(
+        &self,
+        secret: Option<&str>,
+        update: serde_json::Value,
+    ) -> Result<(), WebhookError> {
+        let expected = self
+            .webhook_secret
+            .as_deref()
+            .ok_or(WebhookError::Unauthorized)?;
+        if secret != Some(expected) {
+            return Err(WebhookError::Unauthorized);
+        }
+        let update: Update =
+            serde_json::from_value(update).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        self.handle(update).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_data_parses() {
+        assert_eq!(
+            parse_callback_data("a:123"),
+            Some((ChannelAction::Approve, "123".into()))
+        );
+        assert_eq!(
+            parse_callback_data("s:x"),
+            Some((ChannelAction::AllowForSession, "x".into()))
+        );
+        assert_eq!(parse_callback_data("z:1"), None);
+        assert_eq!(parse_callback_data("nonsense"), None);
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE channel_state;
+ALTER TABLE approvals DROP COLUMN warned_at;
