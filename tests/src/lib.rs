@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod binary;
+pub mod fake_telegram;
 pub mod mock_anthropic;
 pub mod pg;
 pub mod sse;

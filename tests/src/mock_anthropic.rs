@@ -10,6 +10,7 @@
 //! | `KW_REMEMBER <word>` | `Noted: the secret word is <word>.` |
 //! | `KW_RECALL` | `The secret word is <word>.` from the earlier messages, or `I don't know.` |
 //! | `KW_ERROR500` | HTTP 500 with `x-should-retry: false` |
+//! | `[orchestra]` (a continuation) | the earlier `KW_BASH` request again |
 //! | `KW_SLOW <ms>` | waits, then answers |
 //! | anything else | `Hello from the mock.` |
 
@@ -67,6 +68,19 @@ fn decide(body: &Value) -> (Reply, Option<u64>) {
     };
     let text = text_of(&last["content"]);
     let slow = after(&text, "KW_SLOW").and_then(|v| v.split_whitespace().next()?.parse().ok());
+    if text.contains("[orchestra]") {
+        // A continuation after an approval: repeat the earlier Bash request.
+        let earlier: Vec<String> = messages.iter().map(|m| text_of(&m["content"])).collect();
+        if let Some(command) = earlier.iter().rev().find_map(|t| after(t, "KW_BASH")) {
+            return (
+                Reply::Tool {
+                    name: "Bash".into(),
+                    input: json!({"command": command, "description": "Run the requested command"}),
+                },
+                slow,
+            );
+        }
+    }
     if has_tool_result(&last["content"]) && !text.contains("KW_") {
         return (Reply::Text("Done with the tool step.".into()), slow);
     }

@@ -492,6 +492,8 @@ pub struct TurnResponse {
     pub message_count: Option<i64>,
     /// Tool calls denied.
     pub permission_denials: Option<i64>,
+    /// Errors the CLI reported, and Orchestra's flags (`orchestra: tool use ... got no result`).
+    pub errors: Vec<String>,
     /// Why it did not complete.
     pub error: Option<String>,
 }
@@ -518,6 +520,7 @@ impl From<&orchestra_domain::Turn> for TurnResponse {
             duration_api_ms: o.map(|o| o.duration_api_ms),
             message_count: o.map(|o| o.totals.message_count),
             permission_denials: o.map(|o| o.permission_denials),
+            errors: o.map(|o| o.errors.clone()).unwrap_or_default(),
             error: s.error.clone(),
         }
     }

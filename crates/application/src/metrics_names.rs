@@ -69,6 +69,8 @@ pub const AGENT_PROCESS_CRASHES_TOTAL: &str = "agent_process_crashes_total";
 pub const AGENT_PROCESSES_LIVE: &str = "agent_processes_live";
 /// Counter: stream-json lines that could not be parsed.
 pub const AGENT_STREAM_GARBAGE_LINES_TOTAL: &str = "agent_stream_garbage_lines_total";
+/// Counter: runs of the agent health check.
+pub const AGENT_HEALTH_CHECKS_TOTAL: &str = "agent_health_checks_total";
 /// Gauge: 1 when the agent health check service runs.
 pub const AGENT_HEALTH_CHECK_SERVICE_HEALTH: &str = "agent_health_check_service_health";
 /// Gauge: agents (CLI installations) found by discovery.

@@ -141,6 +141,7 @@ pub fn spawn_agent_health_check(
         metrics::gauge!(m::AGENT_HEALTH_CHECK_SERVICE_HEALTH).set(1.0);
         while tick(&mut shutdown, interval).await {
             let report = sessions.check_health().await;
+            metrics::counter!(m::AGENT_HEALTH_CHECKS_TOTAL).increment(1);
             if report.hung_stopped > 0 {
                 tracing::warn!(
                     live = report.live,

@@ -12,6 +12,10 @@
 //! | `SLOW <ms>` | waits (interruptible), then answers |
 //! | `TOOL_SLEEP` | starts `sleep 300` in its own process group (a tool), then goes silent |
 //! | `COST <usd>` | reports that cost |
+//! | `ASK <tool> <json input>` | asks `can_use_tool` and waits; allowed: runs the tool (logs it to `<state>/<session>.tools`); denied: reports the denial; denied with interrupt: aborts the turn and exits 1, like the real CLI |
+//! | `SILENT_DENY <tool> <json input>` | denies the call by itself (`permission_denials`) unless `--allowedTools` allows it |
+//! | `TOOL_NO_RESULT` | reports success although its tool use got no result |
+//! | `[orchestra] ...` (a continuation) | repeats the session's last `ASK` / `SILENT_DENY` |
 //! | anything else | answers `echo: <prompt> (history: N)`, N = earlier prompts of the session |
 //!
 //! Environment: `FAKE_CLAUDE_IGNORE_SIGNALS=1` ignores SIGINT and SIGTERM (only SIGKILL
@@ -34,6 +38,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
 type Out = Arc<Mutex<tokio::io::Stdout>>;
+type Waiters =
+    Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<Value>>>>;
 
 async fn emit(out: &Out, v: &Value) {
     let mut line = serde_json::to_vec(v).unwrap();
@@ -127,6 +133,10 @@ async fn main() {
     let out: Out = Arc::new(Mutex::new(tokio::io::stdout()));
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut turn: Option<tokio::task::JoinHandle<()>> = None;
+    let waiters: Waiters = Arc::default();
+    let allowed: Vec<String> = arg(&args, "--allowedTools")
+        .map(|a| a.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
     let cancel = Arc::new(tokio::sync::Notify::new());
     loop {
         // `signals` stays alive: its handlers keep SIGINT and SIGTERM from killing us.
@@ -137,6 +147,15 @@ async fn main() {
             continue;
         };
         match msg["type"].as_str() {
+            Some("control_response") => {
+                let id = msg["response"]["request_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(tx) = waiters.lock().unwrap().remove(&id) {
+                    let _ = tx.send(msg["response"].clone());
+                }
+            }
             Some("control_request") => {
                 let id = msg["request_id"].clone();
                 match msg["request"]["subtype"].as_str() {
@@ -181,8 +200,13 @@ async fn main() {
                 let out = Arc::clone(&out);
                 let session = session.clone();
                 let cancel = Arc::clone(&cancel);
+                let ctx = Ctx {
+                    waiters: Arc::clone(&waiters),
+                    allowed: allowed.clone(),
+                    history: std::fs::read_to_string(&history_path).unwrap_or_default(),
+                };
                 turn = Some(tokio::spawn(async move {
-                    run_turn(out, session, prompt, previous, cancel).await
+                    run_turn(out, session, prompt, previous, cancel, ctx).await
                 }));
             }
             _ => {}
@@ -193,12 +217,39 @@ async fn main() {
     }
 }
 
+struct Ctx {
+    waiters: Waiters,
+    allowed: Vec<String>,
+    history: String,
+}
+
+fn tool_log(session: &str) -> PathBuf {
+    state_file(session).with_extension("tools")
+}
+
+fn run_tool(session: &str, tool: &str, input: &Value) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(tool_log(session))
+        .unwrap();
+    std::io::Write::write_all(&mut f, format!("ran {tool} {input}\n").as_bytes()).unwrap();
+}
+
+/// `<tool> <json>` after `keyword`.
+fn tool_call(prompt: &str, keyword: &str) -> Option<(String, Value)> {
+    let rest = prompt[prompt.find(keyword)? + keyword.len()..].trim();
+    let (tool, json) = rest.split_once(' ')?;
+    Some((tool.to_owned(), serde_json::from_str(json.trim()).ok()?))
+}
+
 async fn run_turn(
     out: Out,
     session: String,
     prompt: String,
     previous: usize,
     cancel: Arc<tokio::sync::Notify>,
+    ctx: Ctx,
 ) {
     let started = Instant::now();
     emit(&out, &json!({"type": "system", "subtype": "init", "session_id": session, "model": "fake-model", "tools": ["Bash", "Read"], "claude_code_version": "9.9.9", "cwd": std::env::current_dir().unwrap()})).await;
@@ -211,6 +262,121 @@ async fn run_turn(
         )
         .await;
     };
+    // A continuation repeats the last tool call the session asked for.
+    let prompt = if prompt.starts_with("[orchestra]") {
+        ctx.history
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("ASK ") || l.starts_with("SILENT_DENY "))
+            .unwrap_or(&prompt)
+            .to_owned()
+    } else {
+        prompt
+    };
+    let n = previous;
+    if prompt.contains("TOOL_NO_RESULT") {
+        emit(&out, &json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": format!("toolu_lost_{n}"), "name": "Bash", "input": {"command": "true"}}]}})).await;
+        emit(
+            &out,
+            &result(&session, "success", false, Some("all done"), cost, started),
+        )
+        .await;
+        return;
+    }
+    if let Some((tool, input)) = tool_call(&prompt, "SILENT_DENY") {
+        let tool_use = format!("toolu_sd_{n}");
+        emit(&out, &json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": tool_use, "name": tool, "input": input}]}})).await;
+        let rule = match input.get("command").and_then(Value::as_str) {
+            Some(c) => format!("{tool}({c})"),
+            None => tool.clone(),
+        };
+        if ctx.allowed.contains(&tool) || ctx.allowed.contains(&rule) {
+            run_tool(&session, &tool, &input);
+            emit(&out, &json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use, "content": format!("ran {input}"), "is_error": false}]}})).await;
+            emit(
+                &out,
+                &result(
+                    &session,
+                    "success",
+                    false,
+                    Some(&format!("tool ran: {input}")),
+                    cost,
+                    started,
+                ),
+            )
+            .await;
+        } else {
+            emit(&out, &json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use, "content": "needs approval", "is_error": true}]}})).await;
+            let mut r = result(
+                &session,
+                "success",
+                false,
+                Some("could not run the tool"),
+                cost,
+                started,
+            );
+            r["permission_denials"] =
+                json!([{"tool_name": tool, "tool_use_id": tool_use, "tool_input": input}]);
+            emit(&out, &r).await;
+        }
+        return;
+    }
+    if let Some((tool, input)) = tool_call(&prompt, "ASK") {
+        let tool_use = format!("toolu_ask_{n}_{}", started.elapsed().as_nanos());
+        let request_id = format!("req-{tool_use}");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        ctx.waiters.lock().unwrap().insert(request_id.clone(), tx);
+        emit(&out, &json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": tool_use, "name": tool, "input": input}]}})).await;
+        emit(&out, &json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "can_use_tool", "tool_name": tool, "display_name": tool, "input": input, "tool_use_id": tool_use, "description": "the fake wants to run a tool"}})).await;
+        let answer = tokio::select! {
+            a = rx => a.unwrap_or(Value::Null),
+            () = cancel.notified() => return interrupted(out, session).await,
+        };
+        let decision = &answer["response"];
+        if decision["behavior"] == "allow" {
+            let used = if decision["updatedInput"].is_object() {
+                decision["updatedInput"].clone()
+            } else {
+                input.clone()
+            };
+            run_tool(&session, &tool, &used);
+            emit(&out, &json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use, "content": format!("ran {used}"), "is_error": false}]}})).await;
+            emit(
+                &out,
+                &result(
+                    &session,
+                    "success",
+                    false,
+                    Some(&format!("tool ran: {used}")),
+                    cost,
+                    started,
+                ),
+            )
+            .await;
+        } else {
+            let message = decision["message"].as_str().unwrap_or("denied").to_owned();
+            emit(&out, &json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use, "content": message, "is_error": true}]}})).await;
+            let denial = json!([{"tool_name": tool, "tool_use_id": tool_use, "tool_input": input}]);
+            if decision["interrupt"] == true {
+                emit(&out, &json!({"type": "user", "message": {"role": "user", "content": "[Request interrupted by user for tool use]"}})).await;
+                let mut r = result(&session, "error_during_execution", true, None, 0.0, started);
+                r["permission_denials"] = denial;
+                emit(&out, &r).await;
+                std::process::exit(1);
+            }
+            let mut r = result(
+                &session,
+                "success",
+                false,
+                Some(&format!("denied: {message}")),
+                cost,
+                started,
+            );
+            r["permission_denials"] = denial;
+            emit(&out, &r).await;
+        }
+        return;
+    }
     if prompt.contains("CRASH") {
         emit(&out, &json!({"type": "assistant", "message": {"content": [{"type": "text", "text": "about to crash"}]}})).await;
         std::process::exit(3);

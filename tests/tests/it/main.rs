@@ -27,6 +27,7 @@ macro_rules! both_backends {
 
 mod architecture;
 mod cli;
+mod escalation;
 mod http_api;
 mod migrations;
 mod observability;

@@ -97,6 +97,10 @@ impl RequestApprovalHandler {
 
         if cmd.await_delivery {
             let delivery = self.dispatcher.deliver_pending(&approval).await;
+            let mut approval = approval;
+            if let super::Delivery::Delivered(Some(reference)) = &delivery {
+                approval.set_notification_ref(reference.clone());
+            }
             Ok((approval, Some(delivery)))
         } else {
             self.dispatcher.spawn_deliver_pending(approval.clone());

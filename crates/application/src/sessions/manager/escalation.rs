@@ -636,6 +636,13 @@ impl SessionManager {
                     {
                         st.parked = Some(approval_id);
                         st.pending.remove(&approval_id);
+                        // The CLI exits after a deny with interrupt: that exit is ours, not
+                        // a crash; `park_session` records it.
+                        st.stopping = true;
+                        st.stop_outcome = Some((
+                            TurnStatus::Interrupted,
+                            format!("parked: waiting for a human to decide approval {approval_id}"),
+                        ));
                         true
                     } else {
                         false
