@@ -23,6 +23,8 @@ pub struct Sent {
     pub body: Value,
     /// When it arrived.
     pub at: Instant,
+    /// When it arrived, nanoseconds since the Unix epoch (comparable across processes).
+    pub at_unix_nanos: u128,
 }
 
 /// Faults to inject.
@@ -50,7 +52,7 @@ struct State {
     get_updates: Vec<Value>,
     webhooks: Vec<Value>,
     queue: Vec<(Value, Instant)>,
-    delivered: Vec<(i64, Instant)>,
+    delivered: Vec<(i64, Instant, u128)>,
     calls: Vec<String>,
     faults: Faults,
 }
@@ -65,6 +67,14 @@ pub struct FakeTelegram {
     state: Arc<Mutex<State>>,
     notify: Arc<Notify>,
     handle: actix_web::dev::ServerHandle,
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn unix_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn ok(result: Value) -> HttpResponse {
@@ -146,6 +156,7 @@ async fn api(
                 text: text.clone(),
                 body: params,
                 at: Instant::now(),
+                at_unix_nanos: unix_nanos(),
             });
             ok(
                 json!({"message_id": id, "date": now_secs, "chat": {"id": chat_id, "type": "supergroup"}, "text": text}),
@@ -194,7 +205,9 @@ async fn api(
                             .iter()
                             .map(|u| u["update_id"].as_i64().unwrap_or(0))
                             .collect();
-                        st.delivered.extend(ids.into_iter().map(|id| (id, now)));
+                        let nanos = unix_nanos();
+                        st.delivered
+                            .extend(ids.into_iter().map(|id| (id, now, nanos)));
                         return ok(Value::Array(batch));
                     }
                 }
@@ -285,8 +298,17 @@ impl FakeTelegram {
         self.st()
             .delivered
             .iter()
-            .find(|(u, _)| *u == id)
-            .map(|(_, t)| *t)
+            .find(|(u, _, _)| *u == id)
+            .map(|(_, t, _)| *t)
+    }
+
+    /// When update `id` was handed out, nanoseconds since the Unix epoch.
+    pub fn delivered_at_unix_nanos(&self, id: i64) -> Option<u128> {
+        self.st()
+            .delivered
+            .iter()
+            .find(|(u, _, _)| *u == id)
+            .map(|(_, _, n)| *n)
     }
 
     /// Queues a button press on message `message_id` in `chat_id` by `user_id`; returns the

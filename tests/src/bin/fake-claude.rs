@@ -152,6 +152,7 @@ async fn main() {
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
+                timing("response", &id);
                 if let Some(tx) = waiters.lock().unwrap().remove(&id) {
                     let _ = tx.send(msg["response"].clone());
                 }
@@ -221,6 +222,23 @@ struct Ctx {
     waiters: Waiters,
     allowed: Vec<String>,
     history: String,
+}
+
+/// With `FAKE_CLAUDE_TIMING_LOG`, records when control messages cross the pipe (ns since
+/// the Unix epoch), for the approval latency benchmark.
+fn timing(event: &str, id: &str) {
+    if let Ok(path) = std::env::var("FAKE_CLAUDE_TIMING_LOG") {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, format!("{event} {id} {nanos}\n").as_bytes()).unwrap();
+    }
 }
 
 fn tool_log(session: &str) -> PathBuf {
@@ -328,6 +346,7 @@ async fn run_turn(
         ctx.waiters.lock().unwrap().insert(request_id.clone(), tx);
         emit(&out, &json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": tool_use, "name": tool, "input": input}]}})).await;
         emit(&out, &json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "can_use_tool", "tool_name": tool, "display_name": tool, "input": input, "tool_use_id": tool_use, "description": "the fake wants to run a tool"}})).await;
+        timing("request", &request_id);
         let answer = tokio::select! {
             a = rx => a.unwrap_or(Value::Null),
             () = cancel.notified() => return interrupted(out, session).await,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use orchestra_infrastructure::claude::procfs;
 use orchestra_tests::mock_anthropic::{CLAUDE_CODE_VERSION, MockAnthropic, claude_cli_binary};
 use orchestra_tests::{Backend, TestApp, TestAppOptions};
+
 use serde_json::json;
 
 struct Fixture {
@@ -16,6 +17,10 @@ struct Fixture {
 }
 
 async fn fixture(backend: Backend) -> Fixture {
+    fixture_with(backend, &[]).await
+}
+
+async fn fixture_with(backend: Backend, extra: &[(&str, &str)]) -> Fixture {
     let mock = MockAnthropic::start().await;
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -32,6 +37,7 @@ async fn fixture(backend: Backend) -> Fixture {
             mock.base_url.clone(),
         )
         .with("ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY", "test-key");
+    let options = extra.iter().fold(options, |o, (k, v)| o.with(k, *v));
     let app = TestApp::spawn_with(backend, options).await;
     Fixture {
         app,
@@ -208,7 +214,195 @@ async fn an_api_error_reported_as_success_is_a_failed_turn(backend: Backend) {
     f.mock.stop().await;
 }
 
+async fn pending_approval(app: &TestApp, session: &str) -> serde_json::Value {
+    let list = app
+        .wait_for_json(
+            &format!("/api/approvals?sessionId={session}&status=Pending"),
+            Duration::from_secs(30),
+            |b| b["total"] == 1,
+        )
+        .await;
+    list["items"][0].clone()
+}
+
+async fn finished(app: &TestApp, session: &str, turn: &serde_json::Value) -> serde_json::Value {
+    app.wait_for_json(
+        &format!(
+            "/api/sessions/{session}/turns/{}",
+            turn["id"].as_str().unwrap()
+        ),
+        Duration::from_secs(30),
+        |t| t["status"] != "Running",
+    )
+    .await
+}
+
+async fn a_live_prompt_allowed_by_a_human_runs_the_tool(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let out = f.work.path().join("out.txt");
+    let (_, turn) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"prompt": "KW_BASH echo hi > out.txt"}),
+        )
+        .await;
+    let approval = pending_approval(&f.app, &id).await;
+    assert_eq!(approval["toolName"], "Bash");
+    assert_eq!(approval["toolInput"]["command"], "echo hi > out.txt");
+    assert!(!out.exists(), "nothing runs before the decision");
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!(
+                "/api/approvals/{}/approve",
+                approval["id"].as_str().unwrap()
+            ),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let done = finished(&f.app, &id, &turn).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hi\n");
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+async fn a_live_prompt_denied_by_a_human_does_not_run_and_the_agent_is_told(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, turn) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"prompt": "KW_BASH echo hi > out.txt"}),
+        )
+        .await;
+    let approval = pending_approval(&f.app, &id).await;
+    f.app
+        .post_json(
+            &format!(
+                "/api/approvals/{}/approve",
+                approval["id"].as_str().unwrap()
+            ),
+            &json!({"approved": false, "reason": "not today"}),
+        )
+        .await;
+    let done = finished(&f.app, &id, &turn).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    assert_eq!(done["permissionDenials"], 1);
+    assert!(!f.work.path().join("out.txt").exists());
+    let told = f.mock.requests().iter().any(|r| {
+        r.to_string()
+            .contains("A human denied this tool call (api). Reason: not today")
+    });
+    assert!(
+        told,
+        "the model receives the denial message as the tool result"
+    );
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+async fn an_approval_with_edited_input_runs_the_edited_command(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, turn) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"prompt": "KW_BASH echo hi > out.txt"}),
+        )
+        .await;
+    let approval = pending_approval(&f.app, &id).await;
+    let mut edited = approval["toolInput"].clone();
+    edited["command"] = json!("echo modified > out.txt");
+    f.app
+        .post_json(
+            &format!(
+                "/api/approvals/{}/approve",
+                approval["id"].as_str().unwrap()
+            ),
+            &json!({"approved": true, "updatedInput": edited}),
+        )
+        .await;
+    assert_eq!(finished(&f.app, &id, &turn).await["status"], "Completed");
+    assert_eq!(
+        std::fs::read_to_string(f.work.path().join("out.txt")).unwrap(),
+        "modified\n"
+    );
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+async fn a_parked_session_resumes_and_runs_the_approved_call_once(backend: Backend) {
+    let f = fixture_with(backend, &[("ORCHESTRA__APPROVALS__PARK_AFTER_SECS", "2")]).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let out = f.work.path().join("count.txt");
+    let (_, turn) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"prompt": format!("KW_BASH echo run >> {}", out.display())}),
+        )
+        .await;
+    let approval = pending_approval(&f.app, &id).await;
+    let parked = f
+        .app
+        .wait_for_json(
+            &format!("/api/sessions/{id}"),
+            Duration::from_secs(20),
+            |s| s["status"] == "Paused",
+        )
+        .await;
+    assert!(
+        parked["lastError"].as_str().unwrap().starts_with("parked"),
+        "{parked}"
+    );
+    assert_eq!(finished(&f.app, &id, &turn).await["status"], "Interrupted");
+    assert!(!out.exists());
+    f.app
+        .post_json(
+            &format!(
+                "/api/approvals/{}/approve",
+                approval["id"].as_str().unwrap()
+            ),
+            &json!({"approved": true}),
+        )
+        .await;
+    let turns = f
+        .app
+        .wait_for_json(
+            &format!("/api/sessions/{id}/turns"),
+            Duration::from_secs(30),
+            |t| t["total"] == 2 && t["items"][0]["status"] != "Running",
+        )
+        .await;
+    assert_eq!(turns["items"][0]["status"], "Completed", "{turns}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "run\n",
+        "the approved call ran exactly once"
+    );
+    assert_eq!(
+        f.app
+            .get_json(&format!("/api/approvals?sessionId={id}"))
+            .await
+            .1["total"],
+        1,
+        "no second approval"
+    );
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
 both_backends!(
+    a_live_prompt_allowed_by_a_human_runs_the_tool,
+    a_live_prompt_denied_by_a_human_does_not_run_and_the_agent_is_told,
+    an_approval_with_edited_input_runs_the_edited_command,
+    a_parked_session_resumes_and_runs_the_approved_call_once,
     a_turn_reaches_the_mock_and_its_cost_is_accounted,
     a_multi_turn_conversation_carries_its_context_and_costs_add_up,
     pause_then_resume_keeps_the_conversation,

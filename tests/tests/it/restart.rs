@@ -184,4 +184,123 @@ async fn orchestra_killed_with_live_sessions_recovers_on_restart(backend: Backen
     );
 }
 
-both_backends!(orchestra_killed_with_live_sessions_recovers_on_restart);
+async fn an_approval_pending_across_a_restart_still_reaches_the_session(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let db = match backend {
+        Backend::Postgres => Some(
+            tokio::task::spawn_blocking(TestDatabase::empty)
+                .await
+                .unwrap(),
+        ),
+        Backend::Sqlite => None,
+    };
+    let port = free_port();
+    let mut env: Vec<(String, String)> = vec![
+        ("ORCHESTRA__SERVER__PORT".into(), port.to_string()),
+        ("ORCHESTRA__SERVER__HOST".into(), "127.0.0.1".into()),
+        (
+            "ORCHESTRA__CLAUDE__BINARY".into(),
+            test_binary("fake-claude").display().to_string(),
+        ),
+        (
+            "ORCHESTRA__CLAUDE__HOME".into(),
+            home.path().display().to_string(),
+        ),
+        (
+            "ORCHESTRA__CLAUDE__NODE_ID".into(),
+            format!("restart-{}", uuid::Uuid::new_v4().simple()),
+        ),
+        ("ORCHESTRA__DATABASE__AUTO_MIGRATE".into(), "true".into()),
+    ];
+    if let Some(db) = &db {
+        env.push(("DB_CONNECTION_STRING".into(), db.url()));
+    }
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let server = ServerProcess::start(dir.path(), port, &env_ref).await;
+    let (_, s) = post(
+        &client,
+        format!("{base}/api/sessions"),
+        json!({"workingDirectory": work.path()}),
+    )
+    .await;
+    let session = s["id"].as_str().unwrap().to_owned();
+    post(
+        &client,
+        format!("{base}/api/sessions/{session}/messages"),
+        json!({"prompt": r#"ASK Bash {"command":"deploy"}"#}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let approval = loop {
+        let list = get(
+            &client,
+            format!("{base}/api/approvals?sessionId={session}&status=Pending"),
+        )
+        .await;
+        if list["total"] == 1 {
+            break list["items"][0]["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no approval was opened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    server.kill9().await;
+
+    let server = ServerProcess::start(dir.path(), port, &env_ref).await;
+    let a = get(&client, format!("{base}/api/approvals/{approval}")).await;
+    assert_eq!(
+        a["status"], "Pending",
+        "the approval survived the crash: {a}"
+    );
+    assert_eq!(
+        get(&client, format!("{base}/api/sessions/{session}")).await["status"],
+        "Failed"
+    );
+    let (status, decided) = post(
+        &client,
+        format!("{base}/api/approvals/{approval}/approve"),
+        json!({"approved": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let turns = loop {
+        let t = get(&client, format!("{base}/api/sessions/{session}/turns")).await;
+        if t["total"] == 2 && t["items"][0]["status"] == "Completed" {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the decision never reached the session: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        turns["items"][0]["result"],
+        r#"tool ran: {"command":"deploy"}"#
+    );
+    assert_eq!(
+        turns["items"][1]["status"], "Lost",
+        "the turn running at the crash"
+    );
+    let log = std::fs::read_to_string(
+        home.path()
+            .join(".fake-claude")
+            .join(format!("{session}.tools")),
+    )
+    .unwrap();
+    assert_eq!(log.lines().count(), 1, "the tool ran once");
+    assert_eq!(
+        get(&client, format!("{base}/api/sessions/{session}")).await["status"],
+        "Active"
+    );
+    assert_eq!(server.terminate().await, Some(0));
+}
+
+both_backends!(
+    orchestra_killed_with_live_sessions_recovers_on_restart,
+    an_approval_pending_across_a_restart_still_reaches_the_session,
+);

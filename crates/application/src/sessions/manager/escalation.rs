@@ -82,6 +82,8 @@ pub(super) struct Grants {
     refused: Vec<(String, Value)>,
     /// Approvals whose continuation already ran.
     continued: HashSet<ApprovalId>,
+    /// Decisions already acted on (the event and the database poll may both report one).
+    handled: HashSet<ApprovalId>,
 }
 
 fn deny_message(approval: &ApprovalRequest) -> String {
@@ -386,6 +388,15 @@ impl SessionManager {
         let Some(decision) = approval.decision().cloned() else {
             return;
         };
+        // Each decision is acted on once, however many times it is reported.
+        if !lock(&self.inner.grants)
+            .entry(sid)
+            .or_default()
+            .handled
+            .insert(approval.id())
+        {
+            return;
+        }
         let tool = approval.request().tool_name.clone();
         let input = approval.request().tool_input.clone();
         if matches!(
