@@ -811,7 +811,97 @@ async fn webhook_mode_registers_and_checks_the_secret(backend: Backend) {
     f.app.shutdown().await;
 }
 
+async fn telegram_down_or_slow_never_fails_a_turn(backend: Backend) {
+    let f = fixture(backend, &[]).await;
+    f.tg.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    let session = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, turn) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{session}/messages"),
+            &json!({"prompt": r#"ASK Bash {"command":"echo down"}"#}),
+        )
+        .await;
+    let id = wait_for_pending(&f.app, &session).await;
+    f.app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true, "reason": "Telegram is down"}),
+        )
+        .await;
+    let done = turn_result(&f.app, &session, &turn).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    // Slow Telegram: messages still arrive, and presses still decide.
+    f.tg.set_faults(Faults {
+        latency: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let (status, body) = f
+        .app
+        .post_json("/api/approvals/test", &json!({"toolName": "T"}))
+        .await;
+    assert_eq!(
+        (status, body["notification"].as_str()),
+        (201, Some("delivered")),
+        "{body}"
+    );
+    let a = body["approval"]["id"].as_str().unwrap().to_owned();
+    f.tg.press(
+        &format!("d:{a}"),
+        ALICE,
+        "alice",
+        CHAT,
+        message_for(&f.tg, &a).unwrap(),
+    );
+    let decided = f
+        .app
+        .wait_for_json(
+            &format!("/api/approvals/{a}"),
+            Duration::from_secs(10),
+            |x| x["status"] != "Pending",
+        )
+        .await;
+    assert_eq!(decided["status"], "Rejected");
+    f.app.shutdown().await;
+}
+
+async fn the_update_offset_survives_a_restart(backend: Backend) {
+    let f = fixture(backend, &[]).await;
+    let id = f.app.create_test_approval().await;
+    let msg = message_for(&f.tg, &id).unwrap();
+    let update = f.tg.press(&format!("a:{id}"), ALICE, "alice", CHAT, msg);
+    f.tg.wait_for(Duration::from_secs(5), "the answer", |t| {
+        !t.answers().is_empty()
+    })
+    .await;
+    let store = f.app.shutdown_keep_store().await;
+    let polls_before = f.tg.get_updates_calls().len();
+    // A new Orchestra on the same database starts polling after the handled update.
+    let options = TestAppOptions::default()
+        .fake_cli(f.home.path())
+        .with("DB_CONNECTION_STRING", store.connection_string())
+        .with("TelegramEscalation__Enabled", "true")
+        .with("TelegramEscalation__BotToken", f.tg.token.clone())
+        .with("TelegramEscalation__ChatId", CHAT.to_string())
+        .with("ORCHESTRA__TELEGRAM__API_BASE_URL", f.tg.base_url.clone())
+        .with("ORCHESTRA__TELEGRAM__POLL_TIMEOUT_SECS", "1");
+    let app = TestApp::spawn_with(backend, options).await;
+    f.tg.wait_for(Duration::from_secs(5), "a poll from the new process", |t| {
+        t.get_updates_calls().len() > polls_before
+    })
+    .await;
+    let first = &f.tg.get_updates_calls()[polls_before];
+    assert_eq!(first["offset"].as_i64(), Some(update + 1), "{first}");
+    app.shutdown().await;
+    drop(store);
+}
+
 both_backends!(
+    telegram_down_or_slow_never_fails_a_turn,
+    the_update_offset_survives_a_restart,
     the_smoke_test_approval_goes_to_telegram_and_is_cancelled_there,
     a_button_press_decides_once_and_every_press_is_answered,
     a_manual_rest_decision_updates_the_telegram_message,

@@ -4,6 +4,7 @@
 //! with the guide's production variable names.
 
 use orchestra_tests::binary::{ServerProcess, sh};
+use orchestra_tests::fake_telegram::FakeTelegram;
 use orchestra_tests::pg::TestDatabase;
 
 async fn run_seed_commands(server: &ServerProcess) {
@@ -141,6 +142,84 @@ async fn the_guides_commands_work_on_a_fresh_directory_with_sqlite_and_then_on_p
     assert!(
         !server.log_text().contains("Password=unused"),
         "the connection string must not be logged"
+    );
+    assert_eq!(server.terminate().await, Some(0));
+}
+
+/// Steps 5.5 -> 5.7 and the runbook's manual approval with Telegram enabled (against the
+/// fake Bot API): the test approval is a real Telegram message, cancelled and decided there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guides_telegram_steps_work_with_telegram_enabled() {
+    assert_port_free();
+    let tg = FakeTelegram::start("777:guide-token").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        dir.path(),
+        5284,
+        &[
+            ("TelegramEscalation__Enabled", "true"),
+            ("TelegramEscalation__BotToken", "777:guide-token"),
+            ("TelegramEscalation__ChatId", "-100777"),
+            ("ORCHESTRA__TELEGRAM__API_BASE_URL", &tg.base_url),
+            ("ORCHESTRA__TELEGRAM__POLL_TIMEOUT_SECS", "1"),
+        ],
+    )
+    .await;
+    // 5.5: 201 Created and a test message sent to Telegram.
+    let (_, out) = sh(r#"curl -X POST http://localhost:5284/api/approvals/test \
+  -H "Content-Type: application/json" \
+  -d '{"toolName": "TestTool", "sessionId": "test-session"}' -w '\n%{http_code}'"#)
+    .await;
+    let (body, code) = out.trim().rsplit_once('\n').unwrap();
+    assert_eq!(code, "201");
+    let created: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(created["notification"], "delivered");
+    let sent = tg.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].text.contains("TestTool") && sent[0].chat_id == -100_777);
+    // 5.7: cancelled, and the Telegram message says so.
+    let (_, status) = sh(
+        "curl -X DELETE http://localhost:5284/api/approvals/test -o /dev/null -w '%{http_code}'",
+    )
+    .await;
+    assert_eq!(status, "200");
+    tg.wait_for(
+        std::time::Duration::from_secs(5),
+        "the cancellation edit",
+        |t| {
+            t.edits()
+                .iter()
+                .any(|e| e["text"].as_str().unwrap_or_default().contains("Cancelled"))
+        },
+    )
+    .await;
+    // The runbook's manual approval.
+    let (_, out) = sh(r#"curl -s -X POST http://localhost:5284/api/approvals/test -H "Content-Type: application/json" -d '{"toolName": "TestTool"}' | jq -r '.approval.id'"#).await;
+    let id = out.trim().to_owned();
+    let (_, out) = sh(&format!(
+        r#"curl -s -X POST http://localhost:5284/api/approvals/{id}/approve -H 'Content-Type: application/json' -d '{{"approved": true, "reason": "ok"}}' | jq -r '.status'"#
+    ))
+    .await;
+    assert_eq!(out.trim(), "Approved");
+    tg.wait_for(
+        std::time::Duration::from_secs(5),
+        "the decision edit",
+        |t| {
+            t.edits().iter().any(|e| {
+                e["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Approved</b> by api")
+            })
+        },
+    )
+    .await;
+    let (_, state) =
+        sh("curl http://localhost:5284/api/diagnostics/circuit-breaker | jq '.State'").await;
+    assert_eq!(state.trim(), "\"Closed\"");
+    assert!(
+        !server.log_text().contains("guide-token"),
+        "the bot token is never logged"
     );
     assert_eq!(server.terminate().await, Some(0));
 }
