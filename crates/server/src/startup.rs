@@ -10,9 +10,9 @@ use actix_web::{App, HttpServer, middleware::from_fn, web};
 use anyhow::Context;
 use orchestra_api::{AppState, ApprovalHandlers, ServiceInfo, SessionHandlers};
 use orchestra_application::approvals::{
-    ApprovalEvents, CancelApprovalHandler, CancelTestApprovalsHandler, CreateTestApprovalHandler,
-    DecideApprovalHandler, ExpireApprovalsHandler, GetApprovalHandler, ListApprovalsHandler,
-    NotificationDispatcher, RequestApprovalHandler,
+    ApprovalDeps, ApprovalEvents, CancelApprovalHandler, CancelTestApprovalsHandler,
+    CreateTestApprovalHandler, DecideApprovalHandler, ExpireApprovalsHandler, GetApprovalHandler,
+    ListApprovalsHandler, NotificationDispatcher, RequestApprovalHandler,
 };
 use orchestra_application::approvals::{ChannelPolicy, DecideFromChannelHandler};
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
@@ -236,39 +236,20 @@ impl Application {
         let events = ApprovalEvents::default();
         let dispatcher =
             NotificationDispatcher::new(Arc::clone(&notifier), Arc::clone(&approvals_repo));
-        let request = RequestApprovalHandler::new(
-            approvals_repo.clone(),
-            clock.clone(),
+        let deps = ApprovalDeps {
+            repo: approvals_repo.clone(),
+            clock: clock.clone(),
             policy,
-            events.clone(),
-            dispatcher.clone(),
-        );
-        let cancel = CancelApprovalHandler::new(
-            approvals_repo.clone(),
-            clock.clone(),
-            policy,
-            events.clone(),
-            dispatcher.clone(),
-        );
-        let decide = DecideApprovalHandler::new(
-            approvals_repo.clone(),
-            clock.clone(),
-            policy,
-            events.clone(),
-            dispatcher.clone(),
-        );
+            events: events.clone(),
+            dispatcher,
+        };
+        let request = RequestApprovalHandler::new(deps.clone());
+        let cancel = CancelApprovalHandler::new(deps.clone());
+        let decide = DecideApprovalHandler::new(deps.clone());
         let get_approval = GetApprovalHandler::new(approvals_repo.clone());
-        let expire = ExpireApprovalsHandler::new(
-            approvals_repo.clone(),
-            clock.clone(),
-            policy,
-            events.clone(),
-            dispatcher.clone(),
-            a.sweep_batch_size,
-        )
-        .with_warning(chrono::Duration::seconds(
-            i64::try_from(a.warn_before_secs).unwrap_or(0),
-        ));
+        let expire = ExpireApprovalsHandler::new(deps, a.sweep_batch_size).with_warning(
+            chrono::Duration::seconds(i64::try_from(a.warn_before_secs).unwrap_or(0)),
+        );
 
         let c = &settings.claude;
         let sessions = SessionManager::new(

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use chrono::Duration;
 use orchestra_application::approvals::{
-    ApprovalEvents, ExpireApprovalsHandler, NotificationDispatcher,
+    ApprovalDeps, ApprovalEvents, ExpireApprovalsHandler, NotificationDispatcher,
 };
 use orchestra_application::ports::{
     ApprovalNotifier, ApprovalRepository, Clock, DisabledNotifier, SystemClock,
@@ -84,11 +84,13 @@ async fn main() {
     let setup = setup.elapsed();
     let notifier: Arc<dyn ApprovalNotifier> = Arc::new(DisabledNotifier);
     let handler = ExpireApprovalsHandler::new(
-        Arc::clone(&repo),
-        clock,
-        ApprovalTimeoutPolicy::default(),
-        ApprovalEvents::default(),
-        NotificationDispatcher::new(notifier, Arc::clone(&repo)),
+        ApprovalDeps {
+            repo: Arc::clone(&repo),
+            clock,
+            policy: ApprovalTimeoutPolicy::default(),
+            events: ApprovalEvents::default(),
+            dispatcher: NotificationDispatcher::new(notifier, Arc::clone(&repo)),
+        },
         batch,
     );
     let started = Instant::now();

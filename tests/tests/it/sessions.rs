@@ -779,9 +779,19 @@ async fn shutdown_pauses_live_sessions(backend: Backend) {
     f.app.turn(&id, "x").await;
     let node = f.app.settings.claude.node_id.clone();
     let store = f.app.shutdown_keep_store().await;
+    let left: Vec<String> = procfs::scan(&node)
+        .iter()
+        .map(|p| {
+            format!(
+                "{p:?} {:?} {:?}",
+                procfs::stat(p.pid),
+                std::fs::read_to_string(format!("/proc/{}/cmdline", p.pid))
+            )
+        })
+        .collect();
     assert!(
-        procfs::scan(&node).is_empty(),
-        "no agent process outlives a graceful shutdown"
+        left.is_empty(),
+        "no agent process outlives a graceful shutdown: {left:?}"
     );
     assert_eq!(store.session_status(&id).await, "Paused");
 }

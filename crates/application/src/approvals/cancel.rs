@@ -1,11 +1,8 @@
-use std::sync::Arc;
+use orchestra_domain::{ApprovalId, ApprovalRequest, DecisionOutcome};
 
-use orchestra_domain::{ApprovalId, ApprovalRequest, ApprovalTimeoutPolicy, DecisionOutcome};
-
+use super::ApprovalDeps;
 use super::decide::{apply_decision, normalize_reason};
-use super::{ApprovalEvents, NotificationDispatcher};
 use crate::error::AppError;
-use crate::ports::{ApprovalRepository, Clock};
 
 /// Withdraw a Pending approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,29 +18,13 @@ pub struct CancelApproval {
 /// Handles [`CancelApproval`] with the same compare-and-set as a decision.
 #[derive(Debug, Clone)]
 pub struct CancelApprovalHandler {
-    repo: Arc<dyn ApprovalRepository>,
-    clock: Arc<dyn Clock>,
-    policy: ApprovalTimeoutPolicy,
-    events: ApprovalEvents,
-    dispatcher: NotificationDispatcher,
+    deps: ApprovalDeps,
 }
 
 impl CancelApprovalHandler {
     /// A handler over its ports.
-    pub fn new(
-        repo: Arc<dyn ApprovalRepository>,
-        clock: Arc<dyn Clock>,
-        policy: ApprovalTimeoutPolicy,
-        events: ApprovalEvents,
-        dispatcher: NotificationDispatcher,
-    ) -> Self {
-        Self {
-            repo,
-            clock,
-            policy,
-            events,
-            dispatcher,
-        }
+    pub fn new(deps: ApprovalDeps) -> Self {
+        Self { deps }
     }
 
     /// Cancels the approval if it is still Pending.
@@ -53,6 +34,7 @@ impl CancelApprovalHandler {
     pub async fn handle(&self, cmd: CancelApproval) -> Result<ApprovalRequest, AppError> {
         let reason = normalize_reason(cmd.reason)?;
         let current = self
+            .deps
             .repo
             .find(cmd.id)
             .await?
@@ -61,13 +43,13 @@ impl CancelApprovalHandler {
             DecisionOutcome::Cancelled,
             cmd.cancelled_by,
             reason,
-            self.clock.now(),
-            &self.policy,
+            self.deps.clock.now(),
+            &self.deps.policy,
         )?;
         apply_decision(
-            &self.repo,
-            &self.events,
-            &self.dispatcher,
+            &self.deps.repo,
+            &self.deps.events,
+            &self.deps.dispatcher,
             cmd.id,
             &decision,
         )

@@ -1,17 +1,16 @@
 use std::sync::Arc;
 
 use orchestra_domain::{
-    ApprovalId, ApprovalRequest, ApprovalScope, ApprovalTimeoutPolicy, DecideApprovalError,
-    DecisionOutcome,
+    ApprovalId, ApprovalRequest, ApprovalScope, DecideApprovalError, DecisionOutcome,
 };
 use serde_json::Value;
 
 use super::{
-    ApprovalEvent, ApprovalEvents, NotificationDispatcher, record_decision_metrics,
+    ApprovalDeps, ApprovalEvent, ApprovalEvents, NotificationDispatcher, record_decision_metrics,
     refresh_queue_gauge,
 };
 use crate::error::AppError;
-use crate::ports::{ApprovalRepository, Clock, DecideOutcome};
+use crate::ports::{ApprovalRepository, DecideOutcome};
 
 /// The longest reason a decision may carry.
 pub const MAX_REASON_CHARS: usize = 2000;
@@ -36,29 +35,13 @@ pub struct DecideApproval {
 /// Handles [`DecideApproval`]: compare-and-set in the repository, then publish and notify.
 #[derive(Debug, Clone)]
 pub struct DecideApprovalHandler {
-    repo: Arc<dyn ApprovalRepository>,
-    clock: Arc<dyn Clock>,
-    policy: ApprovalTimeoutPolicy,
-    events: ApprovalEvents,
-    dispatcher: NotificationDispatcher,
+    deps: ApprovalDeps,
 }
 
 impl DecideApprovalHandler {
     /// A handler over its ports.
-    pub fn new(
-        repo: Arc<dyn ApprovalRepository>,
-        clock: Arc<dyn Clock>,
-        policy: ApprovalTimeoutPolicy,
-        events: ApprovalEvents,
-        dispatcher: NotificationDispatcher,
-    ) -> Self {
-        Self {
-            repo,
-            clock,
-            policy,
-            events,
-            dispatcher,
-        }
+    pub fn new(deps: ApprovalDeps) -> Self {
+        Self { deps }
     }
 
     /// Decides the approval, exactly once.
@@ -74,6 +57,7 @@ impl DecideApprovalHandler {
             DecisionOutcome::Rejected
         };
         let current = self
+            .deps
             .repo
             .find(cmd.id)
             .await?
@@ -82,17 +66,17 @@ impl DecideApprovalHandler {
             outcome,
             cmd.decided_by,
             reason,
-            self.clock.now(),
-            &self.policy,
+            self.deps.clock.now(),
+            &self.deps.policy,
         )?;
         if cmd.approved {
             decision.updated_input = cmd.updated_input;
             decision.scope = cmd.scope;
         }
         apply_decision(
-            &self.repo,
-            &self.events,
-            &self.dispatcher,
+            &self.deps.repo,
+            &self.deps.events,
+            &self.deps.dispatcher,
             cmd.id,
             &decision,
         )

@@ -1,13 +1,5 @@
-use std::sync::Arc;
-
-use orchestra_domain::ApprovalTimeoutPolicy;
-
-use super::{
-    ApprovalEvent, ApprovalEvents, NotificationDispatcher, record_decision_metrics,
-    refresh_queue_gauge,
-};
+use super::{ApprovalDeps, ApprovalEvent, record_decision_metrics, refresh_queue_gauge};
 use crate::error::AppError;
-use crate::ports::{ApprovalRepository, Clock};
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,31 +17,16 @@ pub struct SweepReport {
 /// exactly one atomic update).
 #[derive(Debug, Clone)]
 pub struct ExpireApprovalsHandler {
-    repo: Arc<dyn ApprovalRepository>,
-    clock: Arc<dyn Clock>,
-    policy: ApprovalTimeoutPolicy,
-    events: ApprovalEvents,
-    dispatcher: NotificationDispatcher,
+    deps: ApprovalDeps,
     batch_size: u32,
     warn_before: chrono::Duration,
 }
 
 impl ExpireApprovalsHandler {
     /// A handler over its ports; each database round trip expires up to `batch_size` rows.
-    pub fn new(
-        repo: Arc<dyn ApprovalRepository>,
-        clock: Arc<dyn Clock>,
-        policy: ApprovalTimeoutPolicy,
-        events: ApprovalEvents,
-        dispatcher: NotificationDispatcher,
-        batch_size: u32,
-    ) -> Self {
+    pub fn new(deps: ApprovalDeps, batch_size: u32) -> Self {
         Self {
-            repo,
-            clock,
-            policy,
-            events,
-            dispatcher,
+            deps,
             batch_size: batch_size.max(1),
             warn_before: chrono::Duration::zero(),
         }
@@ -67,20 +44,25 @@ impl ExpireApprovalsHandler {
     /// # Errors
     /// `Unavailable` when the database fails; what was expired before that stays expired.
     pub async fn sweep(&self) -> Result<SweepReport, AppError> {
-        let now = self.clock.now();
-        let cutoff = now - self.policy.grace;
+        let now = self.deps.clock.now();
+        let cutoff = now - self.deps.policy.grace;
         let mut report = SweepReport::default();
         loop {
-            let expired = self.repo.expire_due(cutoff, now, self.batch_size).await?;
+            let expired = self
+                .deps
+                .repo
+                .expire_due(cutoff, now, self.batch_size)
+                .await?;
             report.batches += 1;
             let n = expired.len();
             report.expired += n;
             for approval in expired {
                 record_decision_metrics(&approval);
                 tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expired");
-                self.events
+                self.deps
+                    .events
                     .publish(ApprovalEvent::Decided(approval.clone()));
-                self.dispatcher.spawn_deliver_decided(approval);
+                self.deps.dispatcher.spawn_deliver_decided(approval);
             }
             if n < self.batch_size as usize {
                 break;
@@ -89,6 +71,7 @@ impl ExpireApprovalsHandler {
         if self.warn_before > chrono::Duration::zero() {
             loop {
                 let soon = self
+                    .deps
                     .repo
                     .claim_expiry_warnings(now + self.warn_before, now, self.batch_size)
                     .await?;
@@ -96,7 +79,7 @@ impl ExpireApprovalsHandler {
                 report.warned += n;
                 for approval in soon {
                     tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expires soon; warning sent");
-                    self.dispatcher.spawn_deliver_expiring(approval);
+                    self.deps.dispatcher.spawn_deliver_expiring(approval);
                 }
                 if n < self.batch_size as usize {
                     break;
@@ -106,6 +89,7 @@ impl ExpireApprovalsHandler {
         if self.warn_before > chrono::Duration::zero() {
             loop {
                 let soon = self
+                    .deps
                     .repo
                     .claim_expiry_warnings(now + self.warn_before, now, self.batch_size)
                     .await?;
@@ -113,14 +97,14 @@ impl ExpireApprovalsHandler {
                 report.warned += n;
                 for approval in soon {
                     tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expires soon; warning sent");
-                    self.dispatcher.spawn_deliver_expiring(approval);
+                    self.deps.dispatcher.spawn_deliver_expiring(approval);
                 }
                 if n < self.batch_size as usize {
                     break;
                 }
             }
         }
-        refresh_queue_gauge(&self.repo).await;
+        refresh_queue_gauge(&self.deps.repo).await;
         Ok(report)
     }
 }

@@ -35,6 +35,21 @@ use orchestra_domain::{ApprovalRequest, ApprovalStatus, DecisionOutcome};
 use crate::metrics_names as m;
 use crate::ports::ApprovalRepository;
 
+/// What every approval command handler works with.
+#[derive(Debug, Clone)]
+pub struct ApprovalDeps {
+    /// Where approvals are stored.
+    pub repo: Arc<dyn ApprovalRepository>,
+    /// The time.
+    pub clock: Arc<dyn crate::ports::Clock>,
+    /// Deadlines.
+    pub policy: orchestra_domain::ApprovalTimeoutPolicy,
+    /// Decisions made in this process.
+    pub events: ApprovalEvents,
+    /// Tells humans.
+    pub dispatcher: NotificationDispatcher,
+}
+
 /// Publishes the Pending count as `escalation_queue_size`. The database is the truth (it
 /// is shared by every node), so the gauge is read from it rather than counted in memory.
 pub(crate) async fn refresh_queue_gauge(repo: &Arc<dyn ApprovalRepository>) {

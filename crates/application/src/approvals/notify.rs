@@ -28,12 +28,29 @@ impl Delivery {
 pub struct NotificationDispatcher {
     notifier: Arc<dyn ApprovalNotifier>,
     repo: Arc<dyn ApprovalRepository>,
+    /// Deliveries run on the runtime the dispatcher was built on, not on the HTTP worker
+    /// that asked for them.
+    rt: Option<tokio::runtime::Handle>,
 }
 
 impl NotificationDispatcher {
     /// A dispatcher over `notifier`, storing references with `repo`.
     pub fn new(notifier: Arc<dyn ApprovalNotifier>, repo: Arc<dyn ApprovalRepository>) -> Self {
-        Self { notifier, repo }
+        Self {
+            notifier,
+            repo,
+            rt: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
+    fn spawn<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.rt {
+            Some(rt) => drop(rt.spawn(fut)),
+            None => drop(tokio::spawn(fut)),
+        }
     }
 
     /// The notifier.
@@ -63,7 +80,7 @@ impl NotificationDispatcher {
     /// Delivers a Pending approval in the background.
     pub fn spawn_deliver_pending(&self, approval: ApprovalRequest) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             this.deliver_pending(&approval).await;
         });
     }
@@ -71,7 +88,7 @@ impl NotificationDispatcher {
     /// Warns that an approval expires soon, in the background.
     pub fn spawn_deliver_expiring(&self, approval: ApprovalRequest) {
         let notifier = Arc::clone(&self.notifier);
-        tokio::spawn(async move {
+        self.spawn(async move {
             match notifier.notify_expiring(&approval).await {
                 Ok(()) | Err(NotifyError::Disabled) => {}
                 Err(err) => {
@@ -87,7 +104,7 @@ impl NotificationDispatcher {
             return;
         }
         let notifier = Arc::clone(&self.notifier);
-        tokio::spawn(async move {
+        self.spawn(async move {
             match notifier.notify_decided(&approval).await {
                 Ok(()) | Err(NotifyError::Disabled) => {}
                 Err(err) => {

@@ -1,14 +1,9 @@
-use std::sync::Arc;
-
 use chrono::Duration;
-use orchestra_domain::{
-    ApprovalId, ApprovalRequest, ApprovalTimeoutPolicy, BoundedText, NewApproval,
-};
+use orchestra_domain::{ApprovalId, ApprovalRequest, BoundedText, NewApproval};
 
-use super::{ApprovalEvent, ApprovalEvents, NotificationDispatcher, refresh_queue_gauge};
+use super::{ApprovalDeps, ApprovalEvent, refresh_queue_gauge};
 use crate::error::{AppError, InvalidInput};
 use crate::metrics_names as m;
-use crate::ports::{ApprovalRepository, Clock};
 
 /// The largest tool input (as JSON text) an approval stores.
 pub const MAX_TOOL_INPUT_BYTES: usize = 256 * 1024;
@@ -27,29 +22,13 @@ pub struct RequestApproval {
 /// Handles [`RequestApproval`]: validate, persist (before anyone is notified), publish, notify.
 #[derive(Debug, Clone)]
 pub struct RequestApprovalHandler {
-    repo: Arc<dyn ApprovalRepository>,
-    clock: Arc<dyn Clock>,
-    policy: ApprovalTimeoutPolicy,
-    events: ApprovalEvents,
-    dispatcher: NotificationDispatcher,
+    deps: ApprovalDeps,
 }
 
 impl RequestApprovalHandler {
     /// A handler over its ports.
-    pub fn new(
-        repo: Arc<dyn ApprovalRepository>,
-        clock: Arc<dyn Clock>,
-        policy: ApprovalTimeoutPolicy,
-        events: ApprovalEvents,
-        dispatcher: NotificationDispatcher,
-    ) -> Self {
-        Self {
-            repo,
-            clock,
-            policy,
-            events,
-            dispatcher,
-        }
+    pub fn new(deps: ApprovalDeps) -> Self {
+        Self { deps }
     }
 
     /// Opens the approval. Returns it, and the delivery outcome when `await_delivery`.
@@ -78,13 +57,13 @@ impl RequestApprovalHandler {
             ));
         }
 
-        let now = self.clock.now();
-        let expires_at = self.policy.deadline(now, cmd.timeout);
+        let now = self.deps.clock.now();
+        let expires_at = self.deps.policy.deadline(now, cmd.timeout);
         let approval = ApprovalRequest::open(ApprovalId::new(), request, now, expires_at);
-        self.repo.insert(&approval).await?;
+        self.deps.repo.insert(&approval).await?;
 
         metrics::counter!(m::ESCALATION_QUEUE_ENQUEUE_TOTAL).increment(1);
-        refresh_queue_gauge(&self.repo).await;
+        refresh_queue_gauge(&self.deps.repo).await;
         tracing::info!(
             approval.id = %approval.id(),
             approval.kind = approval.request().kind.as_str(),
@@ -93,17 +72,19 @@ impl RequestApprovalHandler {
             expires_at = %approval.expires_at(),
             "approval requested"
         );
-        self.events.publish(ApprovalEvent::Opened(approval.clone()));
+        self.deps
+            .events
+            .publish(ApprovalEvent::Opened(approval.clone()));
 
         if cmd.await_delivery {
-            let delivery = self.dispatcher.deliver_pending(&approval).await;
+            let delivery = self.deps.dispatcher.deliver_pending(&approval).await;
             let mut approval = approval;
             if let super::Delivery::Delivered(Some(reference)) = &delivery {
                 approval.set_notification_ref(reference.clone());
             }
             Ok((approval, Some(delivery)))
         } else {
-            self.dispatcher.spawn_deliver_pending(approval.clone());
+            self.deps.dispatcher.spawn_deliver_pending(approval.clone());
             Ok((approval, None))
         }
     }

@@ -36,29 +36,18 @@ fn fixture() -> Fixture {
     );
     let policy = ApprovalTimeoutPolicy::default();
     let c: Arc<dyn Clock> = clock.clone();
+    let deps = ApprovalDeps {
+        repo: repo.clone(),
+        clock: c,
+        policy,
+        events: events.clone(),
+        dispatcher,
+    };
     Fixture {
-        request: RequestApprovalHandler::new(
-            repo.clone(),
-            c.clone(),
-            policy,
-            events.clone(),
-            dispatcher.clone(),
-        ),
-        decide: DecideApprovalHandler::new(
-            repo.clone(),
-            c.clone(),
-            policy,
-            events.clone(),
-            dispatcher.clone(),
-        ),
-        cancel: CancelApprovalHandler::new(
-            repo.clone(),
-            c.clone(),
-            policy,
-            events.clone(),
-            dispatcher.clone(),
-        ),
-        expire: ExpireApprovalsHandler::new(repo.clone(), c, policy, events.clone(), dispatcher, 3),
+        request: RequestApprovalHandler::new(deps.clone()),
+        decide: DecideApprovalHandler::new(deps.clone()),
+        cancel: CancelApprovalHandler::new(deps.clone()),
+        expire: ExpireApprovalsHandler::new(deps, 3),
         repo,
         clock,
         notifier,

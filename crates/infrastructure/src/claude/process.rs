@@ -84,6 +84,9 @@ pub struct ProcessSpec {
     pub session_id: String,
     /// stderr lines kept.
     pub stderr_tail_lines: usize,
+    /// The runtime that owns the process and its reader tasks (the application's, not the
+    /// HTTP worker's that happened to start it).
+    pub rt: Option<tokio::runtime::Handle>,
 }
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Option<Value>, String>>>>>;
@@ -184,7 +187,17 @@ impl CliProcess {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
-        let mut child = cmd.spawn().map_err(|e| {
+        let spawn_task =
+            |fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>| match &spec.rt {
+                Some(rt) => rt.spawn(fut),
+                None => tokio::spawn(fut),
+            };
+        // The child is registered with the owning runtime's process driver.
+        let spawned = {
+            let _guard = spec.rt.as_ref().map(tokio::runtime::Handle::enter);
+            cmd.spawn()
+        };
+        let mut child = spawned.map_err(|e| {
             RuntimeError::SpawnFailed(format!("cannot run {}: {e}", spec.binary.display()))
         })?;
         let pid = child.id();
@@ -207,12 +220,12 @@ impl CliProcess {
         let tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (exit_tx, exit_rx) = watch::channel(None);
 
-        let stderr_task = tokio::spawn(drain_stderr(
+        let stderr_task = spawn_task(Box::pin(drain_stderr(
             stderr,
             Arc::clone(&tail),
             spec.stderr_tail_lines.max(1),
             spec.session_id.clone(),
-        ));
+        )));
 
         let stdout_task = {
             let tx = tx.clone();
@@ -221,7 +234,7 @@ impl CliProcess {
             let stdin = Arc::clone(&stdin);
             let max_line = spec.max_line_bytes;
             let session = spec.session_id.clone();
-            tokio::spawn(async move {
+            spawn_task(Box::pin(async move {
                 let mut stdout = stdout;
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut decoder = LineDecoder::new(max_line);
@@ -258,7 +271,7 @@ impl CliProcess {
                 for d in decoded.drain(..) {
                     dispatch(d, &tx, &pending, &busy, &stdin, &session).await;
                 }
-            })
+            }))
         };
 
         // The waiter: reaps the child (always), finishes reading, kills leftovers, reports.
@@ -271,7 +284,7 @@ impl CliProcess {
             let node = spec.node_id.clone();
             let session = spec.session_id.clone();
             let tmp_dir = spec.tmp_dir.clone();
-            tokio::spawn(async move {
+            spawn_task(Box::pin(async move {
                 let status = child.wait().await;
                 // Readers end at EOF; a descendant holding the pipe open must not keep us.
                 let mut stdout_task = stdout_task;
@@ -309,7 +322,7 @@ impl CliProcess {
                 };
                 let _ = exit_tx.send(Some(report.clone()));
                 let _ = tx.send(AgentEvent::Exited(report)).await;
-            });
+            }));
         }
 
         let process = Arc::new(Self {

@@ -100,6 +100,8 @@ const PASS_PREFIX: &[&str] = &[
 pub struct ClaudeRuntime {
     settings: ClaudeSettings,
     identity: (i32, u64),
+    /// The runtime processes and their tasks belong to (the one the runtime was built on).
+    rt: Option<tokio::runtime::Handle>,
 }
 
 impl ClaudeRuntime {
@@ -108,6 +110,7 @@ impl ClaudeRuntime {
         Self {
             settings,
             identity: procfs::own_identity(),
+            rt: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -222,6 +225,7 @@ impl AgentRuntime for ClaudeRuntime {
             node_id: self.settings.node_id.clone(),
             session_id: session,
             stderr_tail_lines: self.settings.stderr_tail_lines,
+            rt: self.rt.clone(),
         };
         let (process, events) = CliProcess::spawn(spec).await?;
         Ok(SpawnedAgent { process, events })

@@ -276,7 +276,7 @@ impl SessionManager {
     ) {
         if let Some(approval) = parked {
             let this = self.clone();
-            tokio::spawn(async move { this.park_session(id, approval).await });
+            self.spawn_task(async move { this.park_session(id, approval).await });
             return;
         }
         if let Some(esc) = self.escalation().cloned() {
@@ -332,7 +332,7 @@ impl SessionManager {
         };
         if let Some(prompt) = next {
             let this = self.clone();
-            tokio::spawn(async move {
+            self.spawn_task(async move {
                 if let Err(err) = this.send_message(id, &prompt).await {
                     tracing::warn!(session.id = %id, error = %err, "could not send the continuation prompt");
                 }
@@ -678,16 +678,17 @@ impl SessionManager {
     /// Listens for decisions made in this process and acts on them. Runs until the bus closes.
     pub fn spawn_decision_listener(&self) -> tokio::task::JoinHandle<()> {
         let Some(esc) = self.escalation().cloned() else {
-            return tokio::spawn(async {});
+            return self.spawn_task(async {});
         };
         let mut rx = esc.events.subscribe();
         let this = self.clone();
-        tokio::spawn(async move {
+        self.spawn_task(async move {
             loop {
                 match rx.recv().await {
                     Ok(ApprovalEvent::Decided(a)) => {
                         let this = this.clone();
-                        tokio::spawn(async move { this.on_decided(a).await });
+                        let task = this.clone();
+                        this.spawn_task(async move { task.on_decided(a).await });
                     }
                     Ok(ApprovalEvent::Opened(_)) => {}
                     // Missed some: the tick's database poll catches up.

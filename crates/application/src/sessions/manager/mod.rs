@@ -168,6 +168,9 @@ struct Inner {
     queued: AtomicUsize,
     escalation: Option<Escalation>,
     grants: Mutex<HashMap<SessionId, Grants>>,
+    /// The runtime the manager was built on: every task that must outlive a request (pumps,
+    /// continuations, parking) runs here, not on the HTTP worker that happened to start it.
+    rt: Option<tokio::runtime::Handle>,
 }
 
 /// Runs sessions. Cheap to clone.
@@ -243,7 +246,20 @@ impl SessionManager {
                 queued: AtomicUsize::new(0),
                 escalation,
                 grants: Mutex::new(HashMap::new()),
+                rt: tokio::runtime::Handle::try_current().ok(),
             }),
+        }
+    }
+
+    /// Spawns a task on the manager's runtime.
+    pub(crate) fn spawn_task<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.inner.rt {
+            Some(rt) => rt.spawn(fut),
+            None => tokio::spawn(fut),
         }
     }
 
@@ -308,7 +324,7 @@ impl SessionManager {
         #[expect(clippy::cast_precision_loss, reason = "process counts fit f64 exactly")]
         metrics::gauge!(m::AGENT_PROCESSES_LIVE).set(self.live_count() as f64);
         let repo = Arc::clone(&self.inner.sessions);
-        tokio::spawn(async move {
+        self.spawn_task(async move {
             if let Ok(counts) = repo.count_by_status().await {
                 for (status, n) in counts {
                     #[expect(
@@ -384,7 +400,7 @@ impl SessionManager {
                 lock(&self.inner.live).insert(id, Arc::clone(&live));
                 tracing::info!(session.id = %id, pid = ?live.process.pid(), resume, "agent process started");
                 let this = self.clone();
-                tokio::spawn(async move { this.pump(id, live, spawned.events).await });
+                self.spawn_task(async move { this.pump(id, live, spawned.events).await });
                 self.publish_gauges();
                 Ok(())
             }
@@ -1222,7 +1238,7 @@ impl SessionManager {
         let mut tasks = Vec::new();
         for id in ids {
             let this = self.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(self.spawn_task(async move {
                 if let Err(err) = this.pause(id).await {
                     tracing::warn!(session.id = %id, error = %err, "could not pause the session at shutdown");
                 }
