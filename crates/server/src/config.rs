@@ -7,7 +7,7 @@
 //! also works as `NAME_FILE` (the value is read from that file, for mounted secrets).
 //! Secrets are `SecretString`s: `Debug` and `check-config` never show them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -954,13 +954,20 @@ fn apply_env(raw: &mut RawSettings, env: &dyn EnvSource) -> Result<(), ConfigErr
     Ok(())
 }
 
-fn apply_claude_env(raw: &mut RawSettings, env: &dyn EnvSource) {
-    for name in env
+/// `ORCHESTRA__CLAUDE__ENV__<NAME>` (or `<NAME>_FILE`, read like every other variable) goes
+/// into the agent's environment as `<NAME>`.
+fn apply_claude_env(raw: &mut RawSettings, env: &dyn EnvSource) -> Result<(), ConfigError> {
+    let names: BTreeSet<String> = env
         .names()
         .into_iter()
         .filter(|k| k.starts_with(CLAUDE_ENV_PREFIX))
-    {
-        if let Some(value) = env.var(&name) {
+        .map(|k| {
+            k.strip_suffix("_FILE")
+                .map_or_else(|| k.clone(), str::to_owned)
+        })
+        .collect();
+    for name in names {
+        if let Some(value) = read_var(env, &name)? {
             let key = name[CLAUDE_ENV_PREFIX.len()..].to_owned();
             raw.claude
                 .env
@@ -968,6 +975,7 @@ fn apply_claude_env(raw: &mut RawSettings, env: &dyn EnvSource) {
                 .insert(key, value);
         }
     }
+    Ok(())
 }
 
 fn default_node_id(target: &DatabaseTarget) -> String {
@@ -1111,7 +1119,7 @@ impl Settings {
                     message: e.to_string(),
                 })?;
         apply_env(&mut raw, env)?;
-        apply_claude_env(&mut raw, env);
+        apply_claude_env(&mut raw, env)?;
         Self::validate(environment, raw, file)
     }
 
@@ -1133,10 +1141,11 @@ impl Settings {
             orchestra_infrastructure::db::Backend::Sqlite => 8,
             orchestra_infrastructure::db::Backend::Postgres => 16,
         };
-        let max_size = raw
-            .database
-            .max_pool_size
-            .or(target.max_pool_size())
+        // `MaxPoolSize=` in the connection string is the most specific setting: it wins
+        // over `database.max_pool_size` (which the shipped config files set).
+        let max_size = target
+            .max_pool_size()
+            .or(raw.database.max_pool_size)
             .unwrap_or(default_pool);
         if max_size == 0 || max_size > 1000 {
             return Err(invalid(
@@ -1647,6 +1656,27 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.telegram_token(), Some("42:from-file"));
+        // The agent's environment takes `_FILE` too: the key, not the path, reaches the CLI.
+        let key = dir.path().join("api-key");
+        std::fs::write(&key, "sk-from-file\n").unwrap();
+        let s = load(&[
+            (
+                "ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY_FILE",
+                key.to_str().unwrap(),
+            ),
+            ("ORCHESTRA__CLAUDE__ENV__PLAIN", "p"),
+        ])
+        .unwrap();
+        let agent_env: Vec<(&str, &str)> = s
+            .claude
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret()))
+            .collect();
+        assert_eq!(
+            agent_env,
+            vec![("ANTHROPIC_API_KEY", "sk-from-file"), ("PLAIN", "p")]
+        );
         let err = load(&[
             ("TELEGRAM_BOT_TOKEN", "x"),
             ("TELEGRAM_BOT_TOKEN_FILE", token.to_str().unwrap()),
@@ -1694,6 +1724,22 @@ mod tests {
             )
             .unwrap_or_else(|e| panic!("{environment}: {e}"));
             assert!(s.config_file.is_some(), "{environment} has a config file");
+            // `MaxPoolSize=` in the connection string beats the file's `max_pool_size`.
+            let s = Settings::load_from(
+                None,
+                &env(&[
+                    ("ORCHESTRA_ENVIRONMENT", environment),
+                    (
+                        "DB_CONNECTION_STRING",
+                        "Host=db;Database=o;Username=u;Password=p;MaxPoolSize=7",
+                    ),
+                    ("TELEGRAM_BOT_TOKEN", "1:x"),
+                    ("TELEGRAM_CHAT_ID", "1"),
+                ]),
+                &dir,
+            )
+            .unwrap();
+            assert_eq!(s.database.pool.max_size, 7, "{environment}");
         }
     }
 
