@@ -336,6 +336,16 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Sends a prompt without waiting: the turn starts (202) and runs on; returns status and
+    /// body.
+    pub async fn send(&self, session: &str, prompt: &str) -> (u16, Value) {
+        self.post_json(
+            &format!("/api/sessions/{session}/messages"),
+            &serde_json::json!({"prompt": prompt}),
+        )
+        .await
+    }
+
     /// Sends a prompt and waits for the turn; returns status and body.
     pub async fn turn(&self, session: &str, prompt: &str) -> (u16, Value) {
         self.post_json(

@@ -335,10 +335,7 @@ impl Application {
         let state = AppState {
             approvals: ApprovalHandlers {
                 create_test: CreateTestApprovalHandler::new(request.clone()),
-                cancel_tests: CancelTestApprovalsHandler::new(
-                    approvals_repo.clone(),
-                    cancel.clone(),
-                ),
+                cancel_tests: CancelTestApprovalsHandler::new(cancel.clone()),
                 decide,
                 cancel,
                 get: get_approval,

@@ -16,45 +16,29 @@
 
 use std::time::{Duration, Instant};
 
+use orchestra_tests::bin_support::{flag, nearest_rank};
 use orchestra_tests::fake_telegram::FakeTelegram;
 use serde_json::{Value, json};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "index math"
-    )]
-    let i = (((sorted.len() as f64) * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
 
 fn report(name: &str, mut ms: Vec<f64>) {
     ms.sort_by(f64::total_cmp);
     println!(
         "{{\"series\":\"{name}\",\"samples\":{},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
         ms.len(),
-        pct(&ms, 0.5),
-        pct(&ms, 0.9),
-        pct(&ms, 0.99),
-        pct(&ms, 1.0)
+        nearest_rank(&ms, 0.5),
+        nearest_rank(&ms, 0.9),
+        nearest_rank(&ms, 0.99),
+        nearest_rank(&ms, 1.0)
     );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let orchestra = std::fs::canonicalize(arg("--orchestra").expect("--orchestra")).unwrap();
-    let fake = std::fs::canonicalize(arg("--fake").expect("--fake")).unwrap();
-    let rounds: usize = arg("--rounds").map_or(300, |s| s.parse().unwrap());
+    let args: Vec<String> = std::env::args().collect();
+    let orchestra =
+        std::fs::canonicalize(flag(&args, "--orchestra").expect("--orchestra")).unwrap();
+    let fake = std::fs::canonicalize(flag(&args, "--fake").expect("--fake")).unwrap();
+    let rounds: usize = flag(&args, "--rounds").map_or(300, |s| s.parse().unwrap());
     let tg = FakeTelegram::start("1:bench").await;
     let dir = tempfile::tempdir().unwrap();
     let timing = dir.path().join("timing.log");

@@ -33,6 +33,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use orchestra_tests::bin_support::flag;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
@@ -47,13 +48,6 @@ async fn emit(out: &Out, v: &Value) {
     let mut o = out.lock().await;
     let _ = o.write_all(&line).await;
     let _ = o.flush().await;
-}
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
 }
 
 fn number_after(prompt: &str, keyword: &str) -> Option<f64> {
@@ -105,7 +99,7 @@ async fn main() {
         eprintln!("fake-claude: told to fail at start");
         std::process::exit(code.parse().unwrap_or(1));
     }
-    let (session, resume) = match (arg(&args, "--session-id"), arg(&args, "--resume")) {
+    let (session, resume) = match (flag(&args, "--session-id"), flag(&args, "--resume")) {
         (Some(s), _) => (s, false),
         (None, Some(s)) => (s, true),
         _ => ("no-session".into(), false),
@@ -134,7 +128,7 @@ async fn main() {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut turn: Option<tokio::task::JoinHandle<()>> = None;
     let waiters: Waiters = Arc::default();
-    let allowed: Vec<String> = arg(&args, "--allowedTools")
+    let allowed: Vec<String> = flag(&args, "--allowedTools")
         .map(|a| a.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     let cancel = Arc::new(tokio::sync::Notify::new());

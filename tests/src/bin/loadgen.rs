@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use orchestra_tests::bin_support::{flag, nearest_rank};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
@@ -85,38 +86,24 @@ impl Conn {
     }
 }
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "index math"
-    )]
-    let idx = (((sorted.len() as f64) * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     #[expect(clippy::cast_precision_loss, reason = "microseconds")]
-    let v = sorted[idx] as f64 / 1000.0;
-    v
+    let ms = nearest_rank(sorted, p) as f64 / 1000.0;
+    ms
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = arg(&args, "--url").expect("--url is required");
+    let url = flag(&args, "--url").expect("--url is required");
     let target = Arc::new(parse_url(&url));
     match args.get(1).map(String::as_str) {
         Some("wait") => {
             let timeout =
-                Duration::from_secs(arg(&args, "--timeout").map_or(30, |s| s.parse().unwrap()));
+                Duration::from_secs(flag(&args, "--timeout").map_or(30, |s| s.parse().unwrap()));
             let started = Instant::now();
             let raw = format!(
                 "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
@@ -142,13 +129,13 @@ async fn main() {
         Some("run") => {}
         _ => panic!("usage: loadgen run|wait --url URL ..."),
     }
-    let rate: f64 = arg(&args, "--rate").map_or(0.0, |s| s.parse().unwrap());
+    let rate: f64 = flag(&args, "--rate").map_or(0.0, |s| s.parse().unwrap());
     let duration =
-        Duration::from_secs_f64(arg(&args, "--duration").map_or(10.0, |s| s.parse().unwrap()));
-    let connections: usize = arg(&args, "--connections").map_or(8, |s| s.parse().unwrap());
-    let max: u64 = arg(&args, "--max").map_or(u64::MAX, |s| s.parse().unwrap());
-    let method = arg(&args, "--method").unwrap_or_else(|| "GET".into());
-    let body = arg(&args, "--body").unwrap_or_default();
+        Duration::from_secs_f64(flag(&args, "--duration").map_or(10.0, |s| s.parse().unwrap()));
+    let connections: usize = flag(&args, "--connections").map_or(8, |s| s.parse().unwrap());
+    let max: u64 = flag(&args, "--max").map_or(u64::MAX, |s| s.parse().unwrap());
+    let method = flag(&args, "--method").unwrap_or_else(|| "GET".into());
+    let body = flag(&args, "--body").unwrap_or_default();
     let raw: Arc<Vec<u8>> = Arc::new(
         if body.is_empty() {
             format!("{method} {} HTTP/1.1\r\nHost: {}\r\n\r\n", target.path, target.host)

@@ -26,19 +26,13 @@ use orchestra_domain::{ApprovalId, ApprovalKind, ApprovalRequest, ApprovalStatus
 use orchestra_infrastructure::db::{
     Database, DatabaseTarget, DieselApprovalRepository, Migrations, PoolSettings,
 };
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
+use orchestra_tests::bin_support::flag;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let count: usize = arg("--count").map_or(10_000, |s| s.parse().unwrap());
-    let batch: u32 = arg("--batch").map_or(500, |s| s.parse().unwrap());
+    let args: Vec<String> = std::env::args().collect();
+    let count: usize = flag(&args, "--count").map_or(10_000, |s| s.parse().unwrap());
+    let batch: u32 = flag(&args, "--batch").map_or(500, |s| s.parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let target = DatabaseTarget::parse(&format!(
         "Data Source={}",

@@ -16,34 +16,21 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use orchestra_tests::bin_support::{flag, nearest_rank};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "index math"
-    )]
-    let i = (((sorted.len() as f64) * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
 fn summary(name: &str, mut ms: Vec<f64>) -> (f64, f64, f64) {
     ms.sort_by(f64::total_cmp);
-    let (p50, p90, p99) = (pct(&ms, 0.5), pct(&ms, 0.9), pct(&ms, 0.99));
+    let (p50, p90, p99) = (
+        nearest_rank(&ms, 0.5),
+        nearest_rank(&ms, 0.9),
+        nearest_rank(&ms, 0.99),
+    );
     println!(
         "{{\"series\":\"{name}\",\"turns\":{},\"p50_ms\":{p50:.3},\"p90_ms\":{p90:.3},\"p99_ms\":{p99:.3},\"max_ms\":{:.3}}}",
         ms.len(),
-        pct(&ms, 1.0)
+        nearest_rank(&ms, 1.0)
     );
     (p50, p90, p99)
 }
@@ -149,12 +136,12 @@ fn rss_kib(pid: &str) -> u64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = arg(&args, "--url").expect("--url");
-    let work = arg(&args, "--work").expect("--work");
+    let url = flag(&args, "--url").expect("--url");
+    let work = flag(&args, "--work").expect("--work");
     match args.get(1).map(String::as_str) {
         Some("overhead") => {
-            let fake = arg(&args, "--fake").expect("--fake");
-            let turns: usize = arg(&args, "--turns").map_or(2000, |s| s.parse().unwrap());
+            let fake = flag(&args, "--fake").expect("--fake");
+            let turns: usize = flag(&args, "--turns").map_or(2000, |s| s.parse().unwrap());
             // Warm up both paths, then measure them interleaved in rounds.
             direct(&fake, &work, 50).await;
             via_orchestra(&url, &work, 50).await;
@@ -173,8 +160,8 @@ async fn main() {
             );
         }
         Some("sessions") => {
-            let pid = arg(&args, "--pid").expect("--pid");
-            let count: usize = arg(&args, "--count").map_or(200, |s| s.parse().unwrap());
+            let pid = flag(&args, "--pid").expect("--pid");
+            let count: usize = flag(&args, "--count").map_or(200, |s| s.parse().unwrap());
             let before = rss_kib(&pid);
             let client = reqwest::Client::new();
             let started = Instant::now();

@@ -390,10 +390,7 @@ async fn a_live_prompt_waits_for_a_human_and_runs_once_when_approved(backend: Ba
     let session = f.app.create_session(f.work.path(), json!({})).await;
     let (_, turn) = f
         .app
-        .post_json(
-            &format!("/api/sessions/{session}/messages"),
-            &json!({"prompt": r#"ASK Bash {"command":"echo hi"}"#}),
-        )
+        .send(&session, r#"ASK Bash {"command":"echo hi"}"#)
         .await;
     let id = wait_for_pending(&f.app, &session).await;
     f.tg.wait_for(Duration::from_secs(5), "the approval message", |t| {
@@ -446,10 +443,7 @@ async fn a_denied_prompt_tells_the_agent_why_and_edited_input_is_used(backend: B
     let session = f.app.create_session(f.work.path(), json!({})).await;
     let (_, turn) = f
         .app
-        .post_json(
-            &format!("/api/sessions/{session}/messages"),
-            &json!({"prompt": r#"ASK Bash {"command":"rm -rf build"}"#}),
-        )
+        .send(&session, r#"ASK Bash {"command":"rm -rf build"}"#)
         .await;
     let id = wait_for_pending(&f.app, &session).await;
     f.app
@@ -467,10 +461,7 @@ async fn a_denied_prompt_tells_the_agent_why_and_edited_input_is_used(backend: B
 
     let (_, turn) = f
         .app
-        .post_json(
-            &format!("/api/sessions/{session}/messages"),
-            &json!({"prompt": r#"ASK Bash {"command":"echo original"}"#}),
-        )
+        .send(&session, r#"ASK Bash {"command":"echo original"}"#)
         .await;
     let id = wait_for_pending(&f.app, &session).await;
     let (status, a) = f
@@ -494,13 +485,7 @@ async fn a_denied_prompt_tells_the_agent_why_and_edited_input_is_used(backend: B
 async fn allow_for_session_lets_the_tool_run_without_asking_again(backend: Backend) {
     let f = fixture(backend, &[]).await;
     let session = f.app.create_session(f.work.path(), json!({})).await;
-    let (_, turn) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{session}/messages"),
-            &json!({"prompt": r#"ASK Bash {"command":"ls"}"#}),
-        )
-        .await;
+    let (_, turn) = f.app.send(&session, r#"ASK Bash {"command":"ls"}"#).await;
     let id = wait_for_pending(&f.app, &session).await;
     f.tg.wait_for(Duration::from_secs(5), "the approval message", |t| {
         message_for(t, &id).is_some()
@@ -552,13 +537,7 @@ async fn an_expired_prompt_is_denied_warned_about_and_never_asked_again(backend:
     .await;
     let session = f.app.create_session(f.work.path(), json!({})).await;
     let prompt = r#"ASK Bash {"command":"deploy"}"#;
-    let (_, turn) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{session}/messages"),
-            &json!({"prompt": prompt}),
-        )
-        .await;
+    let (_, turn) = f.app.send(&session, prompt).await;
     let id = wait_for_pending(&f.app, &session).await;
     let done = turn_result(&f.app, &session, &turn).await;
     assert_eq!(
@@ -608,10 +587,7 @@ async fn a_prompt_nobody_answers_parks_the_session_which_continues_once_approved
     let session = f.app.create_session(f.work.path(), json!({})).await;
     let (_, turn) = f
         .app
-        .post_json(
-            &format!("/api/sessions/{session}/messages"),
-            &json!({"prompt": r#"ASK Bash {"command":"make release"}"#}),
-        )
+        .send(&session, r#"ASK Bash {"command":"make release"}"#)
         .await;
     let id = wait_for_pending(&f.app, &session).await;
     let parked = f
@@ -820,10 +796,7 @@ async fn telegram_down_or_slow_never_fails_a_turn(backend: Backend) {
     let session = f.app.create_session(f.work.path(), json!({})).await;
     let (_, turn) = f
         .app
-        .post_json(
-            &format!("/api/sessions/{session}/messages"),
-            &json!({"prompt": r#"ASK Bash {"command":"echo down"}"#}),
-        )
+        .send(&session, r#"ASK Bash {"command":"echo down"}"#)
         .await;
     let id = wait_for_pending(&f.app, &session).await;
     f.app

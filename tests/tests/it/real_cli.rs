@@ -149,13 +149,7 @@ async fn interrupting_a_running_tool_ends_the_turn_interrupted(backend: Backend)
         "KW_BASH python3 -c 'import time; time.sleep(30)' && echo slept > {}",
         marker.display()
     );
-    let (status, turn) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": prompt}),
-        )
-        .await;
+    let (status, turn) = f.app.send(&id, &prompt).await;
     assert_eq!(status, 202, "{turn}");
     let turn_id = turn["id"].as_str().unwrap().to_owned();
     // Wait until the tool runs (its python process carries our markers).
@@ -241,13 +235,7 @@ async fn a_live_prompt_allowed_by_a_human_runs_the_tool(backend: Backend) {
     let f = fixture(backend).await;
     let id = f.app.create_session(f.work.path(), json!({})).await;
     let out = f.work.path().join("out.txt");
-    let (_, turn) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": "KW_BASH echo hi > out.txt"}),
-        )
-        .await;
+    let (_, turn) = f.app.send(&id, "KW_BASH echo hi > out.txt").await;
     let approval = pending_approval(&f.app, &id).await;
     assert_eq!(approval["toolName"], "Bash");
     assert_eq!(approval["toolInput"]["command"], "echo hi > out.txt");
@@ -273,13 +261,7 @@ async fn a_live_prompt_allowed_by_a_human_runs_the_tool(backend: Backend) {
 async fn a_live_prompt_denied_by_a_human_does_not_run_and_the_agent_is_told(backend: Backend) {
     let f = fixture(backend).await;
     let id = f.app.create_session(f.work.path(), json!({})).await;
-    let (_, turn) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": "KW_BASH echo hi > out.txt"}),
-        )
-        .await;
+    let (_, turn) = f.app.send(&id, "KW_BASH echo hi > out.txt").await;
     let approval = pending_approval(&f.app, &id).await;
     f.app
         .post_json(
@@ -309,13 +291,7 @@ async fn a_live_prompt_denied_by_a_human_does_not_run_and_the_agent_is_told(back
 async fn an_approval_with_edited_input_runs_the_edited_command(backend: Backend) {
     let f = fixture(backend).await;
     let id = f.app.create_session(f.work.path(), json!({})).await;
-    let (_, turn) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": "KW_BASH echo hi > out.txt"}),
-        )
-        .await;
+    let (_, turn) = f.app.send(&id, "KW_BASH echo hi > out.txt").await;
     let approval = pending_approval(&f.app, &id).await;
     let mut edited = approval["toolInput"].clone();
     edited["command"] = json!("echo modified > out.txt");
@@ -343,10 +319,7 @@ async fn a_parked_session_resumes_and_runs_the_approved_call_once(backend: Backe
     let out = f.work.path().join("count.txt");
     let (_, turn) = f
         .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": format!("KW_BASH echo run >> {}", out.display())}),
-        )
+        .send(&id, &format!("KW_BASH echo run >> {}", out.display()))
         .await;
     let approval = pending_approval(&f.app, &id).await;
     let parked = f

@@ -138,13 +138,7 @@ async fn pause_stops_the_process_and_resume_continues_the_conversation(backend: 
     assert!(!pid_alive(pid), "the CLI process is gone after pause");
     assert!(session_processes(&f.app, &id).is_empty());
 
-    let (status, body) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": "x"}),
-        )
-        .await;
+    let (status, body) = f.app.send(&id, "x").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("invalid_session_state"))
@@ -185,22 +179,10 @@ async fn pause_stops_the_process_and_resume_continues_the_conversation(backend: 
 async fn an_interrupted_turn_ends_interrupted_and_the_session_goes_on(backend: Backend) {
     let f = fixture(backend, &[]).await;
     let id = f.app.create_session(f.work.path(), json!({})).await;
-    let (status, turn) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": "SLOW 60000"}),
-        )
-        .await;
+    let (status, turn) = f.app.send(&id, "SLOW 60000").await;
     assert_eq!((status, turn["status"].as_str()), (202, Some("Running")));
     let turn_id = turn["id"].as_str().unwrap().to_owned();
-    let (status, body) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": "second"}),
-        )
-        .await;
+    let (status, body) = f.app.send(&id, "second").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (409, Some("turn_in_progress"))
@@ -289,13 +271,7 @@ async fn a_silent_agent_is_stopped_by_the_watchdog(backend: Backend) {
     )
     .await;
     let id = f.app.create_session(f.work.path(), json!({})).await;
-    let (_, turn) = f
-        .app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": "SILENCE"}),
-        )
-        .await;
+    let (_, turn) = f.app.send(&id, "SILENCE").await;
     let turn_id = turn["id"].as_str().unwrap();
     let done = f
         .app
@@ -376,12 +352,7 @@ async fn an_agent_ignoring_sigterm_is_killed_and_its_tools_with_it(backend: Back
     )
     .await;
     let id = f.app.create_session(f.work.path(), json!({})).await;
-    f.app
-        .post_json(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"prompt": "TOOL_SLEEP"}),
-        )
-        .await;
+    f.app.send(&id, "TOOL_SLEEP").await;
     // Wait until the tool (`sleep 300`, in its own process group) runs.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while session_processes(&f.app, &id).len() < 2 {
@@ -580,25 +551,11 @@ async fn bad_session_input_gets_clear_4xx(backend: Backend) {
                 )
                 .await,
         ),
+        (400, "validation_failed", f.app.send(&id, "   ").await),
         (
             400,
             "validation_failed",
-            f.app
-                .post_json(
-                    &format!("/api/sessions/{id}/messages"),
-                    &json!({"prompt": "   "}),
-                )
-                .await,
-        ),
-        (
-            400,
-            "validation_failed",
-            f.app
-                .post_json(
-                    &format!("/api/sessions/{id}/messages"),
-                    &json!({"prompt": "x".repeat(100_001)}),
-                )
-                .await,
+            f.app.send(&id, &"x".repeat(100_001)).await,
         ),
         (
             400,

@@ -1,8 +1,9 @@
-use orchestra_domain::{ApprovalId, ApprovalRequest, DecisionOutcome};
+use orchestra_domain::{ApprovalId, ApprovalRequest, ApprovalStatus, DecisionOutcome};
 
 use super::ApprovalDeps;
 use super::decide::{apply_decision, normalize_reason};
 use crate::error::AppError;
+use crate::ports::{ApprovalFilter, PageRequest};
 
 /// Withdraw a Pending approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,5 +55,63 @@ impl CancelApprovalHandler {
             &decision,
         )
         .await
+    }
+
+    /// Cancels every Pending approval that `filter` matches (its status is ignored), page by
+    /// page, until none is left. One decided by someone else meanwhile is skipped.
+    ///
+    /// # Errors
+    /// `Invalid` for an oversized reason; `Unavailable`. What was cancelled before an error
+    /// stays cancelled.
+    pub async fn cancel_all_pending(
+        &self,
+        filter: ApprovalFilter,
+        cancelled_by: &str,
+        reason: &str,
+    ) -> Result<Vec<ApprovalRequest>, AppError> {
+        let filter = ApprovalFilter {
+            status: Some(ApprovalStatus::Pending),
+            ..filter
+        };
+        let mut cancelled = Vec::new();
+        loop {
+            let page = self
+                .deps
+                .repo
+                .list(
+                    &filter,
+                    PageRequest {
+                        offset: 0,
+                        limit: PageRequest::MAX_LIMIT,
+                    },
+                )
+                .await?;
+            if page.items.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for approval in page.items {
+                match self
+                    .handle(CancelApproval {
+                        id: approval.id(),
+                        cancelled_by: cancelled_by.to_owned(),
+                        reason: Some(reason.to_owned()),
+                    })
+                    .await
+                {
+                    Ok(a) => {
+                        progressed = true;
+                        cancelled.push(a);
+                    }
+                    // Decided by someone else meanwhile: nothing to cancel.
+                    Err(AppError::Decide(_) | AppError::NotFound { .. }) => progressed = true,
+                    Err(other) => return Err(other),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(cancelled)
     }
 }

@@ -86,24 +86,6 @@ impl ExpireApprovalsHandler {
                 }
             }
         }
-        if self.warn_before > chrono::Duration::zero() {
-            loop {
-                let soon = self
-                    .deps
-                    .repo
-                    .claim_expiry_warnings(now + self.warn_before, now, self.batch_size)
-                    .await?;
-                let n = soon.len();
-                report.warned += n;
-                for approval in soon {
-                    tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expires soon; warning sent");
-                    self.deps.dispatcher.spawn_deliver_expiring(approval);
-                }
-                if n < self.batch_size as usize {
-                    break;
-                }
-            }
-        }
         refresh_queue_gauge(&self.deps.repo).await;
         Ok(report)
     }

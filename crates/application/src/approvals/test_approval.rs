@@ -1,13 +1,9 @@
-use std::sync::Arc;
-
 use orchestra_domain::{ApprovalKind, ApprovalRequest, ApprovalStatus, NewApproval};
 use serde_json::json;
 
-use super::{
-    CancelApproval, CancelApprovalHandler, Delivery, RequestApproval, RequestApprovalHandler,
-};
+use super::{CancelApprovalHandler, Delivery, RequestApproval, RequestApprovalHandler};
 use crate::error::AppError;
-use crate::ports::{ApprovalFilter, ApprovalRepository, PageRequest};
+use crate::ports::ApprovalFilter;
 
 /// The agent id test approvals carry.
 pub const TEST_AGENT_ID: &str = "orchestra-smoke-test";
@@ -73,14 +69,13 @@ impl CreateTestApprovalHandler {
 /// Handles the smoke test's clean-up (step 5.7): cancels every Pending test approval.
 #[derive(Debug, Clone)]
 pub struct CancelTestApprovalsHandler {
-    repo: Arc<dyn ApprovalRepository>,
     cancel: CancelApprovalHandler,
 }
 
 impl CancelTestApprovalsHandler {
-    /// A handler that finds test approvals in `repo` and cancels them through `cancel`.
-    pub fn new(repo: Arc<dyn ApprovalRepository>, cancel: CancelApprovalHandler) -> Self {
-        Self { repo, cancel }
+    /// A handler that cancels test approvals through `cancel`.
+    pub fn new(cancel: CancelApprovalHandler) -> Self {
+        Self { cancel }
     }
 
     /// Cancels all Pending test approvals; returns the cancelled ones.
@@ -93,45 +88,8 @@ impl CancelTestApprovalsHandler {
             kind: Some(ApprovalKind::Test),
             session_id: None,
         };
-        let mut cancelled = Vec::new();
-        loop {
-            let page = self
-                .repo
-                .list(
-                    &filter,
-                    PageRequest {
-                        offset: 0,
-                        limit: PageRequest::MAX_LIMIT,
-                    },
-                )
-                .await?;
-            if page.items.is_empty() {
-                break;
-            }
-            let mut progressed = false;
-            for approval in page.items {
-                match self
-                    .cancel
-                    .handle(CancelApproval {
-                        id: approval.id(),
-                        cancelled_by: cancelled_by.clone(),
-                        reason: Some("test approval cleaned up".to_owned()),
-                    })
-                    .await
-                {
-                    Ok(a) => {
-                        progressed = true;
-                        cancelled.push(a);
-                    }
-                    // Decided by someone else meanwhile: nothing to cancel.
-                    Err(AppError::Decide(_) | AppError::NotFound { .. }) => progressed = true,
-                    Err(other) => return Err(other),
-                }
-            }
-            if !progressed {
-                break;
-            }
-        }
-        Ok(cancelled)
+        self.cancel
+            .cancel_all_pending(filter, &cancelled_by, "test approval cleaned up")
+            .await
     }
 }

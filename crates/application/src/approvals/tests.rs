@@ -316,7 +316,7 @@ async fn cancelling_tells_the_notifier_and_cannot_happen_twice() {
 async fn test_approvals_are_created_and_cleaned_up_without_touching_others() {
     let f = fixture();
     let create = CreateTestApprovalHandler::new(f.request.clone());
-    let cleanup = CancelTestApprovalsHandler::new(f.repo.clone(), f.cancel.clone());
+    let cleanup = CancelTestApprovalsHandler::new(f.cancel.clone());
     let live = open(&f, None).await;
     let t1 = create
         .handle(CreateTestApproval {

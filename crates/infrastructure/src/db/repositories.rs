@@ -1,7 +1,7 @@
 //! The diesel repositories. One code path for both backends.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use orchestra_application::ports::{
@@ -56,6 +56,45 @@ fn load_approval(conn: &mut DbConn, id: &str) -> Result<Option<ApprovalRequest>,
         .map_err(map_diesel)?
         .map(ApprovalRequest::try_from)
         .transpose()
+}
+
+/// Runs an `UPDATE approvals ... RETURNING id` built by `sql` from the backend's three
+/// placeholders (bound to `set_at`, `cutoff` and `limit`, in that order), then loads the
+/// approvals it changed. One statement, so it is atomic on both backends and takes
+/// SQLite's write lock at once (a read-then-write transaction could fail with
+/// SQLITE_BUSY).
+fn claim_approvals(
+    conn: &mut DbConn,
+    sql: &dyn Fn([&str; 3]) -> String,
+    set_at: NaiveDateTime,
+    cutoff: NaiveDateTime,
+    limit: u32,
+) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+    let rows: Vec<IdRow> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?"]))
+            .bind::<Timestamp, _>(set_at)
+            .bind::<Timestamp, _>(cutoff)
+            .bind::<BigInt, _>(i64::from(limit))
+            .load(c),
+        DbConn::Postgresql(c) => diesel::sql_query(sql(["$1", "$2", "$3"]))
+            .bind::<Timestamp, _>(set_at)
+            .bind::<Timestamp, _>(cutoff)
+            .bind::<BigInt, _>(i64::from(limit))
+            .load(c),
+    }
+    .map_err(map_diesel)?;
+    let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    approvals::table
+        .filter(approvals::id.eq_any(&ids))
+        .select(ApprovalRow::as_select())
+        .load::<ApprovalRow>(conn)
+        .map_err(map_diesel)?
+        .into_iter()
+        .map(ApprovalRequest::try_from)
+        .collect()
 }
 
 #[async_trait]
@@ -172,8 +211,6 @@ impl ApprovalRepository for DieselApprovalRepository {
         let decided_at = to_naive(decided_at);
         self.db
             .run("approvals.expire_due", move |conn| {
-                // One statement, so it is atomic on both backends and takes SQLite's write
-                // lock at once (a read-then-write transaction could fail with SQLITE_BUSY).
                 // `status = Pending` is checked again by the UPDATE itself: on PostgreSQL a
                 // concurrent sweeper that picked the same rows skips those another committed.
                 let sql = |p: [&str; 3]| {
@@ -185,31 +222,7 @@ impl ApprovalRepository for DieselApprovalRepository {
                         p[0], p[1], p[2]
                     )
                 };
-                let rows: Vec<IdRow> = match conn {
-                    DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?"]))
-                        .bind::<Timestamp, _>(decided_at)
-                        .bind::<Timestamp, _>(cutoff)
-                        .bind::<BigInt, _>(i64::from(limit))
-                        .load(c),
-                    DbConn::Postgresql(c) => diesel::sql_query(sql(["$1", "$2", "$3"]))
-                        .bind::<Timestamp, _>(decided_at)
-                        .bind::<Timestamp, _>(cutoff)
-                        .bind::<BigInt, _>(i64::from(limit))
-                        .load(c),
-                }
-                .map_err(map_diesel)?;
-                let expired: Vec<String> = rows.into_iter().map(|r| r.id).collect();
-                if expired.is_empty() {
-                    return Ok(Vec::new());
-                }
-                approvals::table
-                    .filter(approvals::id.eq_any(&expired))
-                    .select(ApprovalRow::as_select())
-                    .load::<ApprovalRow>(conn)
-                    .map_err(map_diesel)?
-                    .into_iter()
-                    .map(ApprovalRequest::try_from)
-                    .collect()
+                claim_approvals(conn, &sql, decided_at, cutoff, limit)
             })
             .await
     }
@@ -267,31 +280,7 @@ impl ApprovalRepository for DieselApprovalRepository {
                         p[0], p[1], p[2]
                     )
                 };
-                let rows: Vec<IdRow> = match conn {
-                    DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?"]))
-                        .bind::<Timestamp, _>(now)
-                        .bind::<Timestamp, _>(before)
-                        .bind::<BigInt, _>(i64::from(limit))
-                        .load(c),
-                    DbConn::Postgresql(c) => diesel::sql_query(sql(["$1", "$2", "$3"]))
-                        .bind::<Timestamp, _>(now)
-                        .bind::<Timestamp, _>(before)
-                        .bind::<BigInt, _>(i64::from(limit))
-                        .load(c),
-                }
-                .map_err(map_diesel)?;
-                let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                approvals::table
-                    .filter(approvals::id.eq_any(&ids))
-                    .select(ApprovalRow::as_select())
-                    .load::<ApprovalRow>(conn)
-                    .map_err(map_diesel)?
-                    .into_iter()
-                    .map(ApprovalRequest::try_from)
-                    .collect()
+                claim_approvals(conn, &sql, now, before, limit)
             })
             .await
     }

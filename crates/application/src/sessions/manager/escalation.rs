@@ -17,11 +17,10 @@ use serde_json::Value;
 
 use super::{Live, SessionManager, Slot, lock};
 use crate::approvals::{
-    ApprovalEvent, ApprovalEvents, CancelApproval, CancelApprovalHandler, RequestApproval,
-    RequestApprovalHandler,
+    ApprovalEvent, ApprovalEvents, CancelApprovalHandler, RequestApproval, RequestApprovalHandler,
 };
 use crate::metrics_names as m;
-use crate::ports::{ApprovalFilter, ApprovalRepository, PageRequest, PermissionAnswer, TurnReport};
+use crate::ports::{ApprovalFilter, ApprovalRepository, PermissionAnswer, TurnReport};
 use crate::sessions::event_log::SessionEvent;
 
 /// How permission prompts are escalated.
@@ -359,13 +358,7 @@ impl SessionManager {
             Ok(_) => {
                 metrics::counter!(m::AGENT_SESSIONS_PARKED_TOTAL).increment(1);
                 tracing::info!(session.id = %id, approval.id = %approval, "session parked until the approval is decided");
-                self.log(
-                    id,
-                    SessionEvent::StatusChanged {
-                        status: SessionStatus::Paused,
-                        reason: Some(reason),
-                    },
-                );
+                self.log_status(id, SessionStatus::Paused, Some(reason));
             }
             Err(err) => {
                 tracing::error!(session.id = %id, error = %err, "could not park the session")
@@ -551,12 +544,10 @@ impl SessionManager {
             {
                 tracing::error!(session.id = %sid, error = %err, "could not mark the resumed session Active");
             }
-            self.log(
+            self.log_status(
                 sid,
-                SessionEvent::StatusChanged {
-                    status: SessionStatus::Active,
-                    reason: Some(format!("resumed after approval {}", approval.id())),
-                },
+                SessionStatus::Active,
+                Some(format!("resumed after approval {}", approval.id())),
             );
         }
         let prompt = format!(
@@ -589,28 +580,13 @@ impl SessionManager {
             session_id: Some(id.to_string()),
             kind: None,
         };
-        let Ok(page) = esc
-            .repo
-            .list(
-                &filter,
-                PageRequest {
-                    offset: 0,
-                    limit: PageRequest::MAX_LIMIT,
-                },
-            )
+        if let Err(err) = esc
+            .cancel
+            .cancel_all_pending(filter, "orchestra", reason)
             .await
-        else {
-            return;
-        };
-        for a in page.items {
-            let _ = esc
-                .cancel
-                .handle(CancelApproval {
-                    id: a.id(),
-                    cancelled_by: "orchestra".into(),
-                    reason: Some(reason.to_owned()),
-                })
-                .await;
+        {
+            // They stay Pending: decidable, and expired by the sweeper in time.
+            tracing::warn!(session.id = %id, error = %err, "could not cancel the session's pending approvals");
         }
     }
 

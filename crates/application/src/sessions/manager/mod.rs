@@ -301,6 +301,18 @@ impl SessionManager {
         self.event_log(id).append(self.inner.clock.now(), event);
     }
 
+    fn log_status(&self, id: SessionId, status: SessionStatus, reason: Option<String>) {
+        self.log(id, SessionEvent::StatusChanged { status, reason });
+    }
+
+    async fn load(&self, id: SessionId) -> Result<AgentSession, AppError> {
+        self.inner
+            .sessions
+            .find(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("session", id))
+    }
+
     fn live(&self, id: SessionId) -> Option<Arc<Live>> {
         lock(&self.inner.live).get(&id).cloned()
     }
@@ -509,23 +521,15 @@ impl SessionManager {
                 self.inner.clock.now(),
             )?;
             self.inner.sessions.update(&session, version).await?;
-            self.log(
+            self.log_status(
                 id,
-                SessionEvent::StatusChanged {
-                    status: SessionStatus::Failed,
-                    reason: session.last_error().map(str::to_owned),
-                },
+                SessionStatus::Failed,
+                session.last_error().map(str::to_owned),
             );
             self.publish_gauges();
             return Err(err.into());
         }
-        self.log(
-            id,
-            SessionEvent::StatusChanged {
-                status: SessionStatus::Active,
-                reason: None,
-            },
-        );
+        self.log_status(id, SessionStatus::Active, None);
         Ok(session)
     }
 
@@ -544,12 +548,7 @@ impl SessionManager {
             return Err(AppError::invalid("prompt", "must not be empty"));
         }
         validate_text("prompt", prompt, self.inner.settings.max_prompt_chars)?;
-        let session = self
-            .inner
-            .sessions
-            .find(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("session", id))?;
+        let session = self.load(id).await?;
         session.ensure_accepts_turns()?;
         let live = self.live(id).ok_or_else(|| AppError::Conflict {
             code: "agent_not_running",
@@ -628,12 +627,7 @@ impl SessionManager {
     /// # Errors
     /// `NotFound`; `Conflict` (`no_turn_in_progress`, `agent_not_running`); `Agent`.
     pub async fn interrupt(&self, id: SessionId) -> Result<TurnId, AppError> {
-        let session = self
-            .inner
-            .sessions
-            .find(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("session", id))?;
+        let session = self.load(id).await?;
         session.ensure_accepts_turns()?;
         let live = self.live(id).ok_or_else(|| AppError::Conflict {
             code: "agent_not_running",
@@ -710,12 +704,7 @@ impl SessionManager {
         // Lifecycle changes hold the session's lock, so a version conflict can only come from
         // another node; retry a few times on a fresh read.
         for _ in 0..3 {
-            let mut session = self
-                .inner
-                .sessions
-                .find(id)
-                .await?
-                .ok_or_else(|| AppError::not_found("session", id))?;
+            let mut session = self.load(id).await?;
             let version = session.version();
             step(&mut session)?;
             match self.inner.sessions.update(&session, version).await {
@@ -737,12 +726,7 @@ impl SessionManager {
     pub async fn pause(&self, id: SessionId) -> Result<AgentSession, AppError> {
         let lifecycle = self.lifecycle_lock(id);
         let _guard = lifecycle.lock().await;
-        let session = self
-            .inner
-            .sessions
-            .find(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("session", id))?;
+        let session = self.load(id).await?;
         session.clone().pause(self.inner.clock.now())?;
         self.stop_live(id, TurnStatus::Interrupted, "the session was paused")
             .await;
@@ -750,13 +734,7 @@ impl SessionManager {
             .await;
         let now = self.inner.clock.now();
         let session = self.store_transition(id, |s| s.pause(now)).await?;
-        self.log(
-            id,
-            SessionEvent::StatusChanged {
-                status: SessionStatus::Paused,
-                reason: None,
-            },
-        );
+        self.log_status(id, SessionStatus::Paused, None);
         tracing::info!(session.id = %id, "session paused");
         Ok(session)
     }
@@ -769,12 +747,7 @@ impl SessionManager {
     pub async fn resume(&self, id: SessionId) -> Result<AgentSession, AppError> {
         let lifecycle = self.lifecycle_lock(id);
         let _guard = lifecycle.lock().await;
-        let session = self
-            .inner
-            .sessions
-            .find(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("session", id))?;
+        let session = self.load(id).await?;
         session.clone().resume(self.inner.clock.now())?;
         if self.live(id).is_some() {
             return Err(AppError::Conflict {
@@ -786,13 +759,7 @@ impl SessionManager {
         self.spawn(session.spec(), true, Vec::new(), permit).await?;
         let now = self.inner.clock.now();
         let session = self.store_transition(id, |s| s.resume(now)).await?;
-        self.log(
-            id,
-            SessionEvent::StatusChanged {
-                status: SessionStatus::Active,
-                reason: None,
-            },
-        );
+        self.log_status(id, SessionStatus::Active, None);
         tracing::info!(session.id = %id, "session resumed");
         self.publish_gauges();
         Ok(session)
@@ -805,12 +772,7 @@ impl SessionManager {
     pub async fn close(&self, id: SessionId) -> Result<AgentSession, AppError> {
         let lifecycle = self.lifecycle_lock(id);
         let _guard = lifecycle.lock().await;
-        let session = self
-            .inner
-            .sessions
-            .find(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("session", id))?;
+        let session = self.load(id).await?;
         session.clone().close(self.inner.clock.now())?;
         self.stop_live(id, TurnStatus::Interrupted, "the session was closed")
             .await;
@@ -818,13 +780,7 @@ impl SessionManager {
             .await;
         let now = self.inner.clock.now();
         let session = self.store_transition(id, |s| s.close(now)).await?;
-        self.log(
-            id,
-            SessionEvent::StatusChanged {
-                status: SessionStatus::Closed,
-                reason: None,
-            },
-        );
+        self.log_status(id, SessionStatus::Closed, None);
         lock(&self.inner.logs).remove(&id);
         lock(&self.inner.lifecycle).remove(&id);
         tracing::info!(session.id = %id, "session closed");
@@ -1070,13 +1026,7 @@ impl SessionManager {
             })
             .await
         {
-            Ok(_) => self.log(
-                id,
-                SessionEvent::StatusChanged {
-                    status: SessionStatus::Failed,
-                    reason: Some(reason),
-                },
-            ),
+            Ok(_) => self.log_status(id, SessionStatus::Failed, Some(reason)),
             Err(err) => {
                 tracing::error!(session.id = %id, error = %err, "could not mark the session failed")
             }
@@ -1136,13 +1086,7 @@ impl SessionManager {
                     .await
                     .is_ok()
                 {
-                    self.log(
-                        id,
-                        SessionEvent::StatusChanged {
-                            status: SessionStatus::Failed,
-                            reason: Some(reason.clone()),
-                        },
-                    );
+                    self.log_status(id, SessionStatus::Failed, Some(reason.clone()));
                 }
                 report.hung_stopped += 1;
             }
@@ -1211,13 +1155,7 @@ impl SessionManager {
                 .is_ok()
             {
                 failed += 1;
-                self.log(
-                    id,
-                    SessionEvent::StatusChanged {
-                        status: SessionStatus::Failed,
-                        reason: Some(reason),
-                    },
-                );
+                self.log_status(id, SessionStatus::Failed, Some(reason));
             }
         }
         if failed > 0 || lost > 0 {
