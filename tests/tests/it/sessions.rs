@@ -173,6 +173,13 @@ async fn pause_stops_the_process_and_resume_continues_the_conversation(backend: 
         .post_json(&format!("/api/sessions/{id}/resume"), &json!({}))
         .await;
     assert_eq!(status, 409);
+    // A closed session's event stream would never end: it is refused, clearly.
+    let (status, body) = f.app.get_json(&format!("/api/sessions/{id}/events")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("session_closed")),
+        "{body}"
+    );
     f.app.shutdown().await;
 }
 

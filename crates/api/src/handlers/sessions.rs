@@ -246,7 +246,7 @@ pub async fn get_turn(
 /// what was missed from the buffer (a `gap` event says when some is gone).
 #[utoipa::path(get, path = "/api/sessions/{sessionId}/events", tag = "sessions",
     params(("sessionId" = String, Path, description = "Session id"), EventsQuery),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody), (status = 409, description = "the session is closed", body = ErrorBody)))]
 pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -254,7 +254,15 @@ pub async fn events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_session_id(&path)?;
-    state.sessions.get.handle(id).await?;
+    let session = state.sessions.get.handle(id).await?;
+    if session.status() == SessionStatus::Closed {
+        // Its log is gone and nothing will happen in it again; a stream would never end.
+        return Err(orchestra_application::AppError::Conflict {
+            code: "session_closed",
+            message: "the session is closed; it has no more events".into(),
+        }
+        .into());
+    }
     let last_event_id = match req.headers().get("Last-Event-ID") {
         None => None,
         Some(v) => Some(

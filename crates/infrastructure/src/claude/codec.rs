@@ -27,6 +27,10 @@ pub enum Line<'a> {
     },
 }
 
+/// Buffer capacity a decoder keeps between lines; a larger one (left by a huge line) is
+/// given back.
+const RETAINED_CAPACITY: usize = 1024 * 1024;
+
 /// Splits a byte stream into lines, with a bound on line length.
 #[derive(Debug)]
 pub struct LineDecoder {
@@ -86,6 +90,10 @@ impl LineDecoder {
                         self.buf.extend_from_slice(&chunk[..i]);
                         on_line(Line::Complete(&self.buf));
                         self.buf.clear();
+                        if self.buf.capacity() > RETAINED_CAPACITY {
+                            // One huge line must not pin its memory for the process's life.
+                            self.buf = Vec::new();
+                        }
                     }
                     chunk = &chunk[i + 1..];
                 }
@@ -104,6 +112,11 @@ impl LineDecoder {
                 }
             }
         }
+    }
+
+    /// Bytes of buffer capacity held (for tests of memory behaviour).
+    pub fn retained(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Whatever is left at end of stream (a last line without `\n`).
@@ -590,6 +603,11 @@ mod tests {
             });
         }
         assert_eq!(n, 1);
+        assert!(
+            d.retained() <= RETAINED_CAPACITY,
+            "a huge line's buffer is given back: {} bytes kept",
+            d.retained()
+        );
     }
 
     #[test]

@@ -174,9 +174,11 @@ impl CliProcess {
     pub async fn spawn(
         spec: ProcessSpec,
     ) -> Result<(Arc<Self>, mpsc::Receiver<AgentEvent>), RuntimeError> {
-        std::fs::create_dir_all(&spec.tmp_dir).map_err(|e| {
-            RuntimeError::SpawnFailed(format!("cannot create {}: {e}", spec.tmp_dir.display()))
-        })?;
+        tokio::fs::create_dir_all(&spec.tmp_dir)
+            .await
+            .map_err(|e| {
+                RuntimeError::SpawnFailed(format!("cannot create {}: {e}", spec.tmp_dir.display()))
+            })?;
         let mut cmd = Command::new(&spec.binary);
         cmd.args(&spec.args)
             .current_dir(&spec.cwd)

@@ -222,8 +222,8 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = turns, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = turns)]
 pub(crate) struct TurnRow {
     pub id: String,
     pub session_id: String,
@@ -246,17 +246,33 @@ pub(crate) struct TurnRow {
     pub error: Option<String>,
 }
 
-impl From<&orchestra_domain::Turn> for TurnRow {
+/// What changes on a turn after it started (its outcome): the update writes only these, not
+/// the prompt (up to 100k characters) again.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = turns, treat_none_as_null = true)]
+pub(crate) struct TurnProgress {
+    pub status: String,
+    pub finished_at: Option<NaiveDateTime>,
+    pub subtype: Option<String>,
+    pub is_error: Option<bool>,
+    pub result_text: Option<String>,
+    pub terminal_reason: Option<String>,
+    pub api_error_status: Option<i64>,
+    pub errors: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub duration_ms: Option<i64>,
+    pub duration_api_ms: Option<i64>,
+    pub message_count: Option<i64>,
+    pub permission_denials: Option<i64>,
+    pub error: Option<String>,
+}
+
+impl From<&orchestra_domain::Turn> for TurnProgress {
     fn from(t: &orchestra_domain::Turn) -> Self {
         let s = t.snapshot();
         let o = s.outcome.as_ref();
         Self {
-            id: s.id.to_string(),
-            session_id: s.session_id.to_string(),
-            seq: s.seq,
-            prompt: s.prompt.clone(),
             status: s.status.as_str().to_owned(),
-            started_at: to_naive(s.started_at),
             finished_at: s.finished_at.map(to_naive),
             subtype: o.map(|o| o.subtype.clone()),
             is_error: o.map(|o| o.is_error),
@@ -272,6 +288,34 @@ impl From<&orchestra_domain::Turn> for TurnRow {
             message_count: o.map(|o| o.totals.message_count),
             permission_denials: o.map(|o| o.permission_denials),
             error: s.error.clone(),
+        }
+    }
+}
+
+impl From<&orchestra_domain::Turn> for TurnRow {
+    fn from(t: &orchestra_domain::Turn) -> Self {
+        let s = t.snapshot();
+        let p = TurnProgress::from(t);
+        Self {
+            id: s.id.to_string(),
+            session_id: s.session_id.to_string(),
+            seq: s.seq,
+            prompt: s.prompt.clone(),
+            status: p.status,
+            started_at: to_naive(s.started_at),
+            finished_at: p.finished_at,
+            subtype: p.subtype,
+            is_error: p.is_error,
+            result_text: p.result_text,
+            terminal_reason: p.terminal_reason,
+            api_error_status: p.api_error_status,
+            errors: p.errors,
+            cost_usd: p.cost_usd,
+            duration_ms: p.duration_ms,
+            duration_api_ms: p.duration_api_ms,
+            message_count: p.message_count,
+            permission_denials: p.permission_denials,
+            error: p.error,
         }
     }
 }

@@ -13,7 +13,7 @@ use orchestra_domain::{
     TurnTotals,
 };
 
-use super::models::{ApprovalRow, SessionRow, TurnRow, to_naive};
+use super::models::{ApprovalRow, SessionRow, TurnProgress, TurnRow, to_naive};
 use super::schema::{approvals, sessions, turns};
 use super::{Database, DbConn, map_diesel};
 
@@ -504,11 +504,12 @@ impl TurnRepository for DieselTurnRepository {
     }
 
     async fn update(&self, turn: &orchestra_domain::Turn) -> Result<(), RepositoryError> {
-        let row = TurnRow::from(turn);
+        let id = turn.id().to_string();
+        let progress = TurnProgress::from(turn);
         self.db
             .run("turns.update", move |conn| {
-                let n = diesel::update(turns::table.find(&row.id))
-                    .set(&row)
+                let n = diesel::update(turns::table.find(&id))
+                    .set(&progress)
                     .execute(conn)
                     .map_err(map_diesel)?;
                 if n == 0 {

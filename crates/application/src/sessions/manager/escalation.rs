@@ -57,8 +57,6 @@ pub(super) struct PermissionRequest {
 #[derive(Debug, Clone)]
 pub(super) struct PendingPermission {
     request_id: String,
-    tool_name: String,
-    input: Value,
     tool_use_id: Option<String>,
     asked_at: Instant,
 }
@@ -79,11 +77,14 @@ pub(super) struct Grants {
     once: Vec<OnceGrant>,
     /// Calls refused or expired: answered with a deny, never asked again.
     refused: Vec<(String, Value)>,
-    /// Approvals whose continuation already ran.
-    continued: HashSet<ApprovalId>,
     /// Decisions already acted on (the event and the database poll may both report one).
     handled: HashSet<ApprovalId>,
 }
+
+/// How often the escalation tick reads waiting prompts' approvals from the database. Decisions
+/// made in this process arrive at once through [`ApprovalEvents`]; the poll is the safety net
+/// for decisions made on another node or missed by a lagging listener.
+pub const DECISION_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 fn deny_message(approval: &ApprovalRequest) -> String {
     let Some(d) = approval.decision() else {
@@ -211,17 +212,12 @@ impl SessionManager {
             .await;
             return;
         }
-        let session = self.inner.sessions.find(id).await.ok().flatten();
-        let agent_id = session.map_or_else(
-            || self.inner.settings.default_agent_id.clone(),
-            |s| s.spec().agent_id.clone(),
-        );
         let opened = esc
             .request
             .handle(RequestApproval {
                 request: NewApproval {
                     session_id: id.to_string(),
-                    agent_id,
+                    agent_id: live.agent_id.clone(),
                     tool_name: req.tool_name.clone(),
                     tool_input: req.input.clone(),
                     tool_use_id: req.tool_use_id.clone(),
@@ -238,8 +234,6 @@ impl SessionManager {
                     approval.id(),
                     PendingPermission {
                         request_id: req.request_id,
-                        tool_name: req.tool_name.clone(),
-                        input: req.input,
                         tool_use_id: req.tool_use_id,
                         asked_at: Instant::now(),
                     },
@@ -381,6 +375,18 @@ impl SessionManager {
         let Some(decision) = approval.decision().cloned() else {
             return;
         };
+        if decision.outcome == DecisionOutcome::Cancelled && self.live(sid).is_none() {
+            // Withdrawn while no process waits (the session was paused or closed): nothing to
+            // answer or continue, and a closed session's state must not be recreated.
+            self.log_if_open(
+                sid,
+                SessionEvent::ApprovalDecided {
+                    approval_id: approval.id(),
+                    status: approval.status(),
+                },
+            );
+            return;
+        }
         // Each decision is acted on once, however many times it is reported.
         if !lock(&self.inner.grants)
             .entry(sid)
@@ -429,7 +435,6 @@ impl SessionManager {
                 );
                 self.answer(sid, &live, &p.request_id, p.tool_use_id.as_deref(), answer)
                     .await;
-                let _ = (p.tool_name, p.input);
                 return;
             }
         }
@@ -477,14 +482,6 @@ impl SessionManager {
         };
         let lifecycle = self.lifecycle_lock(sid);
         let _guard = lifecycle.lock().await;
-        if !lock(&self.inner.grants)
-            .entry(sid)
-            .or_default()
-            .continued
-            .insert(approval.id())
-        {
-            return;
-        }
         let Ok(Some(session)) = self.inner.sessions.find(sid).await else {
             return;
         };
@@ -590,11 +587,20 @@ impl SessionManager {
         }
     }
 
-    /// Parks prompts that waited too long, and picks up decisions this process did not see
-    /// happen (another node, a missed event). Run it often (every few hundred ms).
+    /// Parks prompts that waited too long, and (every [`DECISION_POLL_INTERVAL`]) picks up
+    /// decisions this process did not see happen (another node, a missed event). Run it often
+    /// (every few hundred ms): parking reads only memory.
     pub async fn escalation_tick(&self) {
         let Some(esc) = self.escalation().cloned() else {
             return;
+        };
+        let poll_db = {
+            let mut last = lock(&self.inner.last_decision_poll);
+            let due = last.is_none_or(|t| t.elapsed() >= DECISION_POLL_INTERVAL);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
         };
         let live: Vec<(SessionId, Arc<Live>)> = lock(&self.inner.live)
             .iter()
@@ -608,7 +614,8 @@ impl SessionManager {
                 .map(|(k, v)| (*k, v.clone()))
                 .collect();
             for (approval_id, p) in pending {
-                if let Ok(Some(a)) = esc.repo.find(approval_id).await
+                if poll_db
+                    && let Ok(Some(a)) = esc.repo.find(approval_id).await
                     && a.status() != ApprovalStatus::Pending
                 {
                     self.on_decided(a).await;

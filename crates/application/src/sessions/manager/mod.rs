@@ -141,6 +141,8 @@ struct LiveState {
 #[derive(Debug)]
 struct Live {
     process: Arc<dyn AgentProcess>,
+    /// The session's agent (approvals carry it).
+    agent_id: String,
     state: Mutex<LiveState>,
     turn_done: watch::Sender<Option<(TurnId, TurnStatus)>>,
     _permit: OwnedSemaphorePermit,
@@ -168,6 +170,8 @@ struct Inner {
     queued: AtomicUsize,
     escalation: Option<Escalation>,
     grants: Mutex<HashMap<SessionId, Grants>>,
+    /// When the escalation tick last read waiting prompts' approvals from the database.
+    last_decision_poll: Mutex<Option<std::time::Instant>>,
     /// The runtime the manager was built on: every task that must outlive a request (pumps,
     /// continuations, parking) runs here, not on the HTTP worker that happened to start it.
     rt: Option<tokio::runtime::Handle>,
@@ -246,6 +250,7 @@ impl SessionManager {
                 queued: AtomicUsize::new(0),
                 escalation,
                 grants: Mutex::new(HashMap::new()),
+                last_decision_poll: Mutex::new(None),
                 rt: tokio::runtime::Handle::try_current().ok(),
             }),
         }
@@ -299,6 +304,14 @@ impl SessionManager {
 
     fn log(&self, id: SessionId, event: SessionEvent) {
         self.event_log(id).append(self.inner.clock.now(), event);
+    }
+
+    /// Logs `event` only if the session still has a log (a closed session's was dropped).
+    fn log_if_open(&self, id: SessionId, event: SessionEvent) {
+        let log = lock(&self.inner.logs).get(&id).cloned();
+        if let Some(log) = log {
+            log.append(self.inner.clock.now(), event);
+        }
     }
 
     fn log_status(&self, id: SessionId, status: SessionStatus, reason: Option<String>) {
@@ -392,6 +405,7 @@ impl SessionManager {
                 let (turn_done, _) = watch::channel(None);
                 let live = Arc::new(Live {
                     process: spawned.process,
+                    agent_id: spec.agent_id.clone(),
                     state: Mutex::new(LiveState {
                         slot: Slot::Idle,
                         interrupt_requested: false,
@@ -783,6 +797,7 @@ impl SessionManager {
         self.log_status(id, SessionStatus::Closed, None);
         lock(&self.inner.logs).remove(&id);
         lock(&self.inner.lifecycle).remove(&id);
+        lock(&self.inner.grants).remove(&id);
         tracing::info!(session.id = %id, "session closed");
         self.publish_gauges();
         Ok(session)
@@ -1069,6 +1084,17 @@ impl SessionManager {
             tracing::warn!(session.id = %id, silent_secs = silent_for.as_secs(), "agent hung; stopping it");
             let lifecycle = self.lifecycle_lock(id);
             let _guard = lifecycle.lock().await;
+            // While we waited for the lock the session may have been paused and resumed: stop
+            // only the process we found silent, and only if it still is.
+            let still_hung = self.live(id).is_some_and(|now_live| {
+                Arc::ptr_eq(&now_live, &l) && {
+                    let st = l.state();
+                    !st.stopping && st.last_activity.elapsed() >= silent_for
+                }
+            });
+            if !still_hung {
+                continue;
+            }
             if self
                 .stop_live(id, TurnStatus::Failed, &reason)
                 .await
