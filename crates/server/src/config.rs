@@ -1504,6 +1504,39 @@ impl Settings {
                         "allowed_user_ids",
                         format!("{:?}", self.telegram.allowed_user_ids),
                     ),
+                    (
+                        "mode",
+                        q(match self.telegram.mode {
+                            TelegramMode::Polling => "polling",
+                            TelegramMode::Webhook => "webhook",
+                        }),
+                    ),
+                    (
+                        "webhook_url",
+                        self.telegram.webhook_url.as_deref().map_or_else(unset, q),
+                    ),
+                    (
+                        "webhook_secret",
+                        self.telegram
+                            .webhook_secret
+                            .as_ref()
+                            .map_or_else(unset, |_| q("[redacted]")),
+                    ),
+                    (
+                        "poll_timeout_secs",
+                        self.telegram.poll_timeout_secs.to_string(),
+                    ),
+                    ("retry_attempts", self.telegram.retry.0.to_string()),
+                    ("retry_base_ms", self.telegram.retry.1.to_string()),
+                    ("retry_max_ms", self.telegram.retry.2.to_string()),
+                    (
+                        "breaker_consecutive_failures",
+                        self.telegram.breaker.0.to_string(),
+                    ),
+                    ("breaker_failure_rate", self.telegram.breaker.1.to_string()),
+                    ("breaker_min_calls", self.telegram.breaker.2.to_string()),
+                    ("breaker_window_secs", self.telegram.breaker.3.to_string()),
+                    ("breaker_open_secs", self.telegram.breaker.4.to_string()),
                 ],
             ),
             (
@@ -1529,8 +1562,25 @@ impl Settings {
                         "sweep_batch_size",
                         self.approvals.sweep_batch_size.to_string(),
                     ),
+                    (
+                        "default_timeout_secs",
+                        self.approvals.default_timeout_secs.to_string(),
+                    ),
+                    (
+                        "max_timeout_secs",
+                        self.approvals.max_timeout_secs.to_string(),
+                    ),
+                    (
+                        "park_after_secs",
+                        self.approvals.park_after_secs.to_string(),
+                    ),
+                    (
+                        "warn_before_secs",
+                        self.approvals.warn_before_secs.to_string(),
+                    ),
                 ],
             ),
+            ("claude", self.claude_lines()),
             (
                 "telemetry",
                 vec![
@@ -1563,6 +1613,73 @@ impl Settings {
             }
         }
         out
+    }
+
+    fn claude_lines(&self) -> Vec<(&'static str, String)> {
+        let c = &self.claude;
+        let q = |s: &str| format!("{s:?}");
+        let [interrupt, eof, sigint, sigterm, sigkill] = c.stop_grace_ms;
+        vec![
+            ("binary", q(&c.binary)),
+            (
+                "home",
+                c.home
+                    .as_deref()
+                    .map_or_else(|| "\"\"  # Orchestra's HOME".to_owned(), q),
+            ),
+            ("runtime_dir", q(&c.runtime_dir)),
+            ("node_id", q(&c.node_id)),
+            ("max_live_processes", c.max_live_processes.to_string()),
+            (
+                "spawn_queue_timeout_secs",
+                c.spawn_queue_timeout_secs.to_string(),
+            ),
+            ("startup_timeout_secs", c.startup_timeout_secs.to_string()),
+            (
+                "inactivity_timeout_secs",
+                c.inactivity_timeout_secs.to_string(),
+            ),
+            ("tool_timeout_secs", c.tool_timeout_secs.to_string()),
+            (
+                "health_check_interval_secs",
+                c.health_check_interval_secs.to_string(),
+            ),
+            (
+                "discovery_interval_secs",
+                c.discovery_interval_secs.to_string(),
+            ),
+            ("max_retries", c.max_retries.to_string()),
+            ("api_timeout_ms", c.api_timeout_ms.to_string()),
+            ("max_prompt_chars", c.max_prompt_chars.to_string()),
+            ("event_buffer", c.event_buffer.to_string()),
+            ("max_line_bytes", c.max_line_bytes.to_string()),
+            (
+                "allowed_working_directories",
+                format!("{:?}", c.allowed_working_directories),
+            ),
+            ("pass_env", format!("{:?}", c.pass_env)),
+            (
+                "live_permission_prompts",
+                c.live_permission_prompts.to_string(),
+            ),
+            ("stop_interrupt_grace_ms", interrupt.to_string()),
+            ("stop_eof_grace_ms", eof.to_string()),
+            ("stop_sigint_grace_ms", sigint.to_string()),
+            ("stop_sigterm_grace_ms", sigterm.to_string()),
+            ("stop_sigkill_grace_ms", sigkill.to_string()),
+            (
+                "env",
+                // Names only: the values may be secrets.
+                format!(
+                    "{{ {} }}",
+                    c.env
+                        .iter()
+                        .map(|(k, _)| format!("{k} = \"[redacted]\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        ]
     }
 
     /// The bot token, for the Telegram adapter only.
@@ -1703,6 +1820,40 @@ mod tests {
         assert_eq!(s.server.workers, Some(3));
         assert_eq!(s.approvals.default_timeout_minutes, 10);
         assert_eq!(s.config_file, Some(dir.path().join("development.toml")));
+    }
+
+    #[test]
+    fn check_config_shows_every_setting() {
+        let s = load(&[
+            ("ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY", "sk-secret-XYZ"),
+            ("TelegramEscalation__BotToken", "1:token-XYZ"),
+        ])
+        .unwrap();
+        let shown = s.to_redacted_toml();
+        assert!(
+            !shown.contains("secret-XYZ") && !shown.contains("token-XYZ"),
+            "{shown}"
+        );
+        for (key, _) in ENV_NAMES {
+            let (section, name) = key.split_once('.').unwrap_or(("", key));
+            let body = if section.is_empty() {
+                shown.split("\n[").next()
+            } else {
+                shown
+                    .split(&format!("\n[{section}]\n"))
+                    .nth(1)
+                    .and_then(|rest| rest.split("\n[").next())
+            }
+            .unwrap_or_else(|| panic!("no [{section}] in:\n{shown}"));
+            assert!(
+                body.lines().any(|l| l.starts_with(&format!("{name} = "))),
+                "check-config does not show {key}:\n{shown}"
+            );
+        }
+        assert!(
+            shown.contains("ANTHROPIC_API_KEY = \"[redacted]\""),
+            "{shown}"
+        );
     }
 
     #[test]
