@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use orchestra_infrastructure::telemetry::{self, LogFormat, TracingSettings};
 use orchestra_server::{Application, Settings};
+use orchestra_telemetry::{self as telemetry, LogFormat, TracingSettings};
 use reqwest::Client;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -48,18 +48,14 @@ impl TestStore {
     /// Reads a session's status straight from the database.
     pub async fn session_status(&self, id: &str) -> String {
         use orchestra_application::ports::SessionRepository as _;
-        let target =
-            orchestra_infrastructure::db::DatabaseTarget::parse(&self.connection_string()).unwrap();
+        let target = orchestra_db::DatabaseTarget::parse(&self.connection_string()).unwrap();
         let db = tokio::task::spawn_blocking(move || {
-            orchestra_infrastructure::db::Database::open(
-                target,
-                orchestra_infrastructure::db::PoolSettings::default(),
-            )
+            orchestra_db::Database::open(target, orchestra_db::PoolSettings::default())
         })
         .await
         .unwrap()
         .unwrap();
-        let repo = orchestra_infrastructure::db::DieselSessionRepository::new(db);
+        let repo = orchestra_db::DieselSessionRepository::new(db);
         repo.find(id.parse().unwrap())
             .await
             .unwrap()

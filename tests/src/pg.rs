@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use diesel::PgConnection;
 use diesel::prelude::*;
 use nix::fcntl::{Flock, FlockArg};
-use orchestra_infrastructure::db::{Backend, Migrations};
+use orchestra_db::{Backend, Migrations};
 
 /// A running cluster.
 #[derive(Debug, Clone)]
@@ -249,9 +249,8 @@ fn ensure_template(port: u16) -> String {
             .execute(&mut admin)
             .unwrap();
         {
-            let target =
-                orchestra_infrastructure::db::DatabaseTarget::parse(&url(port, &building)).unwrap();
-            let manager = orchestra_infrastructure::db::ConnectionManager::new(target);
+            let target = orchestra_db::DatabaseTarget::parse(&url(port, &building)).unwrap();
+            let manager = orchestra_db::ConnectionManager::new(target);
             let mut c = diesel::r2d2::ManageConnection::connect(&manager).unwrap();
             Migrations::apply_pending(&mut c).unwrap();
         }

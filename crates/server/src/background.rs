@@ -8,7 +8,7 @@ use std::sync::Arc;
 use orchestra_application::approvals::ExpireApprovalsHandler;
 use orchestra_application::metrics_names as m;
 use orchestra_application::sessions::{AgentCatalog, SessionManager};
-use orchestra_infrastructure::telemetry::MetricsHandle;
+use orchestra_telemetry::MetricsHandle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

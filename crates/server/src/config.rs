@@ -12,8 +12,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use orchestra_infrastructure::db::{DatabaseTarget, PoolSettings};
-use orchestra_infrastructure::telemetry::LogFormat;
+use orchestra_db::{DatabaseTarget, PoolSettings};
+use orchestra_telemetry::LogFormat;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -1138,8 +1138,8 @@ impl Settings {
         let target = DatabaseTarget::parse(&cs)
             .map_err(|e| invalid("database.connection_string", e.to_string()))?;
         let default_pool = match target.backend() {
-            orchestra_infrastructure::db::Backend::Sqlite => 8,
-            orchestra_infrastructure::db::Backend::Postgres => 16,
+            orchestra_db::Backend::Sqlite => 8,
+            orchestra_db::Backend::Postgres => 16,
         };
         // `MaxPoolSize=` in the connection string is the most specific setting: it wins
         // over `database.max_pool_size` (which the shipped config files set).

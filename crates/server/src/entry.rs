@@ -7,8 +7,8 @@ use crate::cli::{BackendArg, Cli, Command, MigrateAction};
 use crate::startup::{self, Application};
 use anyhow::Context;
 use clap::Parser;
-use orchestra_infrastructure::db::{Backend, Database, DatabaseTarget, Migrations};
-use orchestra_infrastructure::telemetry::{self, TracingSettings};
+use orchestra_db::{Backend, Database, DatabaseTarget, Migrations};
+use orchestra_telemetry::{self as telemetry, TracingSettings};
 
 /// Runs `orchestra` with the process's arguments and environment.
 #[must_use]
@@ -84,7 +84,7 @@ async fn serve(settings: Settings, force_migrate: bool) -> anyhow::Result<()> {
 
 async fn open_for_cli(settings: &Settings) -> anyhow::Result<Database> {
     let target = settings.database.target.clone();
-    let pool = orchestra_infrastructure::db::PoolSettings {
+    let pool = orchestra_db::PoolSettings {
         max_size: 1,
         min_idle: 0,
         ..settings.database.pool
@@ -147,7 +147,7 @@ async fn backup(settings: Settings, output: Option<std::path::PathBuf>) -> anyho
             let db = open_for_cli(&settings).await?;
             let path = output.display().to_string();
             db.run("backup", move |conn| {
-                orchestra_infrastructure::db::sqlite_backup(conn, &path)
+                orchestra_db::sqlite_backup(conn, &path)
             })
             .await?;
             println!("backed up {} to {}", db.location(), output.display());

@@ -26,17 +26,15 @@ use orchestra_application::sessions::{
     AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
     ListTurnsHandler, SessionManager, SessionSettings,
 };
-use orchestra_domain::approval::ApprovalTimeoutPolicy;
-use orchestra_infrastructure::claude::{ClaudeRuntime, ClaudeSettings, StopLadder};
-use orchestra_infrastructure::db::{
+use orchestra_claude::{ClaudeRuntime, ClaudeSettings, StopLadder};
+use orchestra_db::{
     Database, DieselApprovalRepository, DieselChannelStateRepository, DieselDatabaseProbe,
     DieselSessionRepository, DieselTurnRepository, Migrations,
 };
-use orchestra_infrastructure::resilience::{BreakerSettings, CircuitBreakerNotifier, RetryPolicy};
-use orchestra_infrastructure::telegram::{
-    TelegramApi, TelegramNotifier, TelegramSettings, TelegramUpdates,
-};
-use orchestra_infrastructure::telemetry::MetricsHandle;
+use orchestra_domain::approval::ApprovalTimeoutPolicy;
+use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier, RetryPolicy};
+use orchestra_telegram::{TelegramApi, TelegramNotifier, TelegramSettings, TelegramUpdates};
+use orchestra_telemetry::MetricsHandle;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -80,8 +78,8 @@ pub fn telegram_settings(settings: &Settings) -> anyhow::Result<TelegramSettings
     })
 }
 
-fn frankenstein_webhook(url: &str) -> orchestra_infrastructure::telegram::SetWebhookParams {
-    orchestra_infrastructure::telegram::SetWebhookParams::builder()
+fn frankenstein_webhook(url: &str) -> orchestra_telegram::SetWebhookParams {
+    orchestra_telegram::SetWebhookParams::builder()
         .url(url)
         .build()
 }

@@ -21,11 +21,9 @@ use orchestra_application::approvals::{
 use orchestra_application::ports::{
     ApprovalNotifier, ApprovalRepository, Clock, DisabledNotifier, SystemClock,
 };
+use orchestra_db::{Database, DatabaseTarget, DieselApprovalRepository, Migrations, PoolSettings};
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
 use orchestra_domain::{ApprovalId, ApprovalKind, ApprovalRequest, ApprovalStatus, NewApproval};
-use orchestra_infrastructure::db::{
-    Database, DatabaseTarget, DieselApprovalRepository, Migrations, PoolSettings,
-};
 use orchestra_tests::bin_support::flag;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

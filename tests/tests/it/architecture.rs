@@ -1,4 +1,5 @@
-//! The dependency direction domain <- application <- {infrastructure, api} <- server,
+//! The dependency direction domain <- application <- {adapters (db, claude, telegram,
+//! resilience, telemetry), api} <- server,
 //! checked against `cargo metadata`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,23 +43,34 @@ fn workspace_deps() -> BTreeMap<String, BTreeSet<String>> {
 #[test]
 fn crates_depend_only_inward() {
     let deps = workspace_deps();
+    const INNER: &[&str] = &["orchestra-domain", "orchestra-application"];
     let allowed: &[(&str, &[&str])] = &[
         ("orchestra-domain", &[]),
         ("orchestra-application", &["orchestra-domain"]),
+        ("orchestra-db", INNER),
+        ("orchestra-claude", INNER),
+        ("orchestra-resilience", INNER),
+        // The Telegram client retries through the resilience crate's policy.
         (
-            "orchestra-infrastructure",
-            &["orchestra-domain", "orchestra-application"],
+            "orchestra-telegram",
+            &[
+                "orchestra-domain",
+                "orchestra-application",
+                "orchestra-resilience",
+            ],
         ),
-        (
-            "orchestra-api",
-            &["orchestra-domain", "orchestra-application"],
-        ),
+        ("orchestra-telemetry", INNER),
+        ("orchestra-api", INNER),
         (
             "orchestra-server",
             &[
                 "orchestra-domain",
                 "orchestra-application",
-                "orchestra-infrastructure",
+                "orchestra-db",
+                "orchestra-claude",
+                "orchestra-telegram",
+                "orchestra-resilience",
+                "orchestra-telemetry",
                 "orchestra-api",
             ],
         ),
@@ -107,10 +119,13 @@ fn only_the_adapters_know_their_technologies() {
                 "diesel",
                 "frankenstein",
                 "failsafe",
-                "orchestra-infrastructure",
+                "orchestra-db",
+                "orchestra-claude",
+                "orchestra-telegram",
+                "orchestra-resilience",
+                "orchestra-telemetry",
             ],
         ),
-        ("orchestra-infrastructure", &["actix-web", "utoipa"]),
     ];
     for (krate, never) in forbidden {
         for dep in *never {
@@ -118,6 +133,37 @@ fn only_the_adapters_know_their_technologies() {
                 !deps[*krate].contains(*dep),
                 "{krate} must not depend on {dep}"
             );
+        }
+    }
+}
+
+#[test]
+fn each_technology_is_known_by_one_adapter_crate() {
+    let deps = workspace_deps();
+    // technology -> the one workspace crate (besides tests) that may name it.
+    let owners: &[(&str, &str)] = &[
+        ("diesel", "orchestra-db"),
+        ("diesel_migrations", "orchestra-db"),
+        ("frankenstein", "orchestra-telegram"),
+        ("failsafe", "orchestra-resilience"),
+        ("opentelemetry", "orchestra-telemetry"),
+        ("opentelemetry_sdk", "orchestra-telemetry"),
+        ("opentelemetry-otlp", "orchestra-telemetry"),
+        ("metrics-exporter-prometheus", "orchestra-telemetry"),
+        ("actix-web", "orchestra-api"),
+        ("utoipa", "orchestra-api"),
+    ];
+    for (tech, owner) in owners {
+        for (krate, krate_deps) in &deps {
+            // The composition root may name actix-web to start the server; tests may name anything.
+            let exempt =
+                krate == "orchestra-tests" || (krate == "orchestra-server" && *tech == "actix-web");
+            if krate != owner && !exempt {
+                assert!(
+                    !krate_deps.contains(*tech),
+                    "{krate} depends on {tech}; only {owner} may"
+                );
+            }
         }
     }
 }

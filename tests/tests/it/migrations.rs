@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use orchestra_infrastructure::db::{Database, DatabaseTarget, DbConn, Migrations, PoolSettings};
+use orchestra_db::{Database, DatabaseTarget, DbConn, Migrations, PoolSettings};
 use orchestra_tests::pg::TestDatabase;
 
 #[derive(QueryableByName)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use orchestra_infrastructure::claude::procfs;
+use orchestra_claude::procfs;
 use orchestra_tests::mock_anthropic::{CLAUDE_CODE_VERSION, MockAnthropic, claude_cli_binary};
 use orchestra_tests::{Backend, TestApp, TestAppOptions};
 

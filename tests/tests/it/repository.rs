@@ -9,14 +9,14 @@ use orchestra_application::ports::{
     SessionRepository,
 };
 use orchestra_application::testing::{InMemoryApprovalRepository, InMemorySessionRepository};
+use orchestra_db::{
+    Database, DatabaseTarget, DieselApprovalRepository, DieselSessionRepository, Migrations,
+    PoolSettings,
+};
 use orchestra_domain::{
     AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalStatus,
     Decision, DecisionOutcome, NewApproval, NewSession, PermissionMode, SessionId, SessionStatus,
     TurnTotals,
-};
-use orchestra_infrastructure::db::{
-    Database, DatabaseTarget, DieselApprovalRepository, DieselSessionRepository, Migrations,
-    PoolSettings,
 };
 use orchestra_tests::Backend;
 use orchestra_tests::app::{TestStore, new_store};

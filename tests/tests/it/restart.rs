@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use orchestra_infrastructure::claude::procfs;
+use orchestra_claude::procfs;
 use orchestra_tests::Backend;
 use orchestra_tests::binary::{ServerProcess, test_binary};
 use orchestra_tests::pg::TestDatabase;

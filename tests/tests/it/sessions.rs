@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use orchestra_infrastructure::claude::procfs;
+use orchestra_claude::procfs;
 use orchestra_tests::sse::read_until;
 use orchestra_tests::{Backend, TestApp, TestAppOptions};
 use serde_json::json;

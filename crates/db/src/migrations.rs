@@ -17,24 +17,12 @@ macro_rules! migration_sql {
         (
             $name,
             [
-                include_str!(concat!("../../../../migrations/sqlite/", $name, "/up.sql")),
-                include_str!(concat!(
-                    "../../../../migrations/sqlite/",
-                    $name,
-                    "/down.sql"
-                )),
+                include_str!(concat!("../../../migrations/sqlite/", $name, "/up.sql")),
+                include_str!(concat!("../../../migrations/sqlite/", $name, "/down.sql")),
             ],
             [
-                include_str!(concat!(
-                    "../../../../migrations/postgres/",
-                    $name,
-                    "/up.sql"
-                )),
-                include_str!(concat!(
-                    "../../../../migrations/postgres/",
-                    $name,
-                    "/down.sql"
-                )),
+                include_str!(concat!("../../../migrations/postgres/", $name, "/up.sql")),
+                include_str!(concat!("../../../migrations/postgres/", $name, "/down.sql")),
             ],
         )
     };

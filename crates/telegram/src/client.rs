@@ -14,7 +14,7 @@ use frankenstein::types::{MaybeInaccessibleMessage, Message};
 use frankenstein::updates::Update;
 use orchestra_application::metrics_names as m;
 
-use crate::resilience::{RetryPolicy, Retryable, retry};
+use orchestra_resilience::{RetryPolicy, Retryable, retry};
 
 /// How to reach Telegram.
 #[derive(Clone)]
