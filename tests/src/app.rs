@@ -110,8 +110,8 @@ pub struct TestApp {
     pub port: u16,
     /// An HTTP client.
     pub client: Client,
-    /// The session manager (to look inside).
-    pub sessions: orchestra_application::sessions::SessionManager,
+    /// The session command handlers (to look inside).
+    pub sessions: orchestra_application::sessions::SessionCommands,
     /// The data store.
     pub store: TestStore,
     /// The settings it runs with.

@@ -5,6 +5,8 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use orchestra_application::AppError;
+
+pub use crate::error_code::ErrorCode;
 use orchestra_domain::DecideApprovalError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,11 +34,11 @@ pub struct ApiError {
 
 impl ApiError {
     /// A new error answer.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             body: ErrorBody {
-                code: code.to_owned(),
+                code: code.as_str().to_owned(),
                 message: message.into(),
                 field: None,
             },
@@ -62,7 +64,12 @@ impl ApiError {
 
     /// 400 for a bad request field.
     pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message).with_field(field)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationFailed,
+            message,
+        )
+        .with_field(field)
     }
 
     /// 404 for a route that does not exist.
@@ -70,7 +77,7 @@ impl ApiError {
         let path: String = path.chars().take(200).collect();
         Self::new(
             StatusCode::NOT_FOUND,
-            "route_not_found",
+            ErrorCode::RouteNotFound,
             format!("no route for {method} {path}"),
         )
     }
@@ -80,7 +87,7 @@ impl ApiError {
         let path: String = path.chars().take(200).collect();
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("{method} is not allowed on {path}"),
         )
     }
@@ -90,7 +97,7 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "internal error; see the server log",
         )
     }
@@ -111,7 +118,7 @@ impl From<AppError> for ApiError {
         match err {
             AppError::Invalid(invalid) => Self::new(
                 StatusCode::BAD_REQUEST,
-                "validation_failed",
+                ErrorCode::ValidationFailed,
                 invalid.to_string(),
             )
             .with_field(invalid.field),
@@ -119,27 +126,33 @@ impl From<AppError> for ApiError {
                 let id: String = id.chars().take(100).collect();
                 Self::new(
                     StatusCode::NOT_FOUND,
-                    &format!("{what}_not_found"),
+                    ErrorCode::not_found(what),
                     format!("{what} `{id}` was not found"),
                 )
             }
             AppError::Decide(DecideApprovalError::AlreadyDecided { current }) => Self::new(
                 StatusCode::CONFLICT,
-                "approval_already_decided",
+                ErrorCode::ApprovalAlreadyDecided,
                 format!(
                     "the approval was already decided: it is {current}; the first decision stands"
                 ),
             ),
-            AppError::Decide(e @ DecideApprovalError::PastDeadline { .. }) => {
-                Self::new(StatusCode::CONFLICT, "approval_expired", e.to_string())
+            AppError::Decide(e @ DecideApprovalError::PastDeadline { .. }) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ApprovalExpired,
+                e.to_string(),
+            ),
+            AppError::Transition(e) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidSessionState,
+                e.to_string(),
+            ),
+            AppError::Conflict { kind, message } => {
+                Self::new(StatusCode::CONFLICT, kind.into(), message)
             }
-            AppError::Transition(e) => {
-                Self::new(StatusCode::CONFLICT, "invalid_session_state", e.to_string())
-            }
-            AppError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             AppError::Overloaded { message } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "agent_capacity_exhausted",
+                ErrorCode::AgentCapacityExhausted,
                 message,
             ),
             AppError::Agent(e) => {
@@ -148,10 +161,12 @@ impl From<AppError> for ApiError {
                     orchestra_application::ports::RuntimeError::SpawnFailed(_)
                     | orchestra_application::ports::RuntimeError::StartTimeout(_)
                     | orchestra_application::ports::RuntimeError::Unavailable(_) => {
-                        "agent_start_failed"
+                        ErrorCode::AgentStartFailed
                     }
                     orchestra_application::ports::RuntimeError::Exited
-                    | orchestra_application::ports::RuntimeError::Io(_) => "agent_unavailable",
+                    | orchestra_application::ports::RuntimeError::Io(_) => {
+                        ErrorCode::AgentUnavailable
+                    }
                 };
                 Self::new(StatusCode::BAD_GATEWAY, code, e.to_string())
             }
@@ -159,7 +174,7 @@ impl From<AppError> for ApiError {
                 tracing::error!(dependency = what, error = %source, "dependency unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("{what}_unavailable"),
+                    ErrorCode::unavailable(what),
                     format!("the {what} is unavailable; try again later"),
                 )
             }
@@ -171,32 +186,32 @@ fn json_error(err: JsonPayloadError) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the body is {length} bytes; the limit is {limit}"),
         ),
         JsonPayloadError::Overflow { limit } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the body is larger than the limit of {limit} bytes"),
         ),
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the body as application/json",
         ),
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("the JSON body does not fit: {e}"),
         ),
         JsonPayloadError::Deserialize(e) => ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("the body is not valid JSON: {e}"),
         ),
         other => ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("the body could not be read: {other}"),
         ),
     }
@@ -217,7 +232,7 @@ pub fn query_config() -> web::QueryConfig {
             QueryPayloadError::Deserialize(e) => format!("invalid query string: {e}"),
             other => format!("invalid query string: {other}"),
         };
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).into()
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message).into()
     })
 }
 
@@ -228,7 +243,7 @@ pub fn path_config() -> web::PathConfig {
             PathError::Deserialize(e) => format!("invalid path parameter: {e}"),
             other => format!("invalid path parameter: {other}"),
         };
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", message).into()
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidPath, message).into()
     })
 }
 

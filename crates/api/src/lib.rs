@@ -11,13 +11,14 @@
 
 pub mod dto;
 pub mod error;
+mod error_code;
 pub mod events;
 pub mod handlers;
 pub mod middleware;
 pub mod openapi;
 mod state;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use state::{AppState, ApprovalHandlers, ServiceInfo, SessionHandlers};
 
 use actix_web::web;

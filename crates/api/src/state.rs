@@ -9,7 +9,7 @@ use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
 use orchestra_application::ports::ApprovalNotifier;
 use orchestra_application::sessions::{
     AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
-    ListTurnsHandler, SessionManager,
+    ListTurnsHandler, SessionCommands,
 };
 
 /// The approval command and query handlers.
@@ -38,8 +38,8 @@ pub struct SessionHandlers {
     pub list: ListSessionsHandler,
     /// Counts by status, for diagnostics.
     pub count: CountSessionsHandler,
-    /// The commands: create, send, interrupt, pause, resume, close; and the event logs.
-    pub manager: SessionManager,
+    /// The commands (create, send, interrupt, pause, resume, close) and the live view.
+    pub commands: SessionCommands,
     /// `GET /api/sessions/{id}/turns/{turnId}`.
     pub get_turn: GetTurnHandler,
     /// `GET /api/sessions/{id}/turns`.

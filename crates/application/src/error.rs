@@ -30,6 +30,25 @@ impl From<TextError> for InvalidInput {
     }
 }
 
+/// Why a request conflicts with the state of what it acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// Someone else changed it at the same time.
+    Concurrent,
+    /// The session has no live agent process.
+    AgentNotRunning,
+    /// The session already has a live agent process.
+    AgentRunning,
+    /// A turn is already running.
+    TurnInProgress,
+    /// No turn is running.
+    NoTurnInProgress,
+    /// The session is being stopped.
+    SessionStopping,
+    /// The session is closed.
+    SessionClosed,
+}
+
 /// Why a command or query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -53,8 +72,8 @@ pub enum AppError {
     /// Another request changed the same thing at the same time, or it is busy.
     #[error("{message}")]
     Conflict {
-        /// Stable machine-readable code.
-        code: &'static str,
+        /// What conflicts (the api maps it to a stable machine-readable code).
+        kind: ConflictKind,
         /// Human-readable explanation.
         message: String,
     },
@@ -87,6 +106,14 @@ impl AppError {
         }
     }
 
+    /// A conflict of `kind`.
+    pub fn conflict(kind: ConflictKind, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            kind,
+            message: message.into(),
+        }
+    }
+
     /// A validation error.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(InvalidInput::new(field, message))
@@ -97,7 +124,7 @@ impl From<RepositoryError> for AppError {
     fn from(err: RepositoryError) -> Self {
         match err {
             RepositoryError::Conflict(message) => Self::Conflict {
-                code: "conflict",
+                kind: ConflictKind::Concurrent,
                 message,
             },
             other => Self::Unavailable {

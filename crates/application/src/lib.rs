@@ -11,10 +11,11 @@
 pub mod approvals;
 pub mod diagnostics;
 pub mod error;
+pub mod escalation;
 pub mod metrics_names;
 pub mod paging;
 pub mod ports;
 pub mod sessions;
 pub mod testing;
 
-pub use error::{AppError, InvalidInput};
+pub use error::{AppError, ConflictKind, InvalidInput};

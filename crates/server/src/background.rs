@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use orchestra_application::approvals::ExpireApprovalsHandler;
 use orchestra_application::metrics_names as m;
-use orchestra_application::sessions::{AgentCatalog, SessionManager};
+use orchestra_application::sessions::{AgentCatalog, AgentHealthCheck, EscalationDriver};
 use orchestra_telemetry::MetricsHandle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -128,7 +128,7 @@ pub fn spawn_agent_discovery(
 /// The agent health check: stops agents that went silent mid-turn. Logs
 /// "Health check service started".
 pub fn spawn_agent_health_check(
-    sessions: SessionManager,
+    check: AgentHealthCheck,
     interval: Duration,
     mut shutdown: Shutdown,
 ) -> JoinHandle<()> {
@@ -140,7 +140,7 @@ pub fn spawn_agent_health_check(
         );
         metrics::gauge!(m::AGENT_HEALTH_CHECK_SERVICE_HEALTH).set(1.0);
         while tick(&mut shutdown, interval).await {
-            let report = sessions.check_health().await;
+            let report = check.run().await;
             metrics::counter!(m::AGENT_HEALTH_CHECKS_TOTAL).increment(1);
             if report.hung_stopped > 0 {
                 tracing::warn!(
@@ -155,14 +155,8 @@ pub fn spawn_agent_health_check(
     })
 }
 
-/// Escalation: the decision listener, and the tick that parks prompts nobody answers and
-/// picks up decisions made elsewhere.
-pub fn spawn_escalation(sessions: SessionManager, mut shutdown: Shutdown) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let listener = sessions.spawn_decision_listener();
-        while tick(&mut shutdown, Duration::from_millis(250)).await {
-            sessions.escalation_tick().await;
-        }
-        listener.abort();
-    })
+/// Escalation: decisions (the bus, with the database poll on the same path) reach waiting
+/// agents, and prompts nobody answers are parked.
+pub fn spawn_escalation(driver: EscalationDriver, mut shutdown: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move { driver.run(shutdown.wait()).await })
 }

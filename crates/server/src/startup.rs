@@ -16,15 +16,15 @@ use orchestra_application::approvals::{
 };
 use orchestra_application::approvals::{ChannelPolicy, DecideFromChannelHandler};
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
+use orchestra_application::escalation::{Escalation, EscalationDeps, EscalationSettings};
 use orchestra_application::ports::{
     AgentRuntime, ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe, DisabledNotifier,
     SessionRepository, SystemClock, TurnRepository,
 };
 use orchestra_application::ports::{ChannelStateRepository, InboundChannel};
-use orchestra_application::sessions::Escalation;
 use orchestra_application::sessions::{
     AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
-    ListTurnsHandler, SessionManager, SessionSettings,
+    ListTurnsHandler, SessionCommands, SessionDeps, SessionSettings,
 };
 use orchestra_claude::{ClaudeRuntime, ClaudeSettings, StopLadder};
 use orchestra_db::{
@@ -52,7 +52,7 @@ pub struct Application {
     stop_background: watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
     database: Database,
-    sessions: SessionManager,
+    sessions: SessionCommands,
 }
 
 /// The Telegram client settings from the configuration.
@@ -250,7 +250,20 @@ impl Application {
         );
 
         let c = &settings.claude;
-        let sessions = SessionManager::new(
+        let escalation = Escalation::new(
+            EscalationDeps {
+                request: request.clone(),
+                cancel: cancel.clone(),
+                repo: approvals_repo.clone(),
+                events: events.clone(),
+            },
+            EscalationSettings {
+                park_after: Duration::from_secs(a.park_after_secs),
+                timeout: None,
+                live_prompts: c.live_permission_prompts,
+            },
+        );
+        let session_deps = SessionDeps::new(
             sessions_repo.clone(),
             turns_repo.clone(),
             runtime.clone(),
@@ -265,20 +278,13 @@ impl Application {
                 event_buffer: c.event_buffer,
                 allowed_working_directories: c.allowed_working_directories.clone(),
             },
-            Some(Escalation {
-                request: request.clone(),
-                cancel: cancel.clone(),
-                repo: approvals_repo.clone(),
-                events: events.clone(),
-                park_after: Duration::from_secs(a.park_after_secs),
-                timeout: None,
-                live_prompts: c.live_permission_prompts,
-            }),
+            Some(escalation),
         );
+        let sessions = SessionCommands::new(&session_deps);
         let agents = Arc::new(AgentCatalog::new(runtime.clone(), clock.clone()));
         // Before serving: stop what an earlier Orchestra left running and make the database
         // truthful about it.
-        let (failed, lost) = sessions.recover().await?;
+        let (failed, lost) = sessions.recovery.recover().await?;
         if failed > 0 || lost > 0 {
             tracing::info!(
                 sessions_failed = failed,
@@ -343,7 +349,7 @@ impl Application {
                 get: GetSessionHandler::new(sessions_repo.clone()),
                 list: ListSessionsHandler::new(sessions_repo.clone()),
                 count: CountSessionsHandler::new(sessions_repo.clone()),
-                manager: sessions.clone(),
+                commands: sessions.clone(),
                 get_turn: GetTurnHandler::new(turns_repo.clone()),
                 list_turns: ListTurnsHandler::new(turns_repo.clone()),
                 agents: agents.clone(),
@@ -377,11 +383,11 @@ impl Application {
                 shutdown.clone(),
             ),
             background::spawn_agent_health_check(
-                sessions.clone(),
+                sessions.health.clone(),
                 Duration::from_secs(settings.claude.health_check_interval_secs),
                 shutdown.clone(),
             ),
-            background::spawn_escalation(sessions.clone(), shutdown.clone()),
+            background::spawn_escalation(sessions.escalation.clone(), shutdown.clone()),
             background::spawn_metrics_upkeep(metrics, shutdown.clone()),
         ];
         if let (Some(updates), TelegramMode::Polling) = (telegram_updates, settings.telegram.mode) {
@@ -447,7 +453,7 @@ impl Application {
     }
 
     /// The session manager (for tests).
-    pub fn sessions(&self) -> &SessionManager {
+    pub fn sessions(&self) -> &SessionCommands {
         &self.sessions
     }
 
@@ -472,7 +478,7 @@ impl Application {
         };
         // Agents are paused (processes stopped with the ladder) so they are resumable after
         // the restart; then the background services stop.
-        self.sessions.shutdown().await;
+        self.sessions.recovery.shutdown().await;
         let _ = self.stop_background.send(true);
         for task in self.background {
             let _ = task.await;

@@ -14,7 +14,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/agents", tag = "sessions", responses((status = 200, body = Vec<AgentResponse>)))]
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let found = state.sessions.agents.current().await;
-    let manager = &state.sessions.manager;
+    let live = &state.sessions.commands.live;
     HttpResponse::Ok().json(vec![AgentResponse {
         id: found.installation.id,
         path: found.installation.path,
@@ -22,8 +22,8 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
         available: found.installation.available,
         error: found.installation.error,
         checked_at: found.checked_at,
-        live_processes: manager.live_count(),
-        max_processes: manager.settings().max_live_processes,
-        queued: manager.queued(),
+        live_processes: live.live_count(),
+        max_processes: live.max_processes(),
+        queued: live.queued(),
     }])
 }

@@ -46,8 +46,9 @@ fn detail(state: &AppState, session: &AgentSession) -> SessionDetailResponse {
         session: SessionResponse::from(session),
         process: state
             .sessions
-            .manager
-            .live_info(session.id())
+            .commands
+            .live
+            .info(session.id())
             .map(|l| LiveProcessResponse {
                 pid: l.pid,
                 current_turn_id: l.current_turn.map(|t| t.to_string()),
@@ -118,8 +119,9 @@ pub async fn create(
         .map_err(|e| ApiError::bad_request("permissionMode", e.to_string()))?;
     let session = state
         .sessions
-        .manager
-        .create(CreateSession {
+        .commands
+        .create
+        .handle(CreateSession {
             working_directory: b.working_directory,
             agent_id: b.agent_id,
             model: b.model,
@@ -182,7 +184,7 @@ pub async fn send_message(
         }
         Some(s) => Duration::from_secs(s),
     };
-    let (turn, mut done) = state.sessions.manager.send_message(id, &b.prompt).await?;
+    let (turn, mut done) = state.sessions.commands.send.handle(id, &b.prompt).await?;
     let location = format!("/api/sessions/{id}/turns/{}", turn.id());
     if b.wait {
         let turn_id = turn.id();
@@ -257,10 +259,10 @@ pub async fn events(
     let session = state.sessions.get.handle(id).await?;
     if session.status() == SessionStatus::Closed {
         // Its log is gone and nothing will happen in it again; a stream would never end.
-        return Err(orchestra_application::AppError::Conflict {
-            code: "session_closed",
-            message: "the session is closed; it has no more events".into(),
-        }
+        return Err(orchestra_application::AppError::conflict(
+            orchestra_application::ConflictKind::SessionClosed,
+            "the session is closed; it has no more events",
+        )
         .into());
     }
     let last_event_id = match req.headers().get("Last-Event-ID") {
@@ -275,7 +277,7 @@ pub async fn events(
         ),
     };
     let after = query.after.or(last_event_id);
-    let log = state.sessions.manager.event_log(id);
+    let log = state.sessions.commands.live.event_log(id);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
@@ -292,7 +294,7 @@ pub async fn interrupt(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_session_id(&path)?;
-    let turn_id = state.sessions.manager.interrupt(id).await?;
+    let turn_id = state.sessions.commands.interrupt.handle(id).await?;
     let turn = state.sessions.get_turn.handle(id, turn_id).await?;
     Ok(HttpResponse::Accepted().json(TurnResponse::from(&turn)))
 }
@@ -306,7 +308,7 @@ pub async fn pause(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_session_id(&path)?;
-    let session = state.sessions.manager.pause(id).await?;
+    let session = state.sessions.commands.pause.handle(id).await?;
     Ok(HttpResponse::Ok().json(detail(&state, &session)))
 }
 
@@ -322,7 +324,7 @@ pub async fn resume(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_session_id(&path)?;
-    let session = state.sessions.manager.resume(id).await?;
+    let session = state.sessions.commands.resume.handle(id).await?;
     Ok(HttpResponse::Ok().json(detail(&state, &session)))
 }
 
@@ -335,6 +337,6 @@ pub async fn close(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_session_id(&path)?;
-    let session = state.sessions.manager.close(id).await?;
+    let session = state.sessions.commands.close.handle(id).await?;
     Ok(HttpResponse::Ok().json(detail(&state, &session)))
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use orchestra_application::ports::WebhookError;
 
 use super::resource;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,12 +32,12 @@ pub async fn webhook(
         Ok(()) => Ok(HttpResponse::Ok().finish()),
         Err(WebhookError::Unauthorized) => Err(ApiError::new(
             actix_web::http::StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "the webhook secret token does not match",
         )),
         Err(WebhookError::Malformed(m)) => Err(ApiError::new(
             actix_web::http::StatusCode::BAD_REQUEST,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             m,
         )),
     }

@@ -1,0 +1,74 @@
+//! The one path by which decisions reach waiting agents: the in-process event bus, with the
+//! database poll (decisions made on another node, or missed by a lagging listener) feeding
+//! the same stream.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use orchestra_domain::{ApprovalRequest, ApprovalStatus};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::Instant;
+
+use super::Escalation;
+use crate::approvals::ApprovalEvent;
+
+/// How often the feed reads the approvals that live prompts wait for from the database.
+/// Decisions made in this process arrive at once through the bus; the poll is the safety
+/// net for decisions made on another node or missed by a lagging listener.
+pub const DECISION_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A stream of decided approvals.
+#[derive(Debug)]
+pub struct DecisionFeed {
+    escalation: Escalation,
+    events: broadcast::Receiver<ApprovalEvent>,
+    polled: VecDeque<ApprovalRequest>,
+    next_poll: Instant,
+    interval: Duration,
+}
+
+impl DecisionFeed {
+    /// A feed that starts listening now.
+    pub fn new(escalation: &Escalation) -> Self {
+        Self {
+            events: escalation.deps().events.subscribe(),
+            escalation: escalation.clone(),
+            polled: VecDeque::new(),
+            next_poll: Instant::now() + DECISION_POLL_INTERVAL,
+            interval: DECISION_POLL_INTERVAL,
+        }
+    }
+
+    /// The next decision. `None` once the bus is closed.
+    pub async fn next(&mut self) -> Option<ApprovalRequest> {
+        loop {
+            if let Some(a) = self.polled.pop_front() {
+                return Some(a);
+            }
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Ok(ApprovalEvent::Decided(a)) => return Some(a),
+                    Ok(ApprovalEvent::Opened(_)) => {}
+                    // Missed some: read the database now.
+                    Err(RecvError::Lagged(_)) => self.poll().await,
+                    Err(RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep_until(self.next_poll) => self.poll().await,
+            }
+        }
+    }
+
+    async fn poll(&mut self) {
+        self.next_poll = Instant::now() + self.interval;
+        for id in self.escalation.waiting() {
+            match self.escalation.deps().repo.find(id).await {
+                Ok(Some(a)) if a.status() != ApprovalStatus::Pending => self.polled.push_back(a),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(approval.id = %id, error = %err, "could not read a waiting approval");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! What a session may do without asking again: tools allowed for the session, one-time
+//! allows of exactly one call, and calls refused before.
+
+use std::collections::HashSet;
+
+use orchestra_domain::ApprovalId;
+use serde_json::Value;
+
+use crate::ports::PermissionAnswer;
+
+/// A one-time allow of exactly one call (after a parked or denied call was approved).
+#[derive(Debug, Clone)]
+struct OnceGrant {
+    tool: String,
+    input: Value,
+    updated_input: Option<Value>,
+}
+
+/// A session's grants. They outlive its processes and go when it is closed.
+#[derive(Debug, Default)]
+pub(crate) struct Grants {
+    /// Tools allowed for the rest of the session.
+    session_tools: HashSet<String>,
+    /// Exactly these calls, once each.
+    once: Vec<OnceGrant>,
+    /// Calls refused or expired: answered with a deny, never asked again.
+    refused: Vec<(String, Value)>,
+    /// Decisions already acted on (a decision may be reported by the bus and the poll).
+    handled: HashSet<ApprovalId>,
+}
+
+/// Why a permission request was answered without asking anyone (a metric label).
+pub(crate) type AutoAnswer = (PermissionAnswer, &'static str);
+
+impl Grants {
+    /// The answer the grants give for `tool` with `input`, if they cover it. A one-time
+    /// grant is used up.
+    pub(crate) fn answer(&mut self, tool: &str, input: &Value) -> Option<AutoAnswer> {
+        if self.session_tools.contains(tool) {
+            let allow = PermissionAnswer::Allow {
+                updated_input: None,
+            };
+            return Some((allow, "session_grant"));
+        }
+        if let Some(pos) = self
+            .once
+            .iter()
+            .position(|o| o.tool == tool && &o.input == input)
+        {
+            let grant = self.once.remove(pos);
+            let allow = PermissionAnswer::Allow {
+                updated_input: grant.updated_input,
+            };
+            return Some((allow, "one_time_grant"));
+        }
+        if self.refused.iter().any(|(t, i)| t == tool && i == input) {
+            let deny = PermissionAnswer::Deny {
+                message: "This exact tool call was already refused or not approved in time; it will not be asked again.".into(),
+                interrupt: false,
+            };
+            return Some((deny, "refused_before"));
+        }
+        None
+    }
+
+    /// Marks `approval` as acted on; false when it already was.
+    pub(crate) fn first_time(&mut self, approval: ApprovalId) -> bool {
+        self.handled.insert(approval)
+    }
+
+    /// Allows `tool` for the rest of the session; false when it already was.
+    pub(crate) fn allow_tool(&mut self, tool: &str) -> bool {
+        self.session_tools.insert(tool.to_owned())
+    }
+
+    /// Allows exactly this call once.
+    pub(crate) fn allow_once(&mut self, tool: &str, input: &Value, updated_input: Option<Value>) {
+        self.once.push(OnceGrant {
+            tool: tool.to_owned(),
+            input: input.clone(),
+            updated_input,
+        });
+    }
+
+    /// Refuses this call for the rest of the session.
+    pub(crate) fn refuse(&mut self, tool: &str, input: &Value) {
+        self.refused.push((tool.to_owned(), input.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_one_time_grant_allows_exactly_that_call_once() {
+        let mut g = Grants::default();
+        g.allow_once("Bash", &json!({"command": "ls"}), None);
+        assert!(g.answer("Bash", &json!({"command": "rm -rf /"})).is_none());
+        let (answer, why) = g.answer("Bash", &json!({"command": "ls"})).unwrap();
+        assert_eq!(why, "one_time_grant");
+        assert!(matches!(answer, PermissionAnswer::Allow { .. }));
+        assert!(g.answer("Bash", &json!({"command": "ls"})).is_none());
+    }
+
+    #[test]
+    fn a_refused_call_is_denied_without_asking_and_others_are_not() {
+        let mut g = Grants::default();
+        g.refuse("Write", &json!({"file_path": "/etc/passwd"}));
+        let (answer, why) = g
+            .answer("Write", &json!({"file_path": "/etc/passwd"}))
+            .unwrap();
+        assert_eq!(why, "refused_before");
+        assert!(matches!(
+            answer,
+            PermissionAnswer::Deny {
+                interrupt: false,
+                ..
+            }
+        ));
+        assert!(g.answer("Write", &json!({"file_path": "/tmp/x"})).is_none());
+    }
+
+    #[test]
+    fn a_decision_is_acted_on_once() {
+        let mut g = Grants::default();
+        let id = ApprovalId::new();
+        assert!(g.first_time(id));
+        assert!(!g.first_time(id));
+    }
+}

@@ -1,0 +1,194 @@
+//! Deciding what a decision means for the session: answer the waiting prompt, or continue a
+//! session that no longer waits; and which prompts are parked. Pure state changes; the
+//! sessions side carries the plan out.
+
+use std::time::Duration;
+
+use orchestra_domain::{
+    ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalStatus, DecisionOutcome,
+    SessionId,
+};
+use serde_json::Value;
+
+use super::Escalation;
+use crate::ports::PermissionAnswer;
+
+/// What to do about one decision.
+#[derive(Debug, Clone)]
+pub struct DecisionPlan {
+    /// The session.
+    pub session_id: SessionId,
+    /// The approval.
+    pub approval_id: ApprovalId,
+    /// Its new status.
+    pub status: ApprovalStatus,
+    /// Log the decision only if the session still has an event log (it may be closed).
+    pub log_only_if_open: bool,
+    /// A tool newly allowed for the rest of the session, to persist on the session.
+    pub allow_for_session: Option<String>,
+    /// What to do to the agent.
+    pub action: PlanAction,
+}
+
+/// What a decision does to the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanAction {
+    /// Nothing (a denial nobody waits for; a withdrawal).
+    None,
+    /// Answer the prompt the live process waits on.
+    Answer {
+        /// The control request id.
+        request_id: String,
+        /// Its tool use.
+        tool_use_id: Option<String>,
+        /// The answer.
+        answer: PermissionAnswer,
+    },
+    /// No prompt waits: allow exactly this call once and continue the session.
+    Continue {
+        /// The tool.
+        tool: String,
+        /// The input asked for.
+        input: Value,
+        /// The input the approver edited, if any.
+        updated_input: Option<Value>,
+        /// Who decided.
+        decided_by: String,
+    },
+}
+
+/// A prompt that waited too long: the sessions side denies it with interrupt and parks the
+/// session.
+#[derive(Debug, Clone)]
+pub struct Park {
+    /// The session.
+    pub session_id: SessionId,
+    /// The approval it waits for (kept Pending).
+    pub approval_id: ApprovalId,
+    /// The control request to deny.
+    pub request_id: String,
+    /// Its tool use.
+    pub tool_use_id: Option<String>,
+    /// How long it waited.
+    pub waited: Duration,
+}
+
+/// What the model is told when a call is not run.
+fn deny_message(approval: &ApprovalRequest) -> String {
+    let Some(d) = approval.decision() else {
+        return "The tool call was not approved.".into();
+    };
+    let reason = d
+        .reason
+        .as_deref()
+        .map(|r| format!(" Reason: {r}"))
+        .unwrap_or_default();
+    match d.outcome {
+        DecisionOutcome::Rejected => {
+            format!("A human denied this tool call ({}).{reason}", d.decided_by)
+        }
+        DecisionOutcome::Expired => {
+            "Nobody approved this tool call in time; it was not run.".into()
+        }
+        DecisionOutcome::Cancelled => {
+            format!("The approval request was withdrawn; the tool call was not run.{reason}")
+        }
+        DecisionOutcome::Approved => "The tool call was approved.".into(),
+    }
+}
+
+impl Escalation {
+    /// What `approval`'s decision means. `None` when there is nothing to do: a test
+    /// approval, one still Pending, or a decision already acted on (each is acted on once,
+    /// however often it is reported). `live` says whether the session has a process now.
+    pub fn plan(&self, approval: &ApprovalRequest, live: bool) -> Option<DecisionPlan> {
+        if approval.request().kind == ApprovalKind::Test
+            || approval.status() == ApprovalStatus::Pending
+        {
+            return None;
+        }
+        let session_id = approval.request().session_id.parse::<SessionId>().ok()?;
+        let decision = approval.decision()?.clone();
+        let mut plan = DecisionPlan {
+            session_id,
+            approval_id: approval.id(),
+            status: approval.status(),
+            log_only_if_open: false,
+            allow_for_session: None,
+            action: PlanAction::None,
+        };
+        if decision.outcome == DecisionOutcome::Cancelled && !live {
+            // Withdrawn while no process waits (paused or closed): nothing to answer or
+            // continue, and a closed session's state must not be recreated.
+            plan.log_only_if_open = true;
+            return Some(plan);
+        }
+        let tool = approval.request().tool_name.clone();
+        let input = approval.request().tool_input.clone();
+        let waiting = self.with(session_id, |s| {
+            if !s.grants.first_time(approval.id()) {
+                return Err(());
+            }
+            if matches!(
+                decision.outcome,
+                DecisionOutcome::Rejected | DecisionOutcome::Expired
+            ) {
+                s.grants.refuse(&tool, &input);
+            }
+            if decision.outcome == DecisionOutcome::Approved
+                && decision.scope == ApprovalScope::Session
+                && s.grants.allow_tool(&tool)
+            {
+                plan.allow_for_session = Some(tool.clone());
+            }
+            Ok(s.pending.remove(&approval.id()))
+        });
+        let Ok(waiting) = waiting else {
+            return None;
+        };
+        plan.action = match waiting {
+            Some(prompt) => PlanAction::Answer {
+                request_id: prompt.request_id,
+                tool_use_id: prompt.tool_use_id,
+                answer: if decision.outcome.allows() {
+                    PermissionAnswer::Allow {
+                        updated_input: decision.updated_input.clone(),
+                    }
+                } else {
+                    PermissionAnswer::Deny {
+                        message: deny_message(approval),
+                        interrupt: false,
+                    }
+                },
+            },
+            None if decision.outcome == DecisionOutcome::Approved => PlanAction::Continue {
+                tool,
+                input,
+                updated_input: decision.updated_input.clone(),
+                decided_by: decision.decided_by.clone(),
+            },
+            None => PlanAction::None,
+        };
+        Some(plan)
+    }
+
+    /// Allows exactly this call once (the continuation after an approval will ask for it).
+    pub(crate) fn grant_once(
+        &self,
+        id: SessionId,
+        tool: &str,
+        input: &Value,
+        updated_input: Option<Value>,
+    ) {
+        self.with(id, |s| s.grants.allow_once(tool, input, updated_input));
+    }
+}
+
+/// A permission rule for exactly this call where the CLI has one (`Bash(<command>)`), the
+/// tool name otherwise.
+pub(crate) fn rule_for(tool: &str, input: &Value) -> String {
+    match (tool, input.get("command").and_then(Value::as_str)) {
+        ("Bash", Some(cmd)) if !cmd.contains(',') && !cmd.contains(')') => format!("Bash({cmd})"),
+        _ => tool.to_owned(),
+    }
+}

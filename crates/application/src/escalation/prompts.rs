@@ -1,0 +1,136 @@
+//! Asking: a `can_use_tool` request is answered from the session's grants or becomes a Live
+//! approval (persisted before anyone is notified); a tool call the CLI denied by itself
+//! becomes a Denial approval after the turn.
+
+use std::time::Instant;
+
+use orchestra_domain::{ApprovalId, ApprovalKind, NewApproval, SessionId};
+use serde_json::Value;
+
+use super::Escalation;
+use super::state::PendingPrompt;
+use crate::approvals::RequestApproval;
+use crate::metrics_names as m;
+use crate::ports::{PermissionAnswer, TurnReport};
+
+/// A `can_use_tool` request from the agent.
+#[derive(Debug, Clone)]
+pub struct PermissionRequest {
+    /// The control request id to answer.
+    pub request_id: String,
+    /// The tool.
+    pub tool_name: String,
+    /// Its input.
+    pub input: Value,
+    /// Its tool use.
+    pub tool_use_id: Option<String>,
+    /// What the call does, in the CLI's words.
+    pub description: Option<String>,
+}
+
+/// What became of a permission request.
+#[derive(Debug, Clone)]
+pub enum Prompted {
+    /// Answer the agent now.
+    Answer(PermissionAnswer),
+    /// A human is asked; the agent waits for this approval.
+    Waiting(ApprovalId),
+}
+
+impl Escalation {
+    /// A `can_use_tool` request: answered from the grants, or persisted as an approval
+    /// (before anyone is notified) that the agent waits for. Fails closed: when the approval
+    /// cannot be recorded, the call is denied.
+    pub async fn ask(&self, id: SessionId, agent_id: &str, req: PermissionRequest) -> Prompted {
+        if let Some((answer, why)) = self.with(id, |s| s.grants.answer(&req.tool_name, &req.input))
+        {
+            metrics::counter!(m::AGENT_PERMISSIONS_AUTO_ANSWERED_TOTAL, "why" => why).increment(1);
+            tracing::info!(session.id = %id, tool = %req.tool_name, why, "permission answered without asking");
+            return Prompted::Answer(answer);
+        }
+        let opened = self
+            .deps()
+            .request
+            .handle(RequestApproval {
+                request: NewApproval {
+                    session_id: id.to_string(),
+                    agent_id: agent_id.to_owned(),
+                    tool_name: req.tool_name.clone(),
+                    tool_input: req.input.clone(),
+                    tool_use_id: req.tool_use_id.clone(),
+                    kind: ApprovalKind::Live,
+                    description: req.description.clone(),
+                },
+                timeout: self.settings().timeout,
+                await_delivery: false,
+            })
+            .await;
+        match opened {
+            Ok((approval, _)) => {
+                self.with(id, |s| {
+                    s.pending.insert(
+                        approval.id(),
+                        PendingPrompt {
+                            request_id: req.request_id,
+                            tool_use_id: req.tool_use_id,
+                            asked_at: Instant::now(),
+                        },
+                    );
+                });
+                Prompted::Waiting(approval.id())
+            }
+            Err(err) => {
+                tracing::error!(session.id = %id, error = %err, "could not record the approval; denying the tool call");
+                Prompted::Answer(PermissionAnswer::Deny {
+                    message: "Orchestra could not record an approval request for this tool call, so it was not run.".into(),
+                    interrupt: false,
+                })
+            }
+        }
+    }
+
+    /// After a turn: each tool call the CLI denied by itself (not one Orchestra answered, nor
+    /// one the grants cover) becomes a Denial approval; approving it resumes the session with
+    /// the call allowed. Returns the approvals opened, with their tools.
+    pub async fn escalate_denials(
+        &self,
+        id: SessionId,
+        agent_id: &str,
+        report: &TurnReport,
+    ) -> Vec<(ApprovalId, String)> {
+        let mut opened = Vec::new();
+        for d in &report.permission_denials {
+            let skip = self.with(id, |s| {
+                s.answered.contains(&d.tool_use_id)
+                    || s.grants.answer(&d.tool_name, &d.tool_input).is_some()
+            });
+            if skip {
+                continue;
+            }
+            let result = self
+                .deps()
+                .request
+                .handle(RequestApproval {
+                    request: NewApproval {
+                        session_id: id.to_string(),
+                        agent_id: agent_id.to_owned(),
+                        tool_name: d.tool_name.clone(),
+                        tool_input: d.tool_input.clone(),
+                        tool_use_id: Some(d.tool_use_id.clone()),
+                        kind: ApprovalKind::Denial,
+                        description: Some("The agent's tool call was denied; approve to resume the session with it allowed.".into()),
+                    },
+                    timeout: self.settings().timeout,
+                    await_delivery: false,
+                })
+                .await;
+            match result {
+                Ok((a, _)) => opened.push((a.id(), d.tool_name.clone())),
+                Err(err) => {
+                    tracing::error!(session.id = %id, error = %err, "could not record an approval for a denied tool call");
+                }
+            }
+        }
+        opened
+    }
+}

@@ -1,0 +1,200 @@
+//! What every session handler works with: the ports, the live-process registry, the event
+//! logs, escalation, and the helpers they share (load, the one "load, transition, store"
+//! path, status logging, gauges, spawning long-lived tasks).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use orchestra_domain::{AgentSession, SessionId, SessionStatus, TransitionError};
+
+use super::event_log::{EventLog, SessionEvent};
+use super::registry::LiveRegistry;
+use super::settings::SessionSettings;
+use crate::error::{AppError, ConflictKind};
+use crate::escalation::Escalation;
+use crate::metrics_names as m;
+use crate::ports::{AgentRuntime, Clock, RepositoryError, SessionRepository, TurnRepository};
+
+/// The sessions' event logs (created on first use, dropped when a session is closed).
+#[derive(Debug, Clone)]
+pub struct EventLogs {
+    capacity: usize,
+    logs: Arc<Mutex<HashMap<SessionId, Arc<EventLog>>>>,
+}
+
+impl EventLogs {
+    /// Logs that keep `capacity` events each.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            logs: Arc::default(),
+        }
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<SessionId, Arc<EventLog>>> {
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The session's log, created on first use.
+    pub fn get(&self, id: SessionId) -> Arc<EventLog> {
+        let capacity = self.capacity;
+        Arc::clone(
+            self.map()
+                .entry(id)
+                .or_insert_with(|| Arc::new(EventLog::new(id, capacity))),
+        )
+    }
+
+    /// The session's log if it has one.
+    pub fn existing(&self, id: SessionId) -> Option<Arc<EventLog>> {
+        self.map().get(&id).cloned()
+    }
+
+    /// Drops a closed session's log.
+    pub fn remove(&self, id: SessionId) {
+        self.map().remove(&id);
+    }
+}
+
+/// The session handlers' dependencies. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SessionDeps {
+    /// Sessions.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Turns.
+    pub turns: Arc<dyn TurnRepository>,
+    /// Starts agents.
+    pub runtime: Arc<dyn AgentRuntime>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Limits.
+    pub settings: Arc<SessionSettings>,
+    /// Live processes, slots and lifecycle locks.
+    pub registry: LiveRegistry,
+    /// Per-session event logs.
+    pub logs: EventLogs,
+    /// Escalation of permission prompts; `None` denies every prompt.
+    pub escalation: Option<Escalation>,
+    /// The runtime long-lived tasks (pumps, continuations, parking) run on, not the HTTP
+    /// worker that happened to start them.
+    rt: Option<tokio::runtime::Handle>,
+}
+
+impl SessionDeps {
+    /// Dependencies over the ports; long-lived tasks run on the current tokio runtime.
+    pub fn new(
+        sessions: Arc<dyn SessionRepository>,
+        turns: Arc<dyn TurnRepository>,
+        runtime: Arc<dyn AgentRuntime>,
+        clock: Arc<dyn Clock>,
+        settings: SessionSettings,
+        escalation: Option<Escalation>,
+    ) -> Self {
+        Self {
+            registry: LiveRegistry::new(settings.max_live_processes, settings.spawn_queue_timeout),
+            logs: EventLogs::new(settings.event_buffer),
+            settings: Arc::new(settings),
+            sessions,
+            turns,
+            runtime,
+            clock,
+            escalation,
+            rt: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
+    /// Spawns a task that must outlive the request that started it.
+    pub(crate) fn spawn_task<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.rt {
+            Some(rt) => rt.spawn(fut),
+            None => tokio::spawn(fut),
+        }
+    }
+
+    /// Appends to the session's event log.
+    pub(crate) fn log(&self, id: SessionId, event: SessionEvent) {
+        self.logs.get(id).append(self.clock.now(), event);
+    }
+
+    /// Appends only if the session still has a log (a closed session's was dropped).
+    pub(crate) fn log_if_open(&self, id: SessionId, event: SessionEvent) {
+        if let Some(log) = self.logs.existing(id) {
+            log.append(self.clock.now(), event);
+        }
+    }
+
+    pub(crate) fn log_status(&self, id: SessionId, status: SessionStatus, reason: Option<String>) {
+        self.log(id, SessionEvent::StatusChanged { status, reason });
+    }
+
+    /// Reads a session.
+    pub(crate) async fn load(&self, id: SessionId) -> Result<AgentSession, AppError> {
+        self.sessions
+            .find(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("session", id))
+    }
+
+    /// The one "load, transition, store" path: applies `step` to a fresh read and stores it
+    /// with the version it read. Lifecycle changes hold the session's lock, so a version
+    /// conflict can only come from another node; it retries a few times.
+    pub(crate) async fn transition(
+        &self,
+        id: SessionId,
+        step: impl Fn(&mut AgentSession) -> Result<(), TransitionError>,
+    ) -> Result<AgentSession, AppError> {
+        for _ in 0..3 {
+            let mut session = self.load(id).await?;
+            let version = session.version();
+            step(&mut session)?;
+            match self.sessions.update(&session, version).await {
+                Ok(()) => return Ok(session),
+                Err(RepositoryError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::conflict(
+            ConflictKind::Concurrent,
+            "the session changed concurrently; try again",
+        ))
+    }
+
+    /// Marks an Active session Failed with `reason` (and logs it); others stay as they are.
+    pub(crate) async fn fail_if_active(&self, id: SessionId, reason: &str) -> Result<(), AppError> {
+        let now = self.clock.now();
+        self.transition(id, |s| {
+            if s.status() == SessionStatus::Active {
+                s.fail(reason.to_owned(), now)
+            } else {
+                Ok(())
+            }
+        })
+        .await?;
+        self.log_status(id, SessionStatus::Failed, Some(reason.to_owned()));
+        Ok(())
+    }
+
+    /// Publishes the live-process gauge now and the sessions-by-status gauge soon.
+    pub(crate) fn publish_gauges(&self) {
+        #[expect(clippy::cast_precision_loss, reason = "process counts fit f64 exactly")]
+        metrics::gauge!(m::AGENT_PROCESSES_LIVE).set(self.registry.live_count() as f64);
+        let repo = Arc::clone(&self.sessions);
+        self.spawn_task(async move {
+            if let Ok(counts) = repo.count_by_status().await {
+                for (status, n) in counts {
+                    #[expect(
+                        clippy::cast_precision_loss,
+                        reason = "session counts fit f64 exactly"
+                    )]
+                    metrics::gauge!(m::AGENT_SESSIONS, "status" => status.as_str()).set(n as f64);
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,398 @@
+//! The sessions side of escalation: carries out on live processes what
+//! [`Escalation`](crate::escalation::Escalation) decides — answer a permission request,
+//! record approvals the agent waits for, park a prompt nobody answers, continue a session
+//! after an approval — and runs the loop that feeds it decisions and parks.
+
+use std::future::Future;
+use std::time::Duration;
+
+use orchestra_domain::{ApprovalId, ApprovalRequest, SessionId, SessionStatus, TurnStatus};
+use serde_json::Value;
+
+use super::deps::SessionDeps;
+use super::event_log::SessionEvent;
+use super::live::{Live, Slot};
+use super::send::SendMessageHandler;
+use super::supervisor::Supervisor;
+use crate::escalation::{DecisionFeed, Escalation, Park, PermissionRequest, PlanAction, Prompted};
+use crate::metrics_names as m;
+use crate::ports::{PermissionAnswer, TurnReport};
+
+/// How often prompts are checked for parking (reads only memory).
+pub const PARK_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Carries out escalation on the sessions. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EscalationDriver {
+    deps: SessionDeps,
+    supervisor: Supervisor,
+}
+
+/// A continuation after an approval that found no waiting prompt.
+struct Continuation {
+    approval_id: ApprovalId,
+    tool: String,
+    input: Value,
+    updated_input: Option<Value>,
+    decided_by: String,
+}
+
+impl EscalationDriver {
+    /// The driver over the session handlers' dependencies.
+    pub fn new(deps: SessionDeps) -> Self {
+        Self {
+            supervisor: Supervisor::new(deps.clone()),
+            deps,
+        }
+    }
+
+    fn escalation(&self) -> Option<&Escalation> {
+        self.deps.escalation.as_ref()
+    }
+
+    /// A `can_use_tool` request of `live`: answered now, or recorded as an approval the
+    /// turn waits for. Without escalation every request is denied.
+    pub(crate) async fn on_permission_request(
+        &self,
+        id: SessionId,
+        live: &Live,
+        req: PermissionRequest,
+    ) {
+        let (request_id, tool_use_id, tool_name) = (
+            req.request_id.clone(),
+            req.tool_use_id.clone(),
+            req.tool_name.clone(),
+        );
+        let prompted = match self.escalation() {
+            Some(esc) => esc.ask(id, &live.agent_id, req).await,
+            None => Prompted::Answer(PermissionAnswer::Deny {
+                message: "No human approval channel is configured.".into(),
+                interrupt: false,
+            }),
+        };
+        match prompted {
+            Prompted::Answer(answer) => {
+                self.supervisor
+                    .answer(id, live, &request_id, tool_use_id.as_deref(), answer)
+                    .await;
+            }
+            Prompted::Waiting(approval_id) => self.deps.log(
+                id,
+                SessionEvent::ApprovalRequested {
+                    approval_id,
+                    tool_name,
+                },
+            ),
+        }
+    }
+
+    /// After a turn ended: park the session if the turn was parked; otherwise escalate the
+    /// CLI's own denials and send the next continuation.
+    pub(crate) async fn after_turn(
+        &self,
+        id: SessionId,
+        report: &TurnReport,
+        parked: Option<ApprovalId>,
+    ) {
+        if let Some(approval) = parked {
+            let this = self.clone();
+            self.deps
+                .spawn_task(async move { this.park_session(id, approval).await });
+            return;
+        }
+        let Some(esc) = self.escalation() else { return };
+        let agent_id = &self.deps.settings.default_agent_id;
+        for (approval_id, tool_name) in esc.escalate_denials(id, agent_id, report).await {
+            self.deps.log(
+                id,
+                SessionEvent::ApprovalRequested {
+                    approval_id,
+                    tool_name,
+                },
+            );
+        }
+        let idle = self.deps.registry.get(id).is_some_and(|l| {
+            let st = l.state();
+            matches!(st.slot, Slot::Idle) && !st.stopping
+        });
+        if let Some(prompt) = idle.then(|| esc.next_continuation(id)).flatten() {
+            let send = SendMessageHandler::new(self.deps.clone());
+            self.deps.spawn_task(async move {
+                if let Err(err) = send.handle(id, &prompt).await {
+                    tracing::warn!(session.id = %id, error = %err, "could not send the continuation prompt");
+                }
+            });
+        }
+    }
+
+    /// Denies, with interrupt, every prompt that waited longer than `park_after`; the
+    /// turn's end then parks its session.
+    pub async fn park_due(&self) {
+        let Some(esc) = self.escalation() else { return };
+        let candidates: Vec<SessionId> = self
+            .deps
+            .registry
+            .all()
+            .into_iter()
+            .filter(|(_, l)| !l.state().stopping)
+            .map(|(id, _)| id)
+            .collect();
+        for park in esc.due_parks(&candidates) {
+            self.park_prompt(park).await;
+        }
+    }
+
+    async fn park_prompt(&self, park: Park) {
+        let Park {
+            session_id: id,
+            approval_id,
+            ..
+        } = park;
+        let Some(live) = self.deps.registry.get(id) else {
+            return;
+        };
+        // The CLI exits after a deny with interrupt: that exit is ours, not a crash.
+        live.state().begin_stop(
+            TurnStatus::Interrupted,
+            &format!("parked: waiting for a human to decide approval {approval_id}"),
+        );
+        tracing::info!(session.id = %id, approval.id = %approval_id, waited_secs = park.waited.as_secs(), "no decision yet; parking the session");
+        let deny = PermissionAnswer::Deny {
+            message: format!(
+                "Orchestra parked this session: nobody has decided approval {approval_id} yet. \
+                 It will continue once the call is approved."
+            ),
+            interrupt: true,
+        };
+        self.supervisor
+            .answer(
+                id,
+                &live,
+                &park.request_id,
+                park.tool_use_id.as_deref(),
+                deny,
+            )
+            .await;
+    }
+
+    async fn park_session(&self, id: SessionId, approval: ApprovalId) {
+        let _guard = self.deps.registry.lock_lifecycle(id).await;
+        let reason = format!("parked: waiting for a human to decide approval {approval}");
+        self.supervisor
+            .stop(id, TurnStatus::Interrupted, &reason)
+            .await;
+        let now = self.deps.clock.now();
+        let parked = self
+            .deps
+            .transition(id, |s| {
+                if s.status() == SessionStatus::Active {
+                    s.park(reason.clone(), now)
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        match parked {
+            Ok(_) => {
+                metrics::counter!(m::AGENT_SESSIONS_PARKED_TOTAL).increment(1);
+                tracing::info!(session.id = %id, approval.id = %approval, "session parked until the approval is decided");
+                self.deps
+                    .log_status(id, SessionStatus::Paused, Some(reason));
+            }
+            Err(err) => {
+                tracing::error!(session.id = %id, error = %err, "could not park the session")
+            }
+        }
+        self.deps.publish_gauges();
+    }
+
+    /// A decision (any channel, or expiry): answers the waiting prompt, or continues a
+    /// session that no longer waits. Each decision is acted on once.
+    pub async fn on_decided(&self, approval: ApprovalRequest) {
+        let Some(esc) = self.escalation() else { return };
+        let Ok(sid) = approval.request().session_id.parse::<SessionId>() else {
+            return;
+        };
+        let Some(plan) = esc.plan(&approval, self.deps.registry.is_live(sid)) else {
+            return;
+        };
+        let decided = SessionEvent::ApprovalDecided {
+            approval_id: plan.approval_id,
+            status: plan.status,
+        };
+        if plan.log_only_if_open {
+            self.deps.log_if_open(sid, decided);
+            return;
+        }
+        if let Some(rule) = &plan.allow_for_session {
+            // Persisted too, so a resumed process gets it as an allowed tool.
+            let now = self.deps.clock.now();
+            let stored = self
+                .deps
+                .transition(sid, |s| {
+                    s.allow_tool(rule, now);
+                    Ok(())
+                })
+                .await;
+            if let Err(err) = stored {
+                tracing::warn!(session.id = %sid, error = %err, "could not store the session-wide allow");
+            }
+        }
+        self.deps.log(sid, decided);
+        match plan.action {
+            PlanAction::None => {}
+            PlanAction::Answer {
+                request_id,
+                tool_use_id,
+                answer,
+            } => {
+                let Some(live) = self.deps.registry.get(sid) else {
+                    return;
+                };
+                tracing::info!(session.id = %sid, approval.id = %plan.approval_id, status = ?plan.status, "answering the agent's permission request");
+                self.supervisor
+                    .answer(sid, &live, &request_id, tool_use_id.as_deref(), answer)
+                    .await;
+            }
+            PlanAction::Continue {
+                tool,
+                input,
+                updated_input,
+                decided_by,
+            } => {
+                let c = Continuation {
+                    approval_id: plan.approval_id,
+                    tool,
+                    input,
+                    updated_input,
+                    decided_by,
+                };
+                self.continue_after_approval(esc, sid, c).await;
+            }
+        }
+    }
+
+    async fn continue_after_approval(&self, esc: &Escalation, sid: SessionId, c: Continuation) {
+        let _guard = self.deps.registry.lock_lifecycle(sid).await;
+        let Ok(Some(session)) = self.deps.sessions.find(sid).await else {
+            return;
+        };
+        if session.status() == SessionStatus::Closed {
+            return;
+        }
+        esc.grant_once(sid, &c.tool, &c.input, c.updated_input.clone());
+        let allowed = c.updated_input.as_ref().unwrap_or(&c.input);
+        let live_prompts = esc.settings().live_prompts;
+        let extra = if live_prompts {
+            Vec::new()
+        } else {
+            vec![crate::escalation::rule_for(&c.tool, allowed)]
+        };
+        if !live_prompts && self.deps.registry.is_live(sid) {
+            // The CLI's allowed tools are fixed at start: restart it with the call allowed.
+            self.supervisor
+                .stop(
+                    sid,
+                    TurnStatus::Interrupted,
+                    "restarting the agent with the approved tool allowed",
+                )
+                .await;
+        }
+        if !self.deps.registry.is_live(sid)
+            && !self.resume(sid, &session, extra, c.approval_id).await
+        {
+            return;
+        }
+        let prompt = format!(
+            "[orchestra] A human ({}) approved your earlier request to use the {} tool with input {allowed}. \
+             Continue with the task; that exact call will be allowed once.",
+            c.decided_by, c.tool
+        );
+        let busy = self
+            .deps
+            .registry
+            .get(sid)
+            .is_some_and(|l| !matches!(l.state().slot, Slot::Idle));
+        if busy {
+            esc.queue_continuation(sid, prompt);
+        } else if let Err(err) = SendMessageHandler::new(self.deps.clone())
+            .handle(sid, &prompt)
+            .await
+        {
+            tracing::warn!(session.id = %sid, error = %err, "could not send the continuation prompt");
+        }
+        tracing::info!(session.id = %sid, approval.id = %c.approval_id, "session continued after approval");
+        self.deps.publish_gauges();
+    }
+
+    /// Starts a process for a session that has none, after an approval. False when it
+    /// could not.
+    async fn resume(
+        &self,
+        sid: SessionId,
+        session: &orchestra_domain::AgentSession,
+        extra: Vec<String>,
+        approval: ApprovalId,
+    ) -> bool {
+        let permit = match self.deps.registry.acquire_slot().await {
+            Ok(p) => p,
+            Err(err) => {
+                tracing::warn!(session.id = %sid, error = %err, "approved, but no process slot to resume the session");
+                return false;
+            }
+        };
+        if let Err(err) = self
+            .supervisor
+            .start(session.spec(), true, extra, permit)
+            .await
+        {
+            tracing::warn!(session.id = %sid, error = %err, "approved, but the session could not be resumed");
+            return false;
+        }
+        let now = self.deps.clock.now();
+        let resumed = self
+            .deps
+            .transition(sid, |s| {
+                if s.status().is_resumable() {
+                    s.resume(now)
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        if let Err(err) = resumed {
+            tracing::error!(session.id = %sid, error = %err, "could not mark the resumed session Active");
+        }
+        self.deps.log_status(
+            sid,
+            SessionStatus::Active,
+            Some(format!("resumed after approval {approval}")),
+        );
+        true
+    }
+
+    /// Feeds decisions (the bus, with the database poll on the same path) to
+    /// [`Self::on_decided`], each on its own task, and parks prompts nobody answers, until
+    /// `stop` resolves or the bus closes.
+    pub async fn run(&self, stop: impl Future<Output = ()>) {
+        let Some(esc) = self.escalation() else {
+            stop.await;
+            return;
+        };
+        let mut feed = DecisionFeed::new(esc);
+        let mut parks = tokio::time::interval(PARK_CHECK_INTERVAL);
+        parks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                decided = feed.next() => {
+                    let Some(approval) = decided else { break };
+                    let this = self.clone();
+                    self.deps.spawn_task(async move { this.on_decided(approval).await });
+                }
+                _ = parks.tick() => self.park_due().await,
+            }
+        }
+    }
+}

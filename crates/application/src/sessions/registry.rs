@@ -1,0 +1,142 @@
+//! The live-process registry: the process slots (a semaphore with a bounded wait), the
+//! per-session lifecycle locks, and the map of live processes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use orchestra_domain::SessionId;
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+
+use super::live::Live;
+use crate::error::AppError;
+
+#[derive(Debug)]
+struct Inner {
+    max: usize,
+    queue_timeout: Duration,
+    permits: Arc<Semaphore>,
+    queued: AtomicUsize,
+    live: Mutex<HashMap<SessionId, Arc<Live>>>,
+    lifecycle: Mutex<HashMap<SessionId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Live processes, their slots and the sessions' lifecycle locks. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LiveRegistry {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LiveRegistry {
+    /// At most `max` live processes; callers wait up to `queue_timeout` for a slot.
+    pub fn new(max: usize, queue_timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                max: max.max(1),
+                queue_timeout,
+                permits: Arc::new(Semaphore::new(max.max(1))),
+                queued: AtomicUsize::new(0),
+                live: Mutex::new(HashMap::new()),
+                lifecycle: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Slots in all.
+    pub fn capacity(&self) -> usize {
+        self.inner.max
+    }
+
+    /// Live processes now.
+    pub fn live_count(&self) -> usize {
+        lock(&self.inner.live).len()
+    }
+
+    /// Callers waiting for a slot.
+    pub fn queued(&self) -> usize {
+        self.inner.queued.load(Ordering::Relaxed)
+    }
+
+    /// Waits for a free slot.
+    ///
+    /// # Errors
+    /// `Overloaded` when none frees up within the queue timeout.
+    pub async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        let result = tokio::time::timeout(
+            self.inner.queue_timeout,
+            Arc::clone(&self.inner.permits).acquire_owned(),
+        )
+        .await;
+        self.inner.queued.fetch_sub(1, Ordering::Relaxed);
+        match result {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(AppError::Overloaded {
+                message: format!(
+                    "all {} agent process slots are busy and none freed up within {} s; try again later",
+                    self.inner.max,
+                    self.inner.queue_timeout.as_secs()
+                ),
+            }),
+        }
+    }
+
+    /// Takes the session's lifecycle lock: create, pause, resume, close, parking, the
+    /// continuation after an approval and the watchdog's stop all hold it.
+    pub async fn lock_lifecycle(&self, id: SessionId) -> OwnedMutexGuard<()> {
+        let m = Arc::clone(lock(&self.inner.lifecycle).entry(id).or_default());
+        m.lock_owned().await
+    }
+
+    /// Forgets a closed session's lock.
+    pub(crate) fn forget(&self, id: SessionId) {
+        lock(&self.inner.lifecycle).remove(&id);
+    }
+
+    /// The session's live process.
+    pub(crate) fn get(&self, id: SessionId) -> Option<Arc<Live>> {
+        lock(&self.inner.live).get(&id).cloned()
+    }
+
+    /// Whether the session has a live process.
+    pub fn is_live(&self, id: SessionId) -> bool {
+        lock(&self.inner.live).contains_key(&id)
+    }
+
+    pub(crate) fn insert(&self, id: SessionId, live: Arc<Live>) {
+        lock(&self.inner.live).insert(id, live);
+    }
+
+    /// Removes the session's process if it is still `live`; false if another replaced it.
+    pub(crate) fn remove_if(&self, id: SessionId, live: &Arc<Live>) -> bool {
+        let mut map = lock(&self.inner.live);
+        if map.get(&id).is_some_and(|l| Arc::ptr_eq(l, live)) {
+            map.remove(&id);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn remove(&self, id: SessionId) {
+        lock(&self.inner.live).remove(&id);
+    }
+
+    /// Every live process.
+    pub(crate) fn all(&self) -> Vec<(SessionId, Arc<Live>)> {
+        lock(&self.inner.live)
+            .iter()
+            .map(|(k, v)| (*k, Arc::clone(v)))
+            .collect()
+    }
+
+    /// The sessions with a live process.
+    pub fn ids(&self) -> Vec<SessionId> {
+        lock(&self.inner.live).keys().copied().collect()
+    }
+}

@@ -1,0 +1,105 @@
+//! Send a message: start a turn on the session's live process.
+
+use std::time::Instant;
+
+use orchestra_domain::{SessionId, Turn, TurnId, TurnStatus};
+
+use super::deps::SessionDeps;
+use super::event_log::SessionEvent;
+use super::live::{Slot, TurnDone};
+use super::validate;
+use crate::error::{AppError, ConflictKind};
+
+/// Handles "send a prompt to a session".
+#[derive(Debug, Clone)]
+pub struct SendMessageHandler {
+    deps: SessionDeps,
+}
+
+impl SendMessageHandler {
+    /// A handler over the session dependencies.
+    pub fn new(deps: SessionDeps) -> Self {
+        Self { deps }
+    }
+
+    /// Sends `prompt`: starts a turn. Returns the Running turn and a receiver that sees
+    /// `(turn id, final status)` when it ends.
+    ///
+    /// # Errors
+    /// `Invalid` (empty or oversized prompt), `NotFound`, `Transition` (session not
+    /// Active), `Conflict` (`TurnInProgress`, `AgentNotRunning`, `SessionStopping`),
+    /// `Agent`, `Unavailable`.
+    pub async fn handle(&self, id: SessionId, prompt: &str) -> Result<(Turn, TurnDone), AppError> {
+        let d = &self.deps;
+        if prompt.trim().is_empty() {
+            return Err(AppError::invalid("prompt", "must not be empty"));
+        }
+        validate::text("prompt", prompt, d.settings.max_prompt_chars)?;
+        let session = d.load(id).await?;
+        session.ensure_accepts_turns()?;
+        let live = d.registry.get(id).ok_or_else(|| {
+            AppError::conflict(
+                ConflictKind::AgentNotRunning,
+                "the session's agent process is not running; pause and resume the session",
+            )
+        })?;
+        {
+            let mut st = live.state();
+            if st.stopping {
+                return Err(AppError::conflict(
+                    ConflictKind::SessionStopping,
+                    "the session is being stopped",
+                ));
+            }
+            if !matches!(st.slot, Slot::Idle) {
+                return Err(AppError::conflict(
+                    ConflictKind::TurnInProgress,
+                    "a turn is already running in this session; wait for it or interrupt it",
+                ));
+            }
+            st.slot = Slot::Starting;
+        }
+        let turn = match self.insert_turn(id, prompt).await {
+            Ok(t) => t,
+            Err(e) => {
+                live.state().slot = Slot::Idle;
+                return Err(e);
+            }
+        };
+        let done = live.turn_done.subscribe();
+        {
+            let mut st = live.state();
+            st.slot = Slot::Running(Box::new(turn.clone()));
+            st.interrupt_requested = false;
+            st.last_activity = Instant::now();
+        }
+        d.log(
+            id,
+            SessionEvent::TurnStarted {
+                turn_id: turn.id(),
+                seq: turn.snapshot().seq,
+            },
+        );
+        if let Err(err) = live.process.send_user_message(prompt).await {
+            let mut failed = turn.clone();
+            let _ = failed.abandon(
+                TurnStatus::Failed,
+                format!("could not send the prompt: {err}"),
+                d.clock.now(),
+            );
+            live.state().slot = Slot::Idle;
+            let _ = d.turns.update(&failed).await;
+            return Err(err.into());
+        }
+        tracing::info!(session.id = %id, turn.id = %turn.id(), turn.seq = turn.snapshot().seq, "turn started");
+        Ok((turn, done))
+    }
+
+    async fn insert_turn(&self, id: SessionId, prompt: &str) -> Result<Turn, AppError> {
+        let d = &self.deps;
+        let seq = d.turns.last_seq(id).await? + 1;
+        let turn = Turn::start(TurnId::new(), id, seq, prompt.to_owned(), d.clock.now());
+        d.turns.insert(&turn).await?;
+        Ok(turn)
+    }
+}

@@ -1,0 +1,39 @@
+//! The session side's limits and timeouts.
+
+use std::time::Duration;
+
+/// Limits and timeouts of the session handlers.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// The agent id new sessions get.
+    pub default_agent_id: String,
+    /// Live CLI processes at most.
+    pub max_live_processes: usize,
+    /// How long a create or resume waits for a free process slot.
+    pub spawn_queue_timeout: Duration,
+    /// A running turn with no output for this long (no tool running) is hung.
+    pub inactivity_timeout: Duration,
+    /// The same while a tool runs (tools may be silent for long).
+    pub tool_timeout: Duration,
+    /// Longest prompt, in characters.
+    pub max_prompt_chars: usize,
+    /// Events kept per session for reconnecting clients.
+    pub event_buffer: usize,
+    /// Absolute directories a session may work in (and below); empty allows any.
+    pub allowed_working_directories: Vec<String>,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            default_agent_id: "claude-code".into(),
+            max_live_processes: 32,
+            spawn_queue_timeout: Duration::from_secs(30),
+            inactivity_timeout: Duration::from_secs(600),
+            tool_timeout: Duration::from_secs(3600),
+            max_prompt_chars: 100_000,
+            event_buffer: 2000,
+            allowed_working_directories: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Starting and stopping a session's agent process: spawn it into a slot with its event
+//! pump, stop it with the runtime's ladder and end its running turn, answer its permission
+//! requests.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use orchestra_domain::{NewSession, SessionId, TurnStatus};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::deps::SessionDeps;
+use super::event_log::SessionEvent;
+use super::live::Live;
+use super::pump::Pump;
+use crate::metrics_names as m;
+use crate::ports::{AgentLaunch, ExitReport, PermissionAnswer, RuntimeError};
+
+/// Starts, stops and answers agent processes.
+#[derive(Debug, Clone)]
+pub(crate) struct Supervisor {
+    deps: SessionDeps,
+}
+
+impl Supervisor {
+    pub(crate) fn new(deps: SessionDeps) -> Self {
+        Self { deps }
+    }
+
+    /// Starts the session's CLI in `permit`'s slot (a new conversation, or `--resume`), with
+    /// `extra_allowed_tools` for this process only, and its event pump.
+    pub(crate) async fn start(
+        &self,
+        spec: &NewSession,
+        resume: bool,
+        extra_allowed_tools: Vec<String>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<(), RuntimeError> {
+        let id = spec.id;
+        let launch = AgentLaunch {
+            session: spec.clone(),
+            resume,
+            extra_allowed_tools,
+        };
+        match self.deps.runtime.spawn(launch).await {
+            Ok(spawned) => {
+                metrics::counter!(m::AGENT_PROCESS_SPAWNS_TOTAL).increment(1);
+                if let Some(esc) = &self.deps.escalation {
+                    esc.process_started(id);
+                }
+                let live = Arc::new(Live::new(spawned.process, spec.agent_id.clone(), permit));
+                self.deps.registry.insert(id, Arc::clone(&live));
+                tracing::info!(session.id = %id, pid = ?live.process.pid(), resume, "agent process started");
+                let pump = Pump::new(self.deps.clone());
+                self.deps
+                    .spawn_task(async move { pump.run(id, live, spawned.events).await });
+                self.deps.publish_gauges();
+                Ok(())
+            }
+            Err(err) => {
+                metrics::counter!(m::AGENT_PROCESS_SPAWN_FAILURES_TOTAL).increment(1);
+                tracing::warn!(session.id = %id, error = %err, "agent process failed to start");
+                Err(err)
+            }
+        }
+    }
+
+    /// Stops the session's live process (if any) and ends its running turn as
+    /// `turn_status` with `reason`.
+    pub(crate) async fn stop(
+        &self,
+        id: SessionId,
+        turn_status: TurnStatus,
+        reason: &str,
+    ) -> Option<ExitReport> {
+        let live = self.deps.registry.get(id)?;
+        live.state().begin_stop(turn_status, reason);
+        let report = live.process.stop().await;
+        tracing::info!(session.id = %id, exit = %report.describe(), step = ?report.stop_step, "agent process stopped");
+        let running = live.state().take_running();
+        if let Some(mut turn) = running
+            && turn
+                .abandon(turn_status, reason, self.deps.clock.now())
+                .is_ok()
+        {
+            let _ = self.deps.turns.update(&turn).await;
+            live.turn_ended(turn.id(), turn.status());
+            self.deps.log(
+                id,
+                SessionEvent::TurnFinished {
+                    turn_id: turn.id(),
+                    status: turn.status(),
+                    error: Some(reason.to_owned()),
+                },
+            );
+        }
+        self.deps.registry.remove(id);
+        if let Some(esc) = &self.deps.escalation {
+            esc.process_gone(id);
+        }
+        self.deps.publish_gauges();
+        Some(report)
+    }
+
+    /// Answers a permission request of the live process `live`.
+    pub(crate) async fn answer(
+        &self,
+        id: SessionId,
+        live: &Live,
+        request_id: &str,
+        tool_use_id: Option<&str>,
+        answer: PermissionAnswer,
+    ) {
+        if let (Some(esc), Some(t)) = (&self.deps.escalation, tool_use_id) {
+            esc.note_answered(id, t);
+        }
+        if let Err(err) = live.process.answer_permission(request_id, answer).await {
+            tracing::warn!(session.id = %id, error = %err, "could not answer the agent's permission request");
+        }
+        live.state().last_activity = Instant::now();
+    }
+}

@@ -1,0 +1,167 @@
+//! Checks a `CreateSession` command against the server's limits and turns it into the
+//! session's launch spec.
+
+use orchestra_domain::{NewSession, SessionId};
+
+use super::create::CreateSession;
+use super::settings::SessionSettings;
+use crate::error::AppError;
+use crate::ports::AgentRuntime;
+
+/// `value` is at most `max` characters long.
+pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
+    let len = value.chars().count();
+    if len > max {
+        return Err(AppError::invalid(
+            field,
+            format!("is {len} characters long; the limit is {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn rules(field: &str, rules: &[String]) -> Result<Vec<String>, AppError> {
+    if rules.len() > 200 {
+        return Err(AppError::invalid(field, "at most 200 rules"));
+    }
+    rules
+        .iter()
+        .map(|r| {
+            let r = r.trim();
+            if r.is_empty()
+                || r.chars().count() > 500
+                || r.chars().any(char::is_control)
+                || r.contains(',')
+            {
+                Err(AppError::invalid(
+                    field,
+                    format!(
+                        "`{}` is not a tool rule (1-500 printable characters, no commas)",
+                        r.chars().take(60).collect::<String>()
+                    ),
+                ))
+            } else {
+                Ok(r.to_owned())
+            }
+        })
+        .collect()
+}
+
+fn within_roots(canonical: &str, roots: &[String]) -> bool {
+    roots.is_empty()
+        || roots.iter().any(|root| {
+            let root = root.trim_end_matches('/');
+            canonical == root || canonical.starts_with(&format!("{root}/"))
+        })
+}
+
+/// The working directory: absolute, existing (canonical form from the runtime), and under
+/// an allowed root.
+async fn working_directory(
+    raw: &str,
+    runtime: &dyn AgentRuntime,
+    settings: &SessionSettings,
+) -> Result<String, AppError> {
+    let dir = raw.trim();
+    if dir.is_empty() {
+        return Err(AppError::invalid("workingDirectory", "is required"));
+    }
+    if !dir.starts_with('/') {
+        return Err(AppError::invalid(
+            "workingDirectory",
+            "must be an absolute path",
+        ));
+    }
+    let canonical = runtime
+        .check_working_directory(dir)
+        .await
+        .map_err(|e| AppError::invalid("workingDirectory", e))?;
+    if !within_roots(&canonical, &settings.allowed_working_directories) {
+        return Err(AppError::invalid(
+            "workingDirectory",
+            "is outside the directories this server allows",
+        ));
+    }
+    Ok(canonical)
+}
+
+fn model(model: Option<&String>) -> Result<(), AppError> {
+    if let Some(model) = model
+        && (model.is_empty()
+            || model.len() > 100
+            || !model
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._:[]/".contains(c)))
+    {
+        return Err(AppError::invalid(
+            "model",
+            "must be 1-100 characters of letters, digits and -._:[]/",
+        ));
+    }
+    Ok(())
+}
+
+/// The launch spec of a new session, or what is wrong with the command.
+pub(crate) async fn new_session(
+    cmd: CreateSession,
+    runtime: &dyn AgentRuntime,
+    settings: &SessionSettings,
+) -> Result<NewSession, AppError> {
+    let working_directory = working_directory(&cmd.working_directory, runtime, settings).await?;
+    model(cmd.model.as_ref())?;
+    if let Some(prompt) = &cmd.append_system_prompt {
+        text("appendSystemPrompt", prompt, 20_000)?;
+    }
+    if let Some(n) = cmd.max_turns
+        && (n == 0 || n > 1000)
+    {
+        return Err(AppError::invalid("maxTurns", "must be between 1 and 1000"));
+    }
+    let agent_id = cmd
+        .agent_id
+        .unwrap_or_else(|| settings.default_agent_id.clone());
+    if agent_id != settings.default_agent_id {
+        return Err(AppError::invalid(
+            "agentId",
+            format!(
+                "unknown agent; this server runs `{}`",
+                settings.default_agent_id
+            ),
+        ));
+    }
+    Ok(NewSession {
+        id: SessionId::new(),
+        agent_id,
+        working_directory,
+        model: cmd.model,
+        permission_mode: cmd.permission_mode.unwrap_or_default(),
+        allowed_tools: rules("allowedTools", &cmd.allowed_tools)?,
+        disallowed_tools: rules("disallowedTools", &cmd.disallowed_tools)?,
+        append_system_prompt: cmd.append_system_prompt.filter(|p| !p.trim().is_empty()),
+        max_turns: cmd.max_turns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_is_within_a_root_only_on_a_path_boundary() {
+        let roots = vec!["/srv/work/".to_owned()];
+        assert!(within_roots("/srv/work", &roots));
+        assert!(within_roots("/srv/work/repo", &roots));
+        assert!(!within_roots("/srv/workshop", &roots));
+        assert!(within_roots("/anything", &[]));
+    }
+
+    #[test]
+    fn tool_rules_are_trimmed_and_commas_refused() {
+        assert_eq!(
+            rules("allowedTools", &[" Read ".into()]).unwrap(),
+            vec!["Read".to_owned()]
+        );
+        assert!(rules("allowedTools", &["Bash(a,b)".into()]).is_err());
+        assert!(rules("allowedTools", &[String::new()]).is_err());
+    }
+}
