@@ -16,6 +16,7 @@ pub mod metrics_names;
 pub mod paging;
 pub mod ports;
 pub mod sessions;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use error::{AppError, ConflictKind, InvalidInput};

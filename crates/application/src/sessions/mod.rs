@@ -83,3 +83,6 @@ impl SessionCommands {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

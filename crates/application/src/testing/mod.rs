@@ -468,3 +468,6 @@ impl TurnRepository for InMemoryTurnRepository {
         Ok(n)
     }
 }
+
+mod runtime;
+pub use runtime::{FakeAgentProcess, FakeAgentRuntime, FakeInput};
