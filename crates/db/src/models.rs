@@ -229,26 +229,15 @@ pub(crate) struct TurnRow {
     pub session_id: String,
     pub seq: i64,
     pub prompt: String,
-    pub status: String,
     pub started_at: NaiveDateTime,
-    pub finished_at: Option<NaiveDateTime>,
-    pub subtype: Option<String>,
-    pub is_error: Option<bool>,
-    pub result_text: Option<String>,
-    pub terminal_reason: Option<String>,
-    pub api_error_status: Option<i64>,
-    pub errors: Option<String>,
-    pub cost_usd: Option<f64>,
-    pub duration_ms: Option<i64>,
-    pub duration_api_ms: Option<i64>,
-    pub message_count: Option<i64>,
-    pub permission_denials: Option<i64>,
-    pub error: Option<String>,
+    /// The columns a turn's end writes.
+    #[diesel(embed)]
+    pub progress: TurnProgress,
 }
 
 /// What changes on a turn after it started (its outcome): the update writes only these, not
 /// the prompt (up to 100k characters) again.
-#[derive(Debug, Clone, AsChangeset)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = turns, treat_none_as_null = true)]
 pub(crate) struct TurnProgress {
     pub status: String,
@@ -295,27 +284,13 @@ impl From<&orchestra_domain::Turn> for TurnProgress {
 impl From<&orchestra_domain::Turn> for TurnRow {
     fn from(t: &orchestra_domain::Turn) -> Self {
         let s = t.snapshot();
-        let p = TurnProgress::from(t);
         Self {
             id: s.id.to_string(),
             session_id: s.session_id.to_string(),
             seq: s.seq,
             prompt: s.prompt.clone(),
-            status: p.status,
             started_at: to_naive(s.started_at),
-            finished_at: p.finished_at,
-            subtype: p.subtype,
-            is_error: p.is_error,
-            result_text: p.result_text,
-            terminal_reason: p.terminal_reason,
-            api_error_status: p.api_error_status,
-            errors: p.errors,
-            cost_usd: p.cost_usd,
-            duration_ms: p.duration_ms,
-            duration_api_ms: p.duration_api_ms,
-            message_count: p.message_count,
-            permission_denials: p.permission_denials,
-            error: p.error,
+            progress: TurnProgress::from(t),
         }
     }
 }
@@ -324,15 +299,16 @@ impl TryFrom<TurnRow> for orchestra_domain::Turn {
     type Error = RepositoryError;
 
     fn try_from(r: TurnRow) -> Result<Self, Self::Error> {
-        let outcome = match r.subtype {
+        let p = r.progress;
+        let outcome = match p.subtype {
             None => None,
             Some(subtype) => Some(orchestra_domain::TurnOutcome {
                 subtype,
-                is_error: r.is_error.unwrap_or(false),
-                result_text: r.result_text,
-                terminal_reason: r.terminal_reason,
-                api_error_status: r.api_error_status,
-                errors: r
+                is_error: p.is_error.unwrap_or(false),
+                result_text: p.result_text,
+                terminal_reason: p.terminal_reason,
+                api_error_status: p.api_error_status,
+                errors: p
                     .errors
                     .as_deref()
                     .map(serde_json::from_str)
@@ -340,12 +316,12 @@ impl TryFrom<TurnRow> for orchestra_domain::Turn {
                     .map_err(|e| corrupt("turn errors", e))?
                     .unwrap_or_default(),
                 totals: orchestra_domain::TurnTotals {
-                    cost_usd: r.cost_usd.unwrap_or(0.0),
-                    duration_ms: r.duration_ms.unwrap_or(0),
-                    message_count: r.message_count.unwrap_or(0),
+                    cost_usd: p.cost_usd.unwrap_or(0.0),
+                    duration_ms: p.duration_ms.unwrap_or(0),
+                    message_count: p.message_count.unwrap_or(0),
                 },
-                duration_api_ms: r.duration_api_ms.unwrap_or(0),
-                permission_denials: r.permission_denials.unwrap_or(0),
+                duration_api_ms: p.duration_api_ms.unwrap_or(0),
+                permission_denials: p.permission_denials.unwrap_or(0),
             }),
         };
         Ok(orchestra_domain::Turn::restore(
@@ -357,11 +333,11 @@ impl TryFrom<TurnRow> for orchestra_domain::Turn {
                     .map_err(|e| corrupt("turn session id", e))?,
                 seq: r.seq,
                 prompt: r.prompt,
-                status: r.status.parse().map_err(|e| corrupt("turn status", e))?,
+                status: p.status.parse().map_err(|e| corrupt("turn status", e))?,
                 started_at: to_utc(r.started_at),
-                finished_at: r.finished_at.map(to_utc),
+                finished_at: p.finished_at.map(to_utc),
                 outcome,
-                error: r.error,
+                error: p.error,
             },
         ))
     }
