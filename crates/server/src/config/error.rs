@@ -80,7 +80,10 @@ fn describe(kind: &Kind) -> String {
             format!("expected {expected}, found {}", found(actual))
         }
         Kind::InvalidValue(actual, expected) => {
-            format!("invalid value ({}), expected {expected}", found(actual))
+            format!(
+                "expected {expected}, found {} that does not fit",
+                found(actual)
+            )
         }
         Kind::InvalidLength(len, expected) => format!("expected {expected}, found length {len}"),
         Kind::UnknownField(field, _) => format!("unknown key `{field}`"),

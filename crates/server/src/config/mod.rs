@@ -20,6 +20,8 @@ mod settings;
 mod validate;
 
 #[cfg(test)]
+mod definition_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
