@@ -74,6 +74,7 @@ fn unknown_orchestra_variables_are_refused_with_the_variable() {
         ("ORCHESTRA__SERVE__PORT", "serve.port"),
         ("ORCHESTRA__SWAGGER", "swagger"),
         ("ORCHESTRA__server__port", "server.port"),
+        ("ORCHESTRA__CLAUDE__ENV", "claude.env"),
     ] {
         let err =
             Settings::load_from(None, &env(&[(var, "1")]), Path::new("/nonexistent")).unwrap_err();

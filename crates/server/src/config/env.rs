@@ -196,7 +196,12 @@ fn claude_env(env: &dyn EnvSource) -> Result<Vec<EnvValue>, ConfigError> {
 
 /// An `ORCHESTRA__*` variable (or its `_FILE`) that is no key's own name is refused by name.
 fn refuse_unknown(env: &dyn EnvSource) -> Result<(), ConfigError> {
-    let known: BTreeSet<String> = schema::keys().iter().map(schema::Key::env_name).collect();
+    // A table (`claude.env`) has no variable of its own: its entries are `..__ENV__<NAME>`.
+    let known: BTreeSet<String> = schema::keys()
+        .iter()
+        .filter(|k| !matches!(k.kind, Kind::Map(_)))
+        .map(schema::Key::env_name)
+        .collect();
     let mut names = env.names();
     names.sort();
     for variable in names {
