@@ -69,9 +69,9 @@ pub fn telegram_settings(settings: &Settings) -> anyhow::Result<TelegramSettings
             .map(|s| s.expose_secret().to_owned())
             .context("Telegram is enabled without a bot token")?,
         retry: RetryPolicy {
-            attempts: t.retry.0,
-            base: Duration::from_millis(t.retry.1),
-            max: Duration::from_millis(t.retry.2),
+            attempts: t.retry.attempts,
+            base: Duration::from_millis(t.retry.base_ms),
+            max: Duration::from_millis(t.retry.max_ms),
             max_retry_after: Duration::from_secs(60),
         },
         request_timeout: Duration::from_secs(u64::from(t.poll_timeout_secs) + 10),
@@ -87,7 +87,7 @@ fn frankenstein_webhook(url: &str) -> orchestra_telegram::SetWebhookParams {
 /// The agent runtime settings from the configuration.
 pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
     let c = &settings.claude;
-    let ms = |i: usize| Duration::from_millis(c.stop_grace_ms[i]);
+    let ms = Duration::from_millis;
     ClaudeSettings {
         binary: c.binary.clone().into(),
         env: c
@@ -104,11 +104,11 @@ pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
         permission_prompt_tool: c.live_permission_prompts,
         startup_timeout: Duration::from_secs(c.startup_timeout_secs),
         ladder: StopLadder {
-            interrupt_grace: ms(0),
-            eof_grace: ms(1),
-            sigint_grace: ms(2),
-            sigterm_grace: ms(3),
-            sigkill_grace: ms(4),
+            interrupt_grace: ms(c.stop_grace.interrupt_ms),
+            eof_grace: ms(c.stop_grace.eof_ms),
+            sigint_grace: ms(c.stop_grace.sigint_ms),
+            sigterm_grace: ms(c.stop_grace.sigterm_ms),
+            sigkill_grace: ms(c.stop_grace.sigkill_ms),
         },
         max_line_bytes: c.max_line_bytes,
         stderr_tail_lines: 50,
@@ -207,11 +207,11 @@ impl Application {
                 Arc::new(CircuitBreakerNotifier::new(
                     telegram,
                     BreakerSettings {
-                        consecutive_failures: t.breaker.0,
-                        failure_rate: t.breaker.1,
-                        min_calls: t.breaker.2,
-                        window: Duration::from_secs(t.breaker.3),
-                        open_for: Duration::from_secs(t.breaker.4),
+                        consecutive_failures: t.breaker.consecutive_failures,
+                        failure_rate: t.breaker.failure_rate,
+                        min_calls: t.breaker.min_calls,
+                        window: Duration::from_secs(t.breaker.window_secs),
+                        open_for: Duration::from_secs(t.breaker.open_secs),
                     },
                 ))
             }

@@ -1,0 +1,227 @@
+//! `orchestra check-config`: the effective settings as TOML, secrets replaced by `[redacted]`.
+
+use orchestra_telemetry::LogFormat;
+
+use super::settings::Settings;
+
+type Lines = Vec<(&'static str, String)>;
+
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn unset() -> String {
+    "\"\"  # not set".to_owned()
+}
+
+impl Settings {
+    /// The effective configuration as TOML, secrets replaced by `[redacted]`.
+    pub fn to_redacted_toml(&self) -> String {
+        let sections: Vec<(&str, Lines)> = vec![
+            ("", self.top_lines()),
+            ("server", self.server_lines()),
+            ("database", self.database_lines()),
+            ("telegram", self.telegram_lines()),
+            ("approvals", self.approval_lines()),
+            ("claude", self.claude_lines()),
+            ("telemetry", self.telemetry_lines()),
+        ];
+        let mut out = String::new();
+        for (section, lines) in sections {
+            if !section.is_empty() {
+                out.push_str(&format!("\n[{section}]\n"));
+            }
+            for (k, v) in lines {
+                out.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+        out
+    }
+
+    fn top_lines(&self) -> Lines {
+        vec![
+            ("environment", q(self.environment.as_str())),
+            (
+                "config_file",
+                self.config_file
+                    .as_ref()
+                    .map_or_else(unset, |p| q(&p.display().to_string())),
+            ),
+        ]
+    }
+
+    fn server_lines(&self) -> Lines {
+        let s = &self.server;
+        vec![
+            ("host", q(&s.host)),
+            ("port", s.port.to_string()),
+            (
+                "workers",
+                s.workers
+                    .map_or_else(|| "0  # one per core".into(), |w| w.to_string()),
+            ),
+            ("shutdown_timeout_secs", s.shutdown_timeout_secs.to_string()),
+            ("swagger_enabled", s.swagger_enabled.to_string()),
+        ]
+    }
+
+    fn database_lines(&self) -> Lines {
+        let d = &self.database;
+        vec![
+            ("backend", q(d.target.backend().as_str())),
+            ("location", q(&d.target.location())),
+            ("connection_string", q("[redacted]")),
+            ("max_pool_size", d.pool.max_size.to_string()),
+            ("min_idle", d.pool.min_idle.to_string()),
+            (
+                "connect_timeout_secs",
+                d.pool.connection_timeout.as_secs().to_string(),
+            ),
+            ("auto_migrate", d.auto_migrate.to_string()),
+        ]
+    }
+
+    fn telegram_lines(&self) -> Lines {
+        let t = &self.telegram;
+        vec![
+            ("enabled", t.enabled.to_string()),
+            (
+                "bot_token",
+                t.bot_token.as_ref().map_or_else(unset, |_| q("[redacted]")),
+            ),
+            (
+                "chat_id",
+                t.chat_id
+                    .map_or_else(|| "0  # not set".into(), |c| c.to_string()),
+            ),
+            ("api_base_url", q(&t.api_base_url)),
+            ("allowed_user_ids", format!("{:?}", t.allowed_user_ids)),
+            ("mode", q(t.mode.as_str())),
+            (
+                "webhook_url",
+                t.webhook_url.as_deref().map_or_else(unset, q),
+            ),
+            (
+                "webhook_secret",
+                t.webhook_secret
+                    .as_ref()
+                    .map_or_else(unset, |_| q("[redacted]")),
+            ),
+            ("poll_timeout_secs", t.poll_timeout_secs.to_string()),
+            ("retry_attempts", t.retry.attempts.to_string()),
+            ("retry_base_ms", t.retry.base_ms.to_string()),
+            ("retry_max_ms", t.retry.max_ms.to_string()),
+            (
+                "breaker_consecutive_failures",
+                t.breaker.consecutive_failures.to_string(),
+            ),
+            ("breaker_failure_rate", t.breaker.failure_rate.to_string()),
+            ("breaker_min_calls", t.breaker.min_calls.to_string()),
+            ("breaker_window_secs", t.breaker.window_secs.to_string()),
+            ("breaker_open_secs", t.breaker.open_secs.to_string()),
+        ]
+    }
+
+    fn approval_lines(&self) -> Lines {
+        let a = &self.approvals;
+        vec![
+            (
+                "default_timeout_minutes",
+                a.default_timeout_minutes.to_string(),
+            ),
+            ("max_timeout_minutes", a.max_timeout_minutes.to_string()),
+            ("sweep_interval_secs", a.sweep_interval_secs.to_string()),
+            ("grace_period_secs", a.grace_period_secs.to_string()),
+            ("sweep_batch_size", a.sweep_batch_size.to_string()),
+            ("default_timeout_secs", a.default_timeout_secs.to_string()),
+            ("max_timeout_secs", a.max_timeout_secs.to_string()),
+            ("park_after_secs", a.park_after_secs.to_string()),
+            ("warn_before_secs", a.warn_before_secs.to_string()),
+        ]
+    }
+
+    fn claude_lines(&self) -> Lines {
+        let c = &self.claude;
+        let g = c.stop_grace;
+        vec![
+            ("binary", q(&c.binary)),
+            (
+                "home",
+                c.home
+                    .as_deref()
+                    .map_or_else(|| "\"\"  # Orchestra's HOME".to_owned(), q),
+            ),
+            ("runtime_dir", q(&c.runtime_dir)),
+            ("node_id", q(&c.node_id)),
+            ("max_live_processes", c.max_live_processes.to_string()),
+            (
+                "spawn_queue_timeout_secs",
+                c.spawn_queue_timeout_secs.to_string(),
+            ),
+            ("startup_timeout_secs", c.startup_timeout_secs.to_string()),
+            (
+                "inactivity_timeout_secs",
+                c.inactivity_timeout_secs.to_string(),
+            ),
+            ("tool_timeout_secs", c.tool_timeout_secs.to_string()),
+            (
+                "health_check_interval_secs",
+                c.health_check_interval_secs.to_string(),
+            ),
+            (
+                "discovery_interval_secs",
+                c.discovery_interval_secs.to_string(),
+            ),
+            ("max_retries", c.max_retries.to_string()),
+            ("api_timeout_ms", c.api_timeout_ms.to_string()),
+            ("max_prompt_chars", c.max_prompt_chars.to_string()),
+            ("event_buffer", c.event_buffer.to_string()),
+            ("max_line_bytes", c.max_line_bytes.to_string()),
+            (
+                "allowed_working_directories",
+                format!("{:?}", c.allowed_working_directories),
+            ),
+            ("pass_env", format!("{:?}", c.pass_env)),
+            (
+                "live_permission_prompts",
+                c.live_permission_prompts.to_string(),
+            ),
+            ("stop_interrupt_grace_ms", g.interrupt_ms.to_string()),
+            ("stop_eof_grace_ms", g.eof_ms.to_string()),
+            ("stop_sigint_grace_ms", g.sigint_ms.to_string()),
+            ("stop_sigterm_grace_ms", g.sigterm_ms.to_string()),
+            ("stop_sigkill_grace_ms", g.sigkill_ms.to_string()),
+            (
+                "env",
+                // Names only: the values may be secrets.
+                format!(
+                    "{{ {} }}",
+                    c.env
+                        .iter()
+                        .map(|(k, _)| format!("{k} = \"[redacted]\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        ]
+    }
+
+    fn telemetry_lines(&self) -> Lines {
+        let t = &self.telemetry;
+        vec![
+            ("log_level", q(&t.log_level)),
+            (
+                "log_format",
+                q(match t.log_format {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                }),
+            ),
+            (
+                "otlp_endpoint",
+                t.otlp_endpoint.as_deref().map_or_else(unset, q),
+            ),
+            ("service_name", q(&t.service_name)),
+        ]
+    }
+}

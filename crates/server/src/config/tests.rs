@@ -1,0 +1,223 @@
+//! The loader's rules, one test each: layers, aliases, `_FILE`, precedence, redaction, errors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use orchestra_db::DatabaseTarget;
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    Settings::load_from(None, &env(pairs), Path::new("/nonexistent"))
+}
+
+#[test]
+fn development_defaults_to_sqlite_on_5284_without_telegram() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.environment, Environment::Development);
+    assert_eq!(s.server.port, 5284);
+    assert_eq!(
+        s.database.target,
+        DatabaseTarget::Sqlite {
+            path: "orchestra.db".into()
+        }
+    );
+    assert!(s.database.auto_migrate);
+    assert!(!s.telegram.enabled);
+}
+
+#[test]
+fn production_needs_a_database_and_telegram_credentials() {
+    let err = load(&[("ASPNETCORE_ENVIRONMENT", "Production")]).unwrap_err();
+    assert!(err.to_string().contains("DB_CONNECTION_STRING"), "{err}");
+    let err = load(&[
+        ("ASPNETCORE_ENVIRONMENT", "Production"),
+        (
+            "ConnectionStrings__DefaultConnection",
+            "Host=db;Database=o;Username=app;Password=pw",
+        ),
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("TELEGRAM_BOT_TOKEN"), "{err}");
+}
+
+#[test]
+fn the_seeds_production_variables_are_understood_and_secrets_stay_hidden() {
+    let s = load(&[
+        ("ASPNETCORE_ENVIRONMENT", "Production"),
+        (
+            "ConnectionStrings__DefaultConnection",
+            "Host=db;Database=o;Username=app;Password=pw-XYZ;MaxPoolSize=100",
+        ),
+        ("TelegramEscalation__BotToken", "123:token-XYZ"),
+        ("TelegramEscalation__ChatId", "-1001"),
+        ("TelegramEscalation__Enabled", "true"),
+    ])
+    .unwrap();
+    assert_eq!(s.environment, Environment::Production);
+    assert!(!s.database.auto_migrate);
+    assert_eq!(s.database.pool.max_size, 100);
+    assert_eq!(s.telegram.chat_id, Some(-1001));
+    assert_eq!(s.telegram_token(), Some("123:token-XYZ"));
+    let shown = format!("{s:?}\n{}", s.to_redacted_toml());
+    assert!(
+        !shown.contains("pw-XYZ") && !shown.contains("token-XYZ"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn file_variants_read_secrets_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "42:from-file\n").unwrap();
+    let s = load(&[
+        ("TELEGRAM_BOT_TOKEN_FILE", token.to_str().unwrap()),
+        ("TELEGRAM_CHAT_ID", "7"),
+        ("TelegramEscalation__Enabled", "true"),
+    ])
+    .unwrap();
+    assert_eq!(s.telegram_token(), Some("42:from-file"));
+    // The agent's environment takes `_FILE` too: the key, not the path, reaches the CLI.
+    let key = dir.path().join("api-key");
+    std::fs::write(&key, "sk-from-file\n").unwrap();
+    let s = load(&[
+        (
+            "ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY_FILE",
+            key.to_str().unwrap(),
+        ),
+        ("ORCHESTRA__CLAUDE__ENV__PLAIN", "p"),
+    ])
+    .unwrap();
+    let agent_env: Vec<(&str, &str)> = s
+        .claude
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose_secret()))
+        .collect();
+    assert_eq!(
+        agent_env,
+        vec![("ANTHROPIC_API_KEY", "sk-from-file"), ("PLAIN", "p")]
+    );
+    let err = load(&[
+        ("TELEGRAM_BOT_TOKEN", "x"),
+        ("TELEGRAM_BOT_TOKEN_FILE", token.to_str().unwrap()),
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("not both"));
+}
+
+#[test]
+fn environment_beats_file_and_file_beats_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("development.toml"),
+        "[server]\nport = 6000\nworkers = 3\n[approvals]\ndefault_timeout_minutes = 10\n",
+    )
+    .unwrap();
+    let s = Settings::load_from(
+        None,
+        &env(&[("ORCHESTRA__SERVER__PORT", "7000")]),
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(s.server.port, 7000);
+    assert_eq!(s.server.workers, Some(3));
+    assert_eq!(s.approvals.default_timeout_minutes, 10);
+    assert_eq!(s.config_file, Some(dir.path().join("development.toml")));
+}
+
+#[test]
+fn check_config_shows_every_setting() {
+    let s = load(&[
+        ("ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY", "sk-secret-XYZ"),
+        ("TelegramEscalation__BotToken", "1:token-XYZ"),
+    ])
+    .unwrap();
+    let shown = s.to_redacted_toml();
+    assert!(
+        !shown.contains("secret-XYZ") && !shown.contains("token-XYZ"),
+        "{shown}"
+    );
+    let keys = std::iter::once("environment").chain(schema::keys().iter().map(|k| k.path.as_str()));
+    for key in keys {
+        let (section, name) = key.split_once('.').unwrap_or(("", key));
+        let body = if section.is_empty() {
+            shown.split("\n[").next()
+        } else {
+            shown
+                .split(&format!("\n[{section}]\n"))
+                .nth(1)
+                .and_then(|rest| rest.split("\n[").next())
+        }
+        .unwrap_or_else(|| panic!("no [{section}] in:\n{shown}"));
+        assert!(
+            body.lines().any(|l| l.starts_with(&format!("{name} = "))),
+            "check-config does not show {key}:\n{shown}"
+        );
+    }
+    assert!(
+        shown.contains("ANTHROPIC_API_KEY = \"[redacted]\""),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_shipped_config_files_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    for environment in ["Development", "Staging", "Production"] {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("ORCHESTRA_ENVIRONMENT", environment),
+                (
+                    "DB_CONNECTION_STRING",
+                    "Host=db;Database=o;Username=u;Password=p",
+                ),
+                ("TELEGRAM_BOT_TOKEN", "1:x"),
+                ("TELEGRAM_CHAT_ID", "1"),
+            ]),
+            &dir,
+        )
+        .unwrap_or_else(|e| panic!("{environment}: {e}"));
+        assert!(s.config_file.is_some(), "{environment} has a config file");
+        // `MaxPoolSize=` in the connection string beats the file's `max_pool_size`.
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("ORCHESTRA_ENVIRONMENT", environment),
+                (
+                    "DB_CONNECTION_STRING",
+                    "Host=db;Database=o;Username=u;Password=p;MaxPoolSize=7",
+                ),
+                ("TELEGRAM_BOT_TOKEN", "1:x"),
+                ("TELEGRAM_CHAT_ID", "1"),
+            ]),
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(s.database.pool.max_size, 7, "{environment}");
+    }
+}
+
+#[test]
+fn typos_and_bad_values_are_reported_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("development.toml"), "[server]\nprot = 1\n").unwrap();
+    let err = Settings::load_from(None, &env(&[]), dir.path()).unwrap_err();
+    assert!(err.to_string().contains("prot"), "{err}");
+    let err = load(&[("ORCHESTRA__SERVER__PORT", "http")]).unwrap_err();
+    assert!(err.to_string().contains("ORCHESTRA__SERVER__PORT"), "{err}");
+    let err = load(&[("ORCHESTRA_ENVIRONMENT", "moon")]).unwrap_err();
+    assert!(err.to_string().contains("moon"), "{err}");
+    let err = load(&[("ORCHESTRA__APPROVALS__DEFAULT_TIMEOUT_MINUTES", "500")]).unwrap_err();
+    assert!(err.to_string().contains("default_timeout"), "{err}");
+}

@@ -1,0 +1,335 @@
+//! The merged sections checked and turned into [`Settings`]: derived values (pool size, node
+//! id, timeouts in seconds), clamps, and the rules between keys.
+
+use std::path::PathBuf;
+
+use orchestra_db::{Backend, DatabaseTarget, PoolSettings};
+use orchestra_telemetry::LogFormat;
+use secrecy::SecretString;
+
+use super::environment::Environment;
+use super::error::{ConfigError, invalid};
+use super::sections::{
+    ApprovalsSection, ClaudeSection, DatabaseSection, Secret, Sections, TelegramSection,
+    TelemetrySection,
+};
+use super::settings::{
+    ApprovalSettings, ClaudeConfig, DatabaseSettings, ServerSettings, Settings, StopGrace,
+    TelegramBreaker, TelegramMode, TelegramRetry, TelegramSettings, TelemetrySettings,
+};
+
+fn is_http_url(u: &str) -> bool {
+    u.starts_with("http://") || u.starts_with("https://")
+}
+
+fn secret(s: Option<Secret>) -> Option<SecretString> {
+    s.filter(|t| !t.0.trim().is_empty())
+        .map(|t| SecretString::from(t.0))
+}
+
+/// Checks `raw` and derives what the file leaves unset.
+///
+/// # Errors
+/// [`ConfigError`] naming the key that is missing or wrong (never its value).
+pub fn validate(
+    environment: Environment,
+    raw: Sections,
+    config_file: Option<PathBuf>,
+) -> Result<Settings, ConfigError> {
+    let database = database(environment, raw.database)?;
+    let telegram = telegram(raw.telegram)?;
+    let approvals = approvals(&raw.approvals)?;
+    let telemetry = telemetry(raw.telemetry)?;
+    let claude = claude(raw.claude, &database.target)?;
+    let s = raw.server;
+    Ok(Settings {
+        environment,
+        server: ServerSettings {
+            host: s.host,
+            port: s.port,
+            workers: s.workers.filter(|w| *w > 0),
+            shutdown_timeout_secs: s.shutdown_timeout_secs,
+            swagger_enabled: s.swagger_enabled,
+        },
+        database,
+        telegram,
+        approvals,
+        telemetry,
+        claude,
+        config_file,
+    })
+}
+
+fn database(environment: Environment, d: DatabaseSection) -> Result<DatabaseSettings, ConfigError> {
+    let cs = d
+        .connection_string
+        .map(|s| s.0)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ConfigError::Missing {
+            key: "database.connection_string".into(),
+            hint: format!(
+                "{environment} has no default database; set DB_CONNECTION_STRING (or ConnectionStrings__DefaultConnection, \
+                 or [database] connection_string in the config file)"
+            ),
+        })?;
+    let target = DatabaseTarget::parse(&cs)
+        .map_err(|e| invalid("database.connection_string", e.to_string()))?;
+    let default_pool = match target.backend() {
+        Backend::Sqlite => 8,
+        Backend::Postgres => 16,
+    };
+    // `MaxPoolSize=` in the connection string is the most specific setting: it wins over
+    // `database.max_pool_size` (which the shipped config files set).
+    let max_size = target
+        .max_pool_size()
+        .or(d.max_pool_size)
+        .unwrap_or(default_pool);
+    if max_size == 0 || max_size > 1000 {
+        return Err(invalid(
+            "database.max_pool_size",
+            "must be between 1 and 1000",
+        ));
+    }
+    let pool = PoolSettings {
+        max_size,
+        min_idle: d.min_idle.min(max_size),
+        connection_timeout: std::time::Duration::from_secs(d.connect_timeout_secs.max(1)),
+    };
+    Ok(DatabaseSettings {
+        target,
+        pool,
+        auto_migrate: d.auto_migrate,
+    })
+}
+
+fn telegram(t: TelegramSection) -> Result<TelegramSettings, ConfigError> {
+    let bot_token = secret(t.bot_token);
+    if t.enabled && bot_token.is_none() {
+        return Err(ConfigError::Missing {
+            key: "telegram.bot_token".into(),
+            hint: "Telegram is enabled; set TELEGRAM_BOT_TOKEN (or TelegramEscalation__BotToken, or a _FILE variant), \
+                   or disable it with TelegramEscalation__Enabled=false"
+                .into(),
+        });
+    }
+    if t.enabled && t.chat_id.is_none() {
+        return Err(ConfigError::Missing {
+            key: "telegram.chat_id".into(),
+            hint: "Telegram is enabled; set TELEGRAM_CHAT_ID (or TelegramEscalation__ChatId)"
+                .into(),
+        });
+    }
+    if !is_http_url(&t.api_base_url) {
+        return Err(invalid(
+            "telegram.api_base_url",
+            "must be an http:// or https:// URL",
+        ));
+    }
+    let mode = match t.mode.to_ascii_lowercase().as_str() {
+        "polling" => TelegramMode::Polling,
+        "webhook" => TelegramMode::Webhook,
+        _ => return Err(invalid("telegram.mode", "expected polling or webhook")),
+    };
+    let webhook_secret = secret(t.webhook_secret);
+    if t.enabled && mode == TelegramMode::Webhook {
+        if t.webhook_url.as_deref().is_none_or(|u| !is_http_url(u)) {
+            return Err(ConfigError::Missing {
+                key: "telegram.webhook_url".into(),
+                hint: "webhook mode needs the public URL of /api/telegram/webhook (ORCHESTRA__TELEGRAM__WEBHOOK_URL)".into(),
+            });
+        }
+        if webhook_secret.is_none() {
+            return Err(ConfigError::Missing {
+                key: "telegram.webhook_secret".into(),
+                hint: "webhook mode needs a secret token (ORCHESTRA__TELEGRAM__WEBHOOK_SECRET or _FILE)".into(),
+            });
+        }
+    }
+    Ok(TelegramSettings {
+        enabled: t.enabled,
+        bot_token,
+        chat_id: t.chat_id,
+        api_base_url: t.api_base_url,
+        allowed_user_ids: t.allowed_user_ids,
+        mode,
+        webhook_url: t.webhook_url.filter(|u| !u.trim().is_empty()),
+        webhook_secret,
+        poll_timeout_secs: t.poll_timeout_secs.clamp(1, 50),
+        retry: TelegramRetry {
+            attempts: t.retry_attempts.max(1),
+            base_ms: t.retry_base_ms.max(1),
+            max_ms: t.retry_max_ms.max(1),
+        },
+        breaker: TelegramBreaker {
+            consecutive_failures: t.breaker_consecutive_failures.max(1),
+            failure_rate: t.breaker_failure_rate.clamp(0.0, 1.0),
+            min_calls: t.breaker_min_calls,
+            window_secs: t.breaker_window_secs.max(1),
+            open_secs: t.breaker_open_secs.max(1),
+        },
+    })
+}
+
+fn approvals(a: &ApprovalsSection) -> Result<ApprovalSettings, ConfigError> {
+    let approvals = ApprovalSettings {
+        default_timeout_minutes: a.default_timeout_minutes,
+        max_timeout_minutes: a.max_timeout_minutes,
+        sweep_interval_secs: a.sweep_interval_secs,
+        grace_period_secs: a.grace_period_secs,
+        sweep_batch_size: a.sweep_batch_size,
+        default_timeout_secs: a
+            .default_timeout_secs
+            .unwrap_or(u64::from(a.default_timeout_minutes) * 60),
+        max_timeout_secs: a
+            .max_timeout_secs
+            .unwrap_or(u64::from(a.max_timeout_minutes) * 60),
+        park_after_secs: a.park_after_secs,
+        warn_before_secs: a.warn_before_secs,
+    };
+    if approvals.default_timeout_secs == 0
+        || approvals.default_timeout_secs > approvals.max_timeout_secs
+    {
+        return Err(invalid(
+            "approvals.default_timeout_secs",
+            "the default timeout must be at least 1 s and at most the maximum timeout",
+        ));
+    }
+    if approvals.park_after_secs == 0 {
+        return Err(invalid("approvals.park_after_secs", "must be at least 1"));
+    }
+    if approvals.default_timeout_minutes == 0
+        || approvals.default_timeout_minutes > approvals.max_timeout_minutes
+    {
+        return Err(invalid(
+            "approvals.default_timeout_minutes",
+            format!(
+                "must be between 1 and max_timeout_minutes ({})",
+                approvals.max_timeout_minutes
+            ),
+        ));
+    }
+    if approvals.sweep_interval_secs == 0 {
+        return Err(invalid(
+            "approvals.sweep_interval_secs",
+            "must be at least 1",
+        ));
+    }
+    if approvals.sweep_batch_size == 0 {
+        return Err(invalid("approvals.sweep_batch_size", "must be at least 1"));
+    }
+    Ok(approvals)
+}
+
+fn telemetry(t: TelemetrySection) -> Result<TelemetrySettings, ConfigError> {
+    let log_format = match t.log_format.to_ascii_lowercase().as_str() {
+        "text" | "pretty" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        _ => return Err(invalid("telemetry.log_format", "expected text or json")),
+    };
+    let otlp_endpoint = t.otlp_endpoint.filter(|e| !e.trim().is_empty());
+    if let Some(e) = &otlp_endpoint
+        && !is_http_url(e)
+    {
+        return Err(invalid(
+            "telemetry.otlp_endpoint",
+            "must be an http:// or https:// URL (OTLP over HTTP)",
+        ));
+    }
+    Ok(TelemetrySettings {
+        log_level: t.log_level,
+        log_format,
+        otlp_endpoint,
+        service_name: t.service_name,
+    })
+}
+
+/// `hash(host name | database location)`: stable across restarts of one node.
+fn default_node_id(target: &DatabaseTarget) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let location = match target {
+        DatabaseTarget::Sqlite { path } => std::fs::canonicalize(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| {
+                std::env::current_dir()
+                    .map(|d| d.join(path).display().to_string())
+                    .unwrap_or_default()
+            }),
+        DatabaseTarget::Postgres { .. } => target.location(),
+    };
+    let key = format!("{}|{location}", host.trim());
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("node-{hash:016x}")
+}
+
+fn claude(c: ClaudeSection, target: &DatabaseTarget) -> Result<ClaudeConfig, ConfigError> {
+    let node_id = c
+        .node_id
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| default_node_id(target));
+    if !node_id
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        || node_id.len() > 100
+    {
+        return Err(invalid(
+            "claude.node_id",
+            "must be 1-100 letters, digits, - _ or .",
+        ));
+    }
+    for dir in &c.allowed_working_directories {
+        if !dir.starts_with('/') {
+            return Err(invalid(
+                "claude.allowed_working_directories",
+                format!("`{dir}` is not absolute"),
+            ));
+        }
+    }
+    // The floors below keep a typo (0) from disabling a limit.
+    Ok(ClaudeConfig {
+        binary: if c.binary.trim().is_empty() {
+            ClaudeSection::default().binary
+        } else {
+            c.binary
+        },
+        home: c.home.filter(|h| !h.trim().is_empty()),
+        runtime_dir: c
+            .runtime_dir
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| {
+                std::env::temp_dir()
+                    .join(format!("orchestra-{node_id}"))
+                    .display()
+                    .to_string()
+            }),
+        node_id,
+        max_live_processes: c.max_live_processes.max(1),
+        spawn_queue_timeout_secs: c.spawn_queue_timeout_secs,
+        startup_timeout_secs: c.startup_timeout_secs.max(1),
+        inactivity_timeout_secs: c.inactivity_timeout_secs.max(1),
+        tool_timeout_secs: c.tool_timeout_secs.max(1),
+        health_check_interval_secs: c.health_check_interval_secs.max(1),
+        discovery_interval_secs: c.discovery_interval_secs.max(1),
+        max_retries: c.max_retries,
+        api_timeout_ms: c.api_timeout_ms.max(1000),
+        max_prompt_chars: c.max_prompt_chars.max(1),
+        event_buffer: c.event_buffer.max(16),
+        max_line_bytes: c.max_line_bytes.max(64 * 1024),
+        allowed_working_directories: c.allowed_working_directories,
+        pass_env: c.pass_env,
+        env: c
+            .env
+            .into_iter()
+            .map(|(k, v)| (k, SecretString::from(v.0)))
+            .collect(),
+        stop_grace: StopGrace {
+            interrupt_ms: c.stop_interrupt_grace_ms,
+            eof_ms: c.stop_eof_grace_ms,
+            sigint_ms: c.stop_sigint_grace_ms,
+            sigterm_ms: c.stop_sigterm_grace_ms,
+            sigkill_ms: c.stop_sigkill_grace_ms,
+        },
+        live_permission_prompts: c.live_permission_prompts,
+    })
+}
