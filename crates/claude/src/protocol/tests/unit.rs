@@ -1,3 +1,5 @@
+//! Unit tests of the line decoder and the stdout decoder on hand-written lines.
+
 use crate::protocol::lines::RETAINED_CAPACITY;
 use crate::protocol::*;
 
