@@ -9,7 +9,7 @@
 )]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use orchestra_claude::codec::{Decoded, Line, LineDecoder, decode_line};
+use orchestra_claude::protocol::{Decoded, Line, LineDecoder, decode_line};
 
 fn sample_stream() -> Vec<u8> {
     let init = r#"{"type":"system","subtype":"init","cwd":"/srv/work/project","session_id":"3d3c9fb2-29ca-4a71-b4d6-d26a3e9081a4","tools":["Task","Bash","Glob","Grep","LS","ExitPlanMode","Read","Edit","MultiEdit","Write","NotebookEdit","WebFetch","TodoWrite","WebSearch","BashOutput","KillShell"],"mcp_servers":[],"model":"claude-opus-5-5","permissionMode":"default","slash_commands":["compact","context","cost","init","review"],"apiKeySource":"ANTHROPIC_API_KEY","claude_code_version":"2.1.328","output_style":"default","agents":[],"skills":[],"plugins":[],"uuid":"0b5e3c1e-5a0c-4d7e-9b51-6f3f9a2b7c11"}"#;

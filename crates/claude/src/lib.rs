@@ -1,9 +1,9 @@
 //! The Claude Code subprocess adapter behind the `AgentRuntime` port: one long-lived `claude`
 //! process per live session, driven over stream-json stdin/stdout and the control protocol.
 
-pub mod codec;
 mod process;
 pub mod procfs;
+pub mod protocol;
 mod runtime;
 
 pub use process::{CliProcess, ProcessSpec, StopLadder};

@@ -9,8 +9,8 @@ use orchestra_application::ports::{
     AgentInstallation, AgentLaunch, AgentRuntime, OrphanReport, RuntimeError, SpawnedAgent,
 };
 
-use super::process::{CliProcess, ProcessSpec, StopLadder};
-use super::procfs;
+use crate::process::{CliProcess, ProcessSpec, StopLadder};
+use crate::procfs;
 
 /// How to run the CLI.
 #[derive(Debug, Clone)]

@@ -1,14 +1,15 @@
-//! One supervised CLI process: pipes, reader tasks, the control protocol, the stop ladder.
+//! One supervised CLI process: spawn, reader tasks, the waiter, and the [`AgentProcess`]
+//! port; every stdin/stdout message goes through [`crate::protocol`].
 //!
-//! * stdout is read in chunks, cut into lines ([`LineDecoder`]) and decoded; events go to a
-//!   bounded channel (back-pressure reaches the CLI, never unbounded memory).
+//! * stdout is read in chunks, cut into lines ([`crate::protocol::LineDecoder`]) and
+//!   decoded; events go to a bounded channel (back-pressure reaches the CLI, never
+//!   unbounded memory).
 //! * stderr is always drained by its own task, so a CLI that floods stderr never stalls;
 //!   only its last lines are kept (for error messages).
 //! * The child is always awaited (no zombies); when it is gone, tool processes it left
 //!   behind are killed ([`procfs::kill_session_leftovers`]), then [`AgentEvent::Exited`] is
 //!   the last event.
-//! * `stop` is the ladder the real CLI needs: interrupt a running turn, stdin EOF, SIGINT,
-//!   SIGTERM, then SIGKILL to the process group, each with its own deadline.
+//! * `stop` is the ladder the real CLI needs ([`StopLadder`], in `stop.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::os::unix::process::ExitStatusExt;
@@ -24,40 +25,19 @@ use nix::unistd::Pid;
 use orchestra_application::ports::{
     AgentEvent, AgentProcess, ExitReport, PermissionAnswer, RuntimeError,
 };
-use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use serde_json::Value;
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::codec::{Control, Decoded, Line, LineDecoder, decode_line};
-use super::procfs;
+use crate::procfs;
+use crate::protocol::{ControlRequestBody, Outbound};
 
-/// Deadlines of the stop ladder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StopLadder {
-    /// After an interrupt of a running turn, how long to wait for its result.
-    pub interrupt_grace: Duration,
-    /// After closing stdin.
-    pub eof_grace: Duration,
-    /// After SIGINT.
-    pub sigint_grace: Duration,
-    /// After SIGTERM.
-    pub sigterm_grace: Duration,
-    /// After SIGKILL.
-    pub sigkill_grace: Duration,
-}
+mod io;
+mod stop;
 
-impl Default for StopLadder {
-    fn default() -> Self {
-        Self {
-            interrupt_grace: Duration::from_secs(3),
-            eof_grace: Duration::from_secs(3),
-            sigint_grace: Duration::from_secs(3),
-            sigterm_grace: Duration::from_secs(3),
-            sigkill_grace: Duration::from_secs(5),
-        }
-    }
-}
+pub use stop::StopLadder;
+
+use io::{drain_stderr, read_stdout, write_line};
 
 /// Everything needed to start one CLI process.
 #[derive(Debug, Clone)]
@@ -89,9 +69,10 @@ pub struct ProcessSpec {
     pub rt: Option<tokio::runtime::Handle>,
 }
 
-type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Option<Value>, String>>>>>;
+pub(crate) type Pending =
+    Arc<Mutex<HashMap<String, oneshot::Sender<Result<Option<Value>, String>>>>>;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -109,61 +90,6 @@ pub struct CliProcess {
     stop_step: Arc<Mutex<Option<&'static str>>>,
     stopped: tokio::sync::Mutex<Option<ExitReport>>,
     ladder: StopLadder,
-}
-
-async fn write_line(
-    stdin: &tokio::sync::Mutex<Option<ChildStdin>>,
-    line: &Value,
-) -> Result<(), RuntimeError> {
-    let mut bytes = serde_json::to_vec(line).map_err(|e| RuntimeError::Io(e.to_string()))?;
-    bytes.push(b'\n');
-    let mut guard = stdin.lock().await;
-    let pipe = guard.as_mut().ok_or(RuntimeError::Exited)?;
-    pipe.write_all(&bytes)
-        .await
-        .map_err(|e| RuntimeError::Io(e.to_string()))?;
-    pipe.flush()
-        .await
-        .map_err(|e| RuntimeError::Io(e.to_string()))
-}
-
-async fn drain_stderr(
-    mut stderr: impl AsyncRead + Unpin,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    keep: usize,
-    session: String,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut decoder = LineDecoder::new(8 * 1024);
-    let mut total: u64 = 0;
-    loop {
-        let n = match stderr.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        total += n as u64;
-        decoder.push(&buf[..n], |line| {
-            let text = match line {
-                Line::Complete(b) => String::from_utf8_lossy(b).into_owned(),
-                Line::TooLong { len, head } => {
-                    format!("{} …[{len} bytes]", String::from_utf8_lossy(&head))
-                }
-            };
-            let mut t = lock(&tail);
-            t.push_back(text);
-            while t.len() > keep {
-                t.pop_front();
-            }
-        });
-    }
-    decoder.finish(|line| {
-        if let Line::Complete(b) = line {
-            lock(&tail).push_back(String::from_utf8_lossy(b).into_owned());
-        }
-    });
-    if total > 0 {
-        tracing::debug!(session.id = %session, stderr_bytes = total, "agent stderr closed");
-    }
 }
 
 impl CliProcess {
@@ -229,52 +155,15 @@ impl CliProcess {
             spec.session_id.clone(),
         )));
 
-        let stdout_task = {
-            let tx = tx.clone();
-            let pending = Arc::clone(&pending);
-            let busy = Arc::clone(&busy);
-            let stdin = Arc::clone(&stdin);
-            let max_line = spec.max_line_bytes;
-            let session = spec.session_id.clone();
-            spawn_task(Box::pin(async move {
-                let mut stdout = stdout;
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut decoder = LineDecoder::new(max_line);
-                let mut decoded: Vec<Decoded> = Vec::new();
-                loop {
-                    let n = match stdout.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    decoder.push(&buf[..n], |line| {
-                        decoded.push(match line {
-                            Line::Complete(b) => decode_line(b),
-                            Line::TooLong { len, head } => {
-                                Decoded::Events(vec![AgentEvent::Garbage {
-                                    preview: String::from_utf8_lossy(&head).into_owned(),
-                                    reason: format!(
-                                        "line of {len} bytes is over the {max_line}-byte limit"
-                                    ),
-                                }])
-                            }
-                        })
-                    });
-                    for d in decoded.drain(..) {
-                        if !dispatch(d, &tx, &pending, &busy, &stdin, &session).await {
-                            return;
-                        }
-                    }
-                }
-                decoder.finish(|line| {
-                    if let Line::Complete(b) = line {
-                        decoded.push(decode_line(b));
-                    }
-                });
-                for d in decoded.drain(..) {
-                    dispatch(d, &tx, &pending, &busy, &stdin, &session).await;
-                }
-            }))
-        };
+        let stdout_task = spawn_task(Box::pin(read_stdout(
+            stdout,
+            spec.max_line_bytes,
+            tx.clone(),
+            Arc::clone(&pending),
+            Arc::clone(&busy),
+            Arc::clone(&stdin),
+            spec.session_id.clone(),
+        )));
 
         // The waiter: reaps the child (always), finishes reading, kills leftovers, reports.
         {
@@ -342,7 +231,7 @@ impl CliProcess {
         });
 
         // Ready when it answers `initialize` (it prints nothing else before the first prompt).
-        let init = process.control(json!({"subtype": "initialize", "hooks": null}));
+        let init = process.control(ControlRequestBody::Initialize { hooks: None });
         let mut exited = process.exited.clone();
         let exited = async move {
             let _ = exited.wait_for(Option::is_some).await.map(|_| ());
@@ -367,13 +256,16 @@ impl CliProcess {
     }
 
     /// Sends a control request and waits for its answer.
-    async fn control(&self, request: Value) -> Result<Option<Value>, RuntimeError> {
+    async fn control(&self, request: ControlRequestBody) -> Result<Option<Value>, RuntimeError> {
         let id = format!("orc_{}", self.next_request.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id.clone(), tx);
         write_line(
             &self.stdin,
-            &json!({"type": "control_request", "request_id": id, "request": request}),
+            &Outbound::ControlRequest {
+                request_id: &id,
+                request,
+            },
         )
         .await?;
         match rx.await {
@@ -415,49 +307,6 @@ impl CliProcess {
     }
 }
 
-/// Routes one decoded line; returns false when the receiver is gone.
-async fn dispatch(
-    decoded: Decoded,
-    tx: &mpsc::Sender<AgentEvent>,
-    pending: &Pending,
-    busy: &AtomicI64,
-    stdin: &tokio::sync::Mutex<Option<ChildStdin>>,
-    session: &str,
-) -> bool {
-    match decoded {
-        Decoded::Nothing => true,
-        Decoded::Events(events) => {
-            for e in events {
-                if matches!(e, AgentEvent::Result(_)) {
-                    busy.fetch_sub(1, Ordering::SeqCst);
-                }
-                if tx.send(e).await.is_err() {
-                    return false;
-                }
-            }
-            true
-        }
-        Decoded::Control(Control::Response { request_id, result }) => {
-            if let Some(waiter) = lock(pending).remove(&request_id) {
-                let _ = waiter.send(result);
-            }
-            true
-        }
-        Decoded::Control(Control::Request {
-            request_id,
-            subtype,
-        }) => {
-            tracing::warn!(session.id = %session, subtype = %subtype, "agent sent a control request Orchestra does not support; refused");
-            let _ = write_line(
-                stdin,
-                &json!({"type": "control_response", "response": {"subtype": "error", "request_id": request_id, "error": format!("{subtype} is not supported by this host")}}),
-            )
-            .await;
-            true
-        }
-    }
-}
-
 #[async_trait]
 impl AgentProcess for CliProcess {
     fn pid(&self) -> Option<u32> {
@@ -469,10 +318,11 @@ impl AgentProcess for CliProcess {
             return Err(RuntimeError::Exited);
         }
         self.busy.fetch_add(1, Ordering::SeqCst);
-        let line = json!({"type": "user", "message": {"role": "user", "content": text}, "parent_tool_use_id": null, "session_id": ""});
-        write_line(&self.stdin, &line).await.inspect_err(|_| {
-            self.busy.fetch_sub(1, Ordering::SeqCst);
-        })
+        write_line(&self.stdin, &Outbound::user_text(text))
+            .await
+            .inspect_err(|_| {
+                self.busy.fetch_sub(1, Ordering::SeqCst);
+            })
     }
 
     async fn interrupt(&self) -> Result<(), RuntimeError> {
@@ -481,7 +331,7 @@ impl AgentProcess for CliProcess {
         }
         match tokio::time::timeout(
             Duration::from_secs(5),
-            self.control(json!({"subtype": "interrupt"})),
+            self.control(ControlRequestBody::Interrupt),
         )
         .await
         {
@@ -496,90 +346,10 @@ impl AgentProcess for CliProcess {
         request_id: &str,
         answer: PermissionAnswer,
     ) -> Result<(), RuntimeError> {
-        let response = match answer {
-            PermissionAnswer::Allow {
-                updated_input: Some(input),
-            } => json!({"behavior": "allow", "updatedInput": input}),
-            PermissionAnswer::Allow {
-                updated_input: None,
-            } => json!({"behavior": "allow"}),
-            PermissionAnswer::Deny {
-                message,
-                interrupt: true,
-            } => json!({"behavior": "deny", "message": message, "interrupt": true}),
-            PermissionAnswer::Deny {
-                message,
-                interrupt: false,
-            } => json!({"behavior": "deny", "message": message}),
-        };
-        write_line(
-            &self.stdin,
-            &json!({"type": "control_response", "response": {"subtype": "success", "request_id": request_id, "response": response}}),
-        )
-        .await
+        write_line(&self.stdin, &Outbound::permission(request_id, &answer)).await
     }
 
     async fn stop(&self) -> ExitReport {
-        let mut done = self.stopped.lock().await;
-        if let Some(report) = done.as_ref() {
-            return report.clone();
-        }
-        self.stopping.store(true, Ordering::SeqCst);
-        let ladder = self.ladder;
-        'ladder: {
-            if self.has_exited() {
-                break 'ladder;
-            }
-            if self.busy.load(Ordering::SeqCst) > 0 {
-                self.step("interrupt");
-                let _ = tokio::time::timeout(
-                    ladder.interrupt_grace,
-                    self.control(json!({"subtype": "interrupt"})),
-                )
-                .await;
-                let deadline = tokio::time::Instant::now() + ladder.interrupt_grace;
-                while self.busy.load(Ordering::SeqCst) > 0
-                    && tokio::time::Instant::now() < deadline
-                    && !self.has_exited()
-                {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-            self.step("eof");
-            self.stdin.lock().await.take();
-            if self.wait_exit(ladder.eof_grace).await {
-                break 'ladder;
-            }
-            self.step("sigint");
-            self.signal(Signal::SIGINT, false);
-            if self.wait_exit(ladder.sigint_grace).await {
-                break 'ladder;
-            }
-            self.step("sigterm");
-            self.signal(Signal::SIGTERM, false);
-            if self.wait_exit(ladder.sigterm_grace).await {
-                break 'ladder;
-            }
-            self.step("sigkill");
-            tracing::warn!(session.id = %self.session_id, pid = ?self.pid, "agent ignored SIGTERM; killing its process group");
-            self.signal(Signal::SIGKILL, true);
-            if !self.wait_exit(ladder.sigkill_grace).await {
-                tracing::error!(session.id = %self.session_id, pid = ?self.pid, "agent did not exit after SIGKILL");
-            }
-        }
-        // The waiter has reaped it and killed leftovers by the time the report is out.
-        let mut rx = self.exited.clone();
-        let report =
-            match tokio::time::timeout(Duration::from_secs(10), rx.wait_for(Option::is_some)).await
-            {
-                Ok(Ok(r)) => r.clone().unwrap_or_default(),
-                _ => ExitReport {
-                    requested: true,
-                    stop_step: lock(&self.stop_step).map(str::to_owned),
-                    ..Default::default()
-                },
-            };
-        *done = Some(report.clone());
-        report
+        self.run_stop_ladder().await
     }
 }
