@@ -1,3 +1,5 @@
+//! The state every HTTP handler receives: the application's handlers and service facts.
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

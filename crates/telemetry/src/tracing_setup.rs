@@ -1,3 +1,5 @@
+//! Installs the global tracing subscriber: log filter and format, and OTLP span export.
+
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;

@@ -1,3 +1,5 @@
+//! Cancelling approvals: the `CancelApproval` command, one at a time or every Pending match.
+
 use orchestra_domain::{ApprovalId, ApprovalRequest, ApprovalStatus, DecisionOutcome};
 
 use super::ApprovalDeps;

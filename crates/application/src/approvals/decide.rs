@@ -1,3 +1,5 @@
+//! Deciding an approval: the `DecideApproval` command, its handler and the compare-and-set.
+
 use std::sync::Arc;
 
 use orchestra_domain::{

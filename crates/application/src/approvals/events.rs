@@ -1,3 +1,5 @@
+//! The in-process bus of approval events (opened, decided) that waiters subscribe to.
+
 use orchestra_domain::ApprovalRequest;
 use tokio::sync::broadcast;
 

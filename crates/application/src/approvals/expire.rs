@@ -1,3 +1,5 @@
+//! The expiry sweep: expires Pending approvals past their deadline and sends expiry warnings.
+
 use super::{ApprovalDeps, ApprovalEvent, record_decision_metrics, refresh_queue_gauge};
 use crate::error::AppError;
 

@@ -1,3 +1,5 @@
+//! Delivering approvals to humans through the notifier port and recording where they went.
+
 use std::sync::Arc;
 
 use orchestra_domain::ApprovalRequest;

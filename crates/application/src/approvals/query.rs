@@ -1,3 +1,5 @@
+//! Reading approvals: get one by id and list them by filter, page by page.
+
 use std::sync::Arc;
 
 use orchestra_domain::{ApprovalId, ApprovalRequest};

@@ -1,3 +1,5 @@
+//! Opening an approval: the `RequestApproval` command, validated, stored, published, notified.
+
 use chrono::Duration;
 use orchestra_domain::{ApprovalId, ApprovalRequest, BoundedText, NewApproval};
 

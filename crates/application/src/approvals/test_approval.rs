@@ -1,3 +1,5 @@
+//! Test approvals for the smoke check: creating one and cancelling them all.
+
 use orchestra_domain::{ApprovalKind, ApprovalRequest, ApprovalStatus, NewApproval};
 use serde_json::json;
 

@@ -1,3 +1,5 @@
+//! The clock port: the one source of "now", and the wall clock behind it.
+
 use chrono::{DateTime, SubsecRound, Utc};
 
 /// The source of "now". Time-dependent rules (deadlines, expiry) read time only through it.

@@ -1,3 +1,5 @@
+//! The database probe port: what the database looks like right now, for diagnostics.
+
 use std::time::Duration;
 
 use async_trait::async_trait;

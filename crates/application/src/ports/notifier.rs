@@ -1,3 +1,5 @@
+//! The human-channel ports: the outbound approval notifier and the inbound webhook channel.
+
 use async_trait::async_trait;
 use orchestra_domain::ApprovalRequest;
 

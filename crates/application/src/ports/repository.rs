@@ -1,3 +1,5 @@
+//! The repository ports: approvals, sessions, turns and channel state, with paging and errors.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use orchestra_domain::{

@@ -1,0 +1,153 @@
+//! Approval bodies: the approval as shown, list filters, decide, cancel and test approvals.
+
+use chrono::{DateTime, Utc};
+use orchestra_domain::ApprovalRequest;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+/// An approval request as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalResponse {
+    /// Id.
+    pub id: String,
+    /// The waiting session.
+    pub session_id: String,
+    /// The asking agent.
+    pub agent_id: String,
+    /// The tool.
+    pub tool_name: String,
+    /// The tool's input.
+    pub tool_input: Value,
+    /// The CLI's tool use id.
+    pub tool_use_id: Option<String>,
+    /// `Live`, `Denial` or `Test`.
+    pub kind: String,
+    /// What the agent said it is doing.
+    pub description: Option<String>,
+    /// `Pending`, `Approved`, `Rejected`, `Expired` or `Cancelled`.
+    pub status: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Deadline.
+    pub expires_at: DateTime<Utc>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Why.
+    pub reason: Option<String>,
+    /// The input to use instead, when approved with changes.
+    pub updated_input: Option<Value>,
+    /// `Once` or `Session`, when decided.
+    pub scope: Option<String>,
+    /// Whether a human channel got a message for it.
+    pub notified: bool,
+}
+
+impl From<&ApprovalRequest> for ApprovalResponse {
+    fn from(a: &ApprovalRequest) -> Self {
+        let r = a.request();
+        let d = a.decision();
+        Self {
+            id: a.id().to_string(),
+            session_id: r.session_id.clone(),
+            agent_id: r.agent_id.clone(),
+            tool_name: r.tool_name.clone(),
+            tool_input: r.tool_input.clone(),
+            tool_use_id: r.tool_use_id.clone(),
+            kind: r.kind.as_str().to_owned(),
+            description: r.description.clone(),
+            status: a.status().as_str().to_owned(),
+            created_at: a.created_at(),
+            expires_at: a.expires_at(),
+            decided_by: d.map(|d| d.decided_by.clone()),
+            decided_at: d.map(|d| d.decided_at),
+            reason: d.and_then(|d| d.reason.clone()),
+            updated_input: d.and_then(|d| d.updated_input.clone()),
+            scope: d.map(|d| d.scope.as_str().to_owned()),
+            notified: a.notification_ref().is_some(),
+        }
+    }
+}
+
+/// `GET /api/approvals` filters.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalListQuery {
+    /// Only this status (`Pending`, `Approved`, ...).
+    pub status: Option<String>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only this kind (`Live`, `Denial`, `Test`).
+    pub kind: Option<String>,
+    /// 1-based page number.
+    pub page: Option<u64>,
+    /// Rows per page (1 to 1000, default 50).
+    pub page_size: Option<u32>,
+}
+
+/// `POST /api/approvals/{id}/approve`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecideApprovalRequest {
+    /// `true` to allow, `false` to refuse.
+    pub approved: bool,
+    /// Why (shown to the agent when refused).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Who decides (recorded as `api:<decidedBy>`; `api` when absent).
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    /// Allow with this input instead of the requested one.
+    #[serde(default)]
+    pub updated_input: Option<Value>,
+    /// `once` (default) or `session`: allow this tool for the rest of the session.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// `POST /api/approvals/{id}/cancel`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelApprovalRequest {
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/approvals/test`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTestApprovalRequest {
+    /// The tool name to show (default `TestTool`).
+    #[serde(default)]
+    pub tool_name: Option<String>,
+    /// The session label to show (default `test-session`).
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// The answer to `POST /api/approvals/test`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestApprovalResponse {
+    /// The approval created.
+    pub approval: ApprovalResponse,
+    /// `delivered`, `disabled` or `failed`.
+    pub notification: String,
+    /// Why delivery failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_error: Option<String>,
+}
+
+/// The answer to `DELETE /api/approvals/test`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelTestApprovalsResponse {
+    /// How many test approvals were cancelled.
+    pub cancelled: usize,
+    /// Their ids.
+    pub ids: Vec<String>,
+}

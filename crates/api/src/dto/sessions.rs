@@ -1,0 +1,160 @@
+//! Session bodies: the session as shown, list filters, create, message and live process.
+
+use chrono::{DateTime, Utc};
+use orchestra_domain::AgentSession;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// An agent session as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionResponse {
+    /// Id (also the Claude Code session id).
+    pub id: String,
+    /// The agent.
+    pub agent_id: String,
+    /// Working directory.
+    pub working_directory: String,
+    /// Model override.
+    pub model: Option<String>,
+    /// Permission mode.
+    pub permission_mode: String,
+    /// Tools allowed without asking.
+    pub allowed_tools: Vec<String>,
+    /// Tools always refused.
+    pub disallowed_tools: Vec<String>,
+    /// `Active`, `Paused`, `Closed` or `Failed`.
+    pub status: String,
+    /// Total cost in US dollars.
+    pub total_cost_usd: f64,
+    /// Total turn time in milliseconds.
+    pub total_duration_ms: i64,
+    /// Total messages.
+    pub message_count: i64,
+    /// Turns with a result.
+    pub turn_count: i64,
+    /// Why it failed last.
+    pub last_error: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Closed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl From<&AgentSession> for SessionResponse {
+    fn from(s: &AgentSession) -> Self {
+        let spec = s.spec();
+        let t = s.totals();
+        Self {
+            id: s.id().to_string(),
+            agent_id: spec.agent_id.clone(),
+            working_directory: spec.working_directory.clone(),
+            model: spec.model.clone(),
+            permission_mode: spec.permission_mode.as_str().to_owned(),
+            allowed_tools: spec.allowed_tools.clone(),
+            disallowed_tools: spec.disallowed_tools.clone(),
+            status: s.status().as_str().to_owned(),
+            total_cost_usd: t.cost_usd,
+            total_duration_ms: t.duration_ms,
+            message_count: t.message_count,
+            turn_count: t.turn_count,
+            last_error: s.last_error().map(str::to_owned),
+            created_at: s.created_at(),
+            updated_at: s.updated_at(),
+            closed_at: s.closed_at(),
+        }
+    }
+}
+
+/// `GET /api/sessions` filters.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionListQuery {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this agent.
+    pub agent_id: Option<String>,
+    /// 1-based page number.
+    pub page: Option<u64>,
+    /// Rows per page (1 to 1000, default 50).
+    pub page_size: Option<u32>,
+}
+
+/// `POST /api/sessions`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSessionRequest {
+    /// Absolute path of an existing directory the agent works in.
+    pub working_directory: String,
+    /// The agent (default `claude-code`).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Model (`--model`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `default`, `acceptEdits`, `bypassPermissions` or `plan`.
+    #[serde(default)]
+    pub permission_mode: Option<String>,
+    /// Tool rules allowed without asking (`--allowedTools`), e.g. `Read`, `Bash(git status:*)`.
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// Tool rules always refused (`--disallowedTools`).
+    #[serde(default)]
+    pub disallowed_tools: Vec<String>,
+    /// Appended to the system prompt.
+    #[serde(default)]
+    pub append_system_prompt: Option<String>,
+    /// Agentic turns per prompt at most (`--max-turns`).
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+}
+
+/// `POST /api/sessions/{id}/messages`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendMessageRequest {
+    /// The prompt.
+    pub prompt: String,
+    /// Wait for the turn's result (200) instead of answering at once (202).
+    #[serde(default)]
+    pub wait: bool,
+    /// With `wait`: how long to wait at most (default 300, max 3600); 202 when it runs longer.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A live agent process.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveProcessResponse {
+    /// OS process id.
+    pub pid: Option<u32>,
+    /// The running turn.
+    pub current_turn_id: Option<String>,
+    /// Seconds since its last output.
+    pub idle_seconds: u64,
+    /// Approvals the agent is waiting for.
+    pub pending_approvals: Vec<String>,
+}
+
+/// A session with its live process, if any.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDetailResponse {
+    /// The session.
+    #[serde(flatten)]
+    pub session: SessionResponse,
+    /// Its process, while it has one.
+    pub process: Option<LiveProcessResponse>,
+}
+
+/// `GET /api/sessions/{id}/events` query.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsQuery {
+    /// Replay buffered events after this sequence number (the `id:` of the last event seen;
+    /// the `Last-Event-ID` header does the same).
+    pub after: Option<u64>,
+}

@@ -1,0 +1,267 @@
+//! Approvals in SQL: the repository, its row loader and the atomic claim of due rows.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Timestamp};
+use orchestra_application::ports::{
+    ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
+};
+use orchestra_domain::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
+
+use super::{IdRow, offset_limit, to_count};
+use crate::models::{ApprovalRow, to_naive};
+use crate::schema::approvals;
+use crate::{Database, DbConn, map_diesel};
+
+/// Approvals in SQL.
+#[derive(Debug, Clone)]
+pub struct DieselApprovalRepository {
+    db: Database,
+}
+
+impl DieselApprovalRepository {
+    /// A repository over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+fn load_approval(conn: &mut DbConn, id: &str) -> Result<Option<ApprovalRequest>, RepositoryError> {
+    approvals::table
+        .find(id)
+        .select(ApprovalRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(map_diesel)?
+        .map(ApprovalRequest::try_from)
+        .transpose()
+}
+
+/// Runs an `UPDATE approvals ... RETURNING id` built by `sql` from the backend's three
+/// placeholders (bound to `set_at`, `cutoff` and `limit`, in that order), then loads the
+/// approvals it changed. One statement, so it is atomic on both backends and takes
+/// SQLite's write lock at once (a read-then-write transaction could fail with
+/// SQLITE_BUSY).
+fn claim_approvals(
+    conn: &mut DbConn,
+    sql: &dyn Fn([&str; 3]) -> String,
+    set_at: NaiveDateTime,
+    cutoff: NaiveDateTime,
+    limit: u32,
+) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+    let rows: Vec<IdRow> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?"]))
+            .bind::<Timestamp, _>(set_at)
+            .bind::<Timestamp, _>(cutoff)
+            .bind::<BigInt, _>(i64::from(limit))
+            .load(c),
+        DbConn::Postgresql(c) => diesel::sql_query(sql(["$1", "$2", "$3"]))
+            .bind::<Timestamp, _>(set_at)
+            .bind::<Timestamp, _>(cutoff)
+            .bind::<BigInt, _>(i64::from(limit))
+            .load(c),
+    }
+    .map_err(map_diesel)?;
+    let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    approvals::table
+        .filter(approvals::id.eq_any(&ids))
+        .select(ApprovalRow::as_select())
+        .load::<ApprovalRow>(conn)
+        .map_err(map_diesel)?
+        .into_iter()
+        .map(ApprovalRequest::try_from)
+        .collect()
+}
+
+#[async_trait]
+impl ApprovalRepository for DieselApprovalRepository {
+    async fn insert(&self, approval: &ApprovalRequest) -> Result<(), RepositoryError> {
+        let row = ApprovalRow::from(approval);
+        self.db
+            .run("approvals.insert", move |conn| {
+                diesel::insert_into(approvals::table)
+                    .values(&row)
+                    .execute(conn)
+                    .map(|_| ())
+                    .map_err(map_diesel)
+            })
+            .await
+    }
+
+    async fn find(&self, id: ApprovalId) -> Result<Option<ApprovalRequest>, RepositoryError> {
+        let id = id.to_string();
+        self.db
+            .run("approvals.find", move |conn| load_approval(conn, &id))
+            .await
+    }
+
+    async fn list(
+        &self,
+        filter: &ApprovalFilter,
+        page: PageRequest,
+    ) -> Result<Page<ApprovalRequest>, RepositoryError> {
+        let filter = filter.clone();
+        self.db
+            .run("approvals.list", move |conn| {
+                let build = || {
+                    let mut q = approvals::table.into_boxed();
+                    if let Some(status) = filter.status {
+                        q = q.filter(approvals::status.eq(status.as_str()));
+                    }
+                    if let Some(kind) = filter.kind {
+                        q = q.filter(approvals::kind.eq(kind.as_str()));
+                    }
+                    if let Some(session) = &filter.session_id {
+                        q = q.filter(approvals::session_id.eq(session.clone()));
+                    }
+                    q
+                };
+                let total: i64 = build().count().get_result(conn).map_err(map_diesel)?;
+                let (offset, limit) = offset_limit(page);
+                let rows: Vec<ApprovalRow> = build()
+                    .order((approvals::created_at.desc(), approvals::id.desc()))
+                    .offset(offset)
+                    .limit(limit)
+                    .select(ApprovalRow::as_select())
+                    .load(conn)
+                    .map_err(map_diesel)?;
+                let items = rows
+                    .into_iter()
+                    .map(ApprovalRequest::try_from)
+                    .collect::<Result<_, _>>()?;
+                Ok(Page {
+                    items,
+                    total: to_count(total),
+                    request: page,
+                })
+            })
+            .await
+    }
+
+    async fn decide(
+        &self,
+        id: ApprovalId,
+        decision: &Decision,
+    ) -> Result<DecideOutcome, RepositoryError> {
+        let id = id.to_string();
+        let status = decision.outcome.status().as_str();
+        let decided_by = decision.decided_by.clone();
+        let decided_at = to_naive(decision.decided_at);
+        let reason = decision.reason.clone();
+        let updated_input = decision.updated_input.as_ref().map(ToString::to_string);
+        let scope = decision.scope.as_str();
+        self.db
+            .run("approvals.decide", move |conn| {
+                // The compare-and-set: only a Pending row changes, in one statement.
+                let changed = diesel::update(
+                    approvals::table
+                        .filter(approvals::id.eq(&id))
+                        .filter(approvals::status.eq(ApprovalStatus::Pending.as_str())),
+                )
+                .set((
+                    approvals::status.eq(status),
+                    approvals::decided_by.eq(decided_by),
+                    approvals::decided_at.eq(decided_at),
+                    approvals::reason.eq(reason),
+                    approvals::updated_input.eq(updated_input),
+                    approvals::scope.eq(scope),
+                ))
+                .execute(conn)
+                .map_err(map_diesel)?;
+                Ok(match (changed, load_approval(conn, &id)?) {
+                    (_, None) => DecideOutcome::NotFound,
+                    (1, Some(a)) => DecideOutcome::Decided(a),
+                    (_, Some(a)) => DecideOutcome::NotPending(a),
+                })
+            })
+            .await
+    }
+
+    async fn expire_due(
+        &self,
+        cutoff: DateTime<Utc>,
+        decided_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let cutoff = to_naive(cutoff);
+        let decided_at = to_naive(decided_at);
+        self.db
+            .run("approvals.expire_due", move |conn| {
+                // `status = Pending` is checked again by the UPDATE itself: on PostgreSQL a
+                // concurrent sweeper that picked the same rows skips those another committed.
+                let sql = |p: [&str; 3]| {
+                    format!(
+                        "UPDATE approvals SET status = 'Expired', decided_by = 'system:timeout', decided_at = {}, \
+                         reason = 'no decision before the deadline' \
+                         WHERE status = 'Pending' AND id IN (SELECT id FROM approvals WHERE status = 'Pending' \
+                         AND expires_at < {} ORDER BY expires_at LIMIT {}) RETURNING id",
+                        p[0], p[1], p[2]
+                    )
+                };
+                claim_approvals(conn, &sql, decided_at, cutoff, limit)
+            })
+            .await
+    }
+
+    async fn set_notification_ref(
+        &self,
+        id: ApprovalId,
+        reference: &str,
+    ) -> Result<(), RepositoryError> {
+        let id = id.to_string();
+        let reference = reference.to_owned();
+        self.db
+            .run("approvals.set_notification_ref", move |conn| {
+                let n = diesel::update(approvals::table.find(&id))
+                    .set(approvals::notification_ref.eq(reference))
+                    .execute(conn)
+                    .map_err(map_diesel)?;
+                if n == 0 {
+                    Err(RepositoryError::NotFound)
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+    }
+
+    async fn count_by_status(&self, status: ApprovalStatus) -> Result<u64, RepositoryError> {
+        self.db
+            .run("approvals.count", move |conn| {
+                approvals::table
+                    .filter(approvals::status.eq(status.as_str()))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .map(to_count)
+                    .map_err(map_diesel)
+            })
+            .await
+    }
+
+    async fn claim_expiry_warnings(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let before = to_naive(before);
+        let now = to_naive(now);
+        self.db
+            .run("approvals.claim_expiry_warnings", move |conn| {
+                let sql = |p: [&str; 3]| {
+                    format!(
+                        "UPDATE approvals SET warned_at = {} WHERE status = 'Pending' AND warned_at IS NULL \
+                         AND id IN (SELECT id FROM approvals WHERE status = 'Pending' AND warned_at IS NULL \
+                         AND expires_at < {} ORDER BY expires_at LIMIT {}) RETURNING id",
+                        p[0], p[1], p[2]
+                    )
+                };
+                claim_approvals(conn, &sql, now, before, limit)
+            })
+            .await
+    }
+}

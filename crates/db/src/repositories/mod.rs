@@ -1,0 +1,34 @@
+//! The diesel repositories, one file each, and the helpers they share.
+//!
+//! One code path for both backends.
+
+mod approvals;
+mod channel_state;
+mod sessions;
+mod turns;
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use orchestra_application::ports::PageRequest;
+
+pub use approvals::DieselApprovalRepository;
+pub use channel_state::DieselChannelStateRepository;
+pub use sessions::DieselSessionRepository;
+pub use turns::DieselTurnRepository;
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+fn offset_limit(page: PageRequest) -> (i64, i64) {
+    (
+        i64::try_from(page.offset).unwrap_or(i64::MAX),
+        i64::from(page.limit),
+    )
+}
+
+fn to_count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
