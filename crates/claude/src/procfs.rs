@@ -163,8 +163,13 @@ pub fn terminate(processes: &[MarkedProcess], grace: Duration) -> usize {
     targets.len()
 }
 
+/// How long [`kill_session_leftovers`] waits for killed processes to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
 /// Kills, at once, the processes of `session` started under this Orchestra that are still
-/// running (tool processes orphaned by their CLI). Blocking. Returns how many.
+/// running (tool processes orphaned by their CLI), and waits (up to 2 s) until they are gone:
+/// SIGKILL is delivered asynchronously, and a stop that reports them killed must not leave
+/// them running for another instant. Blocking. Returns how many.
 pub fn kill_session_leftovers(node_id: &str, session: &str) -> usize {
     let (own_pid, own_start) = own_identity();
     let left: Vec<MarkedProcess> = scan(node_id)
@@ -175,6 +180,10 @@ pub fn kill_session_leftovers(node_id: &str, session: &str) -> usize {
         .collect();
     for p in &left {
         signal(p, Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + KILL_WAIT;
+    while Instant::now() < deadline && left.iter().any(alive) {
+        std::thread::sleep(Duration::from_millis(5));
     }
     left.len()
 }

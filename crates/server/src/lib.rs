@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** this is the only crate that names concrete adapters. It is
 //! thin: build, wire, run.
 
+pub mod adapters;
 pub mod background;
 pub mod cli;
 pub mod config;

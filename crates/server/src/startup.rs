@@ -26,19 +26,20 @@ use orchestra_application::sessions::{
     AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
     ListTurnsHandler, SessionCommands, SessionDeps, SessionSettings,
 };
-use orchestra_claude::{ClaudeRuntime, ClaudeSettings, StopLadder};
+use orchestra_claude::ClaudeRuntime;
 use orchestra_db::{
     Database, DieselApprovalRepository, DieselChannelStateRepository, DieselDatabaseProbe,
-    DieselSessionRepository, DieselTurnRepository, Migrations,
+    DieselSessionRepository, DieselTurnRepository,
 };
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
-use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier, RetryPolicy};
-use orchestra_telegram::{TelegramApi, TelegramNotifier, TelegramSettings, TelegramUpdates};
+use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier};
+use orchestra_telegram::{TelegramApi, TelegramNotifier, TelegramUpdates};
 use orchestra_telemetry::MetricsHandle;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::adapters::{claude_settings, frankenstein_webhook, open_database, telegram_settings};
 use crate::background::{self, Shutdown};
 use crate::config::{Settings, TelegramMode};
 
@@ -55,109 +56,12 @@ pub struct Application {
     sessions: SessionCommands,
 }
 
-/// The Telegram client settings from the configuration.
-///
-/// # Errors
-/// When Telegram is enabled without a token.
-pub fn telegram_settings(settings: &Settings) -> anyhow::Result<TelegramSettings> {
-    let t = &settings.telegram;
-    Ok(TelegramSettings {
-        api_base_url: t.api_base_url.clone(),
-        token: t
-            .bot_token
-            .as_ref()
-            .map(|s| s.expose_secret().to_owned())
-            .context("Telegram is enabled without a bot token")?,
-        retry: RetryPolicy {
-            attempts: t.retry.attempts,
-            base: Duration::from_millis(t.retry.base_ms),
-            max: Duration::from_millis(t.retry.max_ms),
-            max_retry_after: Duration::from_secs(60),
-        },
-        request_timeout: Duration::from_secs(u64::from(t.poll_timeout_secs) + 10),
-    })
-}
-
-fn frankenstein_webhook(url: &str) -> orchestra_telegram::SetWebhookParams {
-    orchestra_telegram::SetWebhookParams::builder()
-        .url(url)
-        .build()
-}
-
-/// The agent runtime settings from the configuration.
-pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
-    let c = &settings.claude;
-    let ms = Duration::from_millis;
-    ClaudeSettings {
-        binary: c.binary.clone().into(),
-        env: c
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
-            .collect(),
-        pass_env: c.pass_env.clone(),
-        home: c.home.clone().map(Into::into),
-        runtime_dir: c.runtime_dir.clone().into(),
-        node_id: c.node_id.clone(),
-        max_retries: c.max_retries,
-        api_timeout_ms: c.api_timeout_ms,
-        permission_prompt_tool: c.live_permission_prompts,
-        startup_timeout: Duration::from_secs(c.startup_timeout_secs),
-        ladder: StopLadder {
-            interrupt_grace: ms(c.stop_grace.interrupt_ms),
-            eof_grace: ms(c.stop_grace.eof_ms),
-            sigint_grace: ms(c.stop_grace.sigint_ms),
-            sigterm_grace: ms(c.stop_grace.sigterm_ms),
-            sigkill_grace: ms(c.stop_grace.sigkill_ms),
-        },
-        max_line_bytes: c.max_line_bytes,
-        stderr_tail_lines: 50,
-    }
-}
-
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
-}
-
-/// Opens the database and brings its schema up to date as the environment allows:
-/// pending migrations are applied when `auto_migrate` is on (the Development default) or
-/// `force_migrate` is set; otherwise pending migrations stop the start.
-///
-/// # Errors
-/// When the database cannot be reached, a migration fails, or migrations are pending and
-/// may not be applied.
-pub async fn open_database(settings: &Settings, force_migrate: bool) -> anyhow::Result<Database> {
-    let target = settings.database.target.clone();
-    let pool = settings.database.pool;
-    let db = tokio::task::spawn_blocking(move || Database::open(target, pool))
-        .await
-        .context("database open task failed")??;
-    let state = Migrations::state_async(&db)
-        .await
-        .context("cannot read the migration state")?;
-    let pending = state.pending();
-    if pending > 0 {
-        if settings.database.auto_migrate || force_migrate {
-            let applied = Migrations::apply_pending_async(&db)
-                .await
-                .context("applying migrations failed")?;
-            tracing::info!(applied = ?applied, backend = %db.backend(), "database migrations applied");
-        } else {
-            anyhow::bail!(
-                "{pending} database migration(s) pending on {} ({}); {} does not apply them at start. \
-                 Run `orchestra migrate apply`, or start with `orchestra serve --migrate` \
-                 (or ORCHESTRA__DATABASE__AUTO_MIGRATE=true)",
-                db.backend(),
-                db.location(),
-                settings.environment
-            );
-        }
-    }
-    Ok(db)
 }
 
 impl Application {

@@ -167,3 +167,37 @@ fn each_technology_is_known_by_one_adapter_crate() {
         }
     }
 }
+
+#[test]
+fn every_path_the_architecture_document_names_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).unwrap();
+    let prefixes = [
+        "crates/",
+        "tests/",
+        "migrations/",
+        "docs/",
+        "config/",
+        "deploy/",
+        "bench/",
+    ];
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for quoted in doc.split('`').skip(1).step_by(2) {
+        let path = quoted.trim_end_matches('/');
+        if prefixes.iter().any(|p| path.starts_with(p))
+            && !path.contains(char::is_whitespace)
+            && !path.contains('<')
+        {
+            named += 1;
+            if !root.join(path).exists() {
+                missing.push(path.to_owned());
+            }
+        }
+    }
+    assert!(named > 40, "the code map names only {named} paths");
+    assert!(
+        missing.is_empty(),
+        "docs/ARCHITECTURE.md names paths that do not exist: {missing:?}"
+    );
+}

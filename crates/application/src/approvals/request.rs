@@ -41,6 +41,19 @@ impl RequestApprovalHandler {
         &self,
         cmd: RequestApproval,
     ) -> Result<(ApprovalRequest, Option<super::Delivery>), AppError> {
+        self.handle_with_id(ApprovalId::new(), cmd).await
+    }
+
+    /// Opens the approval under an id the caller chose beforehand, so that it can get ready
+    /// for a decision before the approval becomes visible to anyone who could decide it.
+    ///
+    /// # Errors
+    /// As [`Self::handle`]; `Conflict` when the id is taken.
+    pub async fn handle_with_id(
+        &self,
+        id: ApprovalId,
+        cmd: RequestApproval,
+    ) -> Result<(ApprovalRequest, Option<super::Delivery>), AppError> {
         let mut request = cmd.request;
         request.tool_name = BoundedText::<200>::parse("toolName", &request.tool_name)
             .map_err(InvalidInput::from)?
@@ -61,7 +74,7 @@ impl RequestApprovalHandler {
 
         let now = self.deps.clock.now();
         let expires_at = self.deps.policy.deadline(now, cmd.timeout);
-        let approval = ApprovalRequest::open(ApprovalId::new(), request, now, expires_at);
+        let approval = ApprovalRequest::open(id, request, now, expires_at);
         self.deps.repo.insert(&approval).await?;
 
         metrics::counter!(m::ESCALATION_QUEUE_ENQUEUE_TOTAL).increment(1);

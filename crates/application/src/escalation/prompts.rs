@@ -48,38 +48,43 @@ impl Escalation {
             tracing::info!(session.id = %id, tool = %req.tool_name, why, "permission answered without asking");
             return Prompted::Answer(answer);
         }
+        // The prompt waits under the approval's id before the approval exists: a decision
+        // made the instant it becomes visible (REST, Telegram) then finds the prompt to answer.
+        let approval_id = ApprovalId::new();
+        self.with(id, |s| {
+            s.pending.insert(
+                approval_id,
+                PendingPrompt {
+                    request_id: req.request_id.clone(),
+                    tool_use_id: req.tool_use_id.clone(),
+                    asked_at: Instant::now(),
+                },
+            );
+        });
         let opened = self
             .deps()
             .request
-            .handle(RequestApproval {
-                request: NewApproval {
-                    session_id: id.to_string(),
-                    agent_id: agent_id.to_owned(),
-                    tool_name: req.tool_name.clone(),
-                    tool_input: req.input.clone(),
-                    tool_use_id: req.tool_use_id.clone(),
-                    kind: ApprovalKind::Live,
-                    description: req.description.clone(),
+            .handle_with_id(
+                approval_id,
+                RequestApproval {
+                    request: NewApproval {
+                        session_id: id.to_string(),
+                        agent_id: agent_id.to_owned(),
+                        tool_name: req.tool_name,
+                        tool_input: req.input,
+                        tool_use_id: req.tool_use_id,
+                        kind: ApprovalKind::Live,
+                        description: req.description,
+                    },
+                    timeout: self.settings().timeout,
+                    await_delivery: false,
                 },
-                timeout: self.settings().timeout,
-                await_delivery: false,
-            })
+            )
             .await;
         match opened {
-            Ok((approval, _)) => {
-                self.with(id, |s| {
-                    s.pending.insert(
-                        approval.id(),
-                        PendingPrompt {
-                            request_id: req.request_id,
-                            tool_use_id: req.tool_use_id,
-                            asked_at: Instant::now(),
-                        },
-                    );
-                });
-                Prompted::Waiting(approval.id())
-            }
+            Ok(_) => Prompted::Waiting(approval_id),
             Err(err) => {
+                self.with(id, |s| s.pending.remove(&approval_id));
                 tracing::error!(session.id = %id, error = %err, "could not record the approval; denying the tool call");
                 Prompted::Answer(PermissionAnswer::Deny {
                     message: "Orchestra could not record an approval request for this tool call, so it was not run.".into(),

@@ -1,3 +1,5 @@
+//! The session and turn queries: get, list and count, over the repositories.
+
 use std::sync::Arc;
 
 use orchestra_domain::{AgentSession, SessionId};
