@@ -36,3 +36,4 @@ mod repository;
 mod restart;
 mod seed_smoke;
 mod sessions;
+mod snapshots;
