@@ -114,6 +114,10 @@ pub struct TestApp {
     pub sessions: orchestra_application::sessions::SessionCommands,
     /// The data store.
     pub store: TestStore,
+    /// The key repository.
+    api_keys: std::sync::Arc<dyn orchestra_application::ports::ApiKeyRepository>,
+    /// Makes API keys (the client sends the bootstrap admin key).
+    pub keys: orchestra_application::keys::CreateApiKeyHandler,
     /// The settings it runs with.
     pub settings: Settings,
     stop: Option<oneshot::Sender<()>>,
@@ -172,6 +176,10 @@ impl TestApp {
             ("ORCHESTRA__SERVER__SHUTDOWN_TIMEOUT_SECS", "2".to_owned()),
             ("ORCHESTRA__DATABASE__CONNECT_TIMEOUT_SECS", "2".to_owned()),
             ("DB_CONNECTION_STRING", connection_string),
+            (
+                "ORCHESTRA__AUTH__BOOTSTRAP_ADMIN_KEY",
+                crate::auth::TEST_ADMIN_KEY.to_owned(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -184,17 +192,21 @@ impl TestApp {
             .await
             .expect("app builds");
         let sessions = app.sessions().clone();
+        let api_keys = app.api_keys();
+        let keys = orchestra_application::keys::CreateApiKeyHandler::new(
+            api_keys.clone(),
+            std::sync::Arc::new(orchestra_application::ports::SystemClock),
+        );
         let port = app.port();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
             let _ = stop_rx.await;
         }));
-        let client = Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .unwrap();
+        let client = crate::auth::client_with_key(crate::auth::TEST_ADMIN_KEY);
         Self {
             sessions,
+            keys,
+            api_keys,
             address: format!("http://127.0.0.1:{port}"),
             port,
             client,
@@ -203,6 +215,18 @@ impl TestApp {
             stop: Some(stop_tx),
             task: Some(task),
         }
+    }
+
+    /// The key repository of the running app.
+    pub fn api_keys(&self) -> std::sync::Arc<dyn orchestra_application::ports::ApiKeyRepository> {
+        std::sync::Arc::clone(&self.api_keys)
+    }
+
+    /// A client with a fresh key of `role`.
+    pub async fn client_as(&self, role: orchestra_domain::Role) -> Client {
+        let name = format!("{}-{}", role.as_str(), uuid::Uuid::new_v4().simple());
+        let (_, key) = self.keys.handle(&name, role).await.unwrap();
+        crate::auth::client_with_key(&key)
     }
 
     /// `address + path`.

@@ -72,6 +72,10 @@ impl ServerProcess {
         cmd.current_dir(cwd)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "ORCHESTRA__AUTH__BOOTSTRAP_ADMIN_KEY",
+                crate::auth::TEST_ADMIN_KEY,
+            )
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
@@ -133,6 +137,7 @@ impl ServerProcess {
 pub async fn sh(command: &str) -> (i32, String) {
     let out = Command::new("bash")
         .args(["-c", command])
+        .env("CURL_HOME", crate::auth::curl_home())
         .output()
         .await
         .unwrap();

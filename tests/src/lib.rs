@@ -12,6 +12,7 @@
 )]
 
 pub mod app;
+pub mod auth;
 pub mod bin_support;
 pub mod binary;
 pub mod fake_telegram;

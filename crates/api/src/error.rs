@@ -30,6 +30,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// A `WWW-Authenticate` challenge (on a 401).
+    challenge: Option<&'static str>,
 }
 
 impl ApiError {
@@ -42,7 +44,15 @@ impl ApiError {
                 message: message.into(),
                 field: None,
             },
+            challenge: None,
         }
+    }
+
+    /// Adds a `WWW-Authenticate` challenge (on a 401).
+    #[must_use]
+    pub fn with_challenge(mut self, challenge: &'static str) -> Self {
+        self.challenge = Some(challenge);
+        self
     }
 
     /// Names the field at fault.
@@ -109,7 +119,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(&self.body)
+        let mut res = HttpResponse::build(self.status);
+        if let Some(challenge) = self.challenge {
+            res.insert_header((actix_web::http::header::WWW_AUTHENTICATE, challenge));
+        }
+        res.json(&self.body)
     }
 }
 

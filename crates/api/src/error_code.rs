@@ -64,6 +64,10 @@ pub enum ErrorCode {
     DependencyUnavailable,
     /// The caller is not who it must be (Telegram webhook secret).
     Unauthorized,
+    /// No valid API key was presented.
+    Unauthenticated,
+    /// The key's role does not allow this.
+    Forbidden,
     /// Something failed inside; see the server log.
     InternalError,
 }
@@ -100,6 +104,8 @@ impl ErrorCode {
         Self::DatabaseUnavailable,
         Self::DependencyUnavailable,
         Self::Unauthorized,
+        Self::Unauthenticated,
+        Self::Forbidden,
         Self::InternalError,
     ];
 
@@ -135,6 +141,8 @@ impl ErrorCode {
             Self::DatabaseUnavailable => "database_unavailable",
             Self::DependencyUnavailable => "dependency_unavailable",
             Self::Unauthorized => "unauthorized",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
             Self::InternalError => "internal_error",
         }
     }

@@ -9,6 +9,7 @@
 //! because the deployment guide's commands read them (`jq '.State'`); errors are
 //! `{"code": "...", "message": "..."}` with a 4xx status for anything the caller got wrong.
 
+pub mod auth;
 pub mod dto;
 pub mod error;
 mod error_code;

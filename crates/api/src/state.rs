@@ -80,6 +80,8 @@ pub struct AppState {
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// Version, environment, start time.
     pub info: ServiceInfo,
+    /// How requests are authenticated.
+    pub auth: crate::auth::AuthMode,
 }
 
 impl std::fmt::Debug for AppState {

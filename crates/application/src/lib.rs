@@ -12,6 +12,7 @@ pub mod approvals;
 pub mod diagnostics;
 pub mod error;
 pub mod escalation;
+pub mod keys;
 pub mod metrics_names;
 pub mod paging;
 pub mod ports;

@@ -32,6 +32,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-11-27-000001_create_sessions_and_approvals"),
     migration_sql!("2026-11-27-000002_create_turns"),
     migration_sql!("2026-11-27-000003_escalation_state"),
+    migration_sql!("2026-12-02-000001_api_keys"),
 ];
 
 /// One migration and whether it is applied.

@@ -80,5 +80,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_keys (name) {
+        name -> Text,
+        role -> Text,
+        key_hash -> Text,
+        prefix -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(turns -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(sessions, approvals, turns, channel_state);
+diesel::allow_tables_to_appear_in_same_query!(sessions, approvals, turns, channel_state, api_keys);

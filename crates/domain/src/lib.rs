@@ -10,12 +10,14 @@
 //! and no wire format. Every state change goes through a method here that enforces the
 //! transition rules; adapters only store what these methods produce.
 
+pub mod access;
 pub mod approval;
 pub mod ids;
 pub mod session;
 pub mod text;
 pub mod turn;
 
+pub use access::{ApiKey, KeyNameError, ParseRoleError, Principal, Role};
 pub use approval::{
     ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalSnapshot, ApprovalStatus,
     ApprovalTimeoutPolicy, DecideApprovalError, Decision, DecisionOutcome, NewApproval,

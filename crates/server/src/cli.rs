@@ -1,4 +1,4 @@
-//! The command line: `orchestra [serve] | migrate | check-config | backup`.
+//! The command line: `orchestra [serve] | migrate | check-config | keys | backup`.
 
 use std::path::PathBuf;
 
@@ -34,11 +34,38 @@ pub enum Command {
     },
     /// Load and validate the configuration, print it with secrets redacted, and exit.
     CheckConfig,
+    /// Make, list and revoke API keys.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Back up the database: an online copy for SQLite; the pg_dump command for PostgreSQL.
     Backup {
         /// Where to write the SQLite copy.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+}
+
+/// `orchestra keys` actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Make a key and print it (once; only its hash is stored).
+    Create {
+        /// A unique name (`ci`, `alice`): recorded on everything the key does.
+        #[arg(long)]
+        name: String,
+        /// viewer, operator, approver or admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the keys (names, roles, prefixes; never the keys).
+    List,
+    /// Revoke a key by name.
+    Revoke {
+        /// The key's name.
+        name: String,
     },
 }
 

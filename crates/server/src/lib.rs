@@ -9,6 +9,7 @@ pub mod background;
 pub mod cli;
 pub mod config;
 pub mod entry;
+pub mod keys;
 pub mod startup;
 
 pub use config::{Environment, Settings};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use anyhow::Context;
+use orchestra_api::auth::AuthMode;
 use orchestra_api::{AppState, ApprovalHandlers, ServiceInfo, SessionHandlers};
 use orchestra_application::approvals::{
     ApprovalDeps, ApprovalEvents, CancelApprovalHandler, CancelTestApprovalsHandler,
@@ -17,9 +18,10 @@ use orchestra_application::approvals::{
 use orchestra_application::approvals::{ChannelPolicy, DecideFromChannelHandler};
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
 use orchestra_application::escalation::{Escalation, EscalationDeps, EscalationSettings};
+use orchestra_application::keys::Authenticator;
 use orchestra_application::ports::{
-    AgentRuntime, ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe, DisabledNotifier,
-    SessionRepository, SystemClock, TurnRepository,
+    AgentRuntime, ApiKeyRepository, ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe,
+    DisabledNotifier, SessionRepository, SystemClock, TurnRepository,
 };
 use orchestra_application::ports::{ChannelStateRepository, InboundChannel};
 use orchestra_application::sessions::{
@@ -28,8 +30,8 @@ use orchestra_application::sessions::{
 };
 use orchestra_claude::ClaudeRuntime;
 use orchestra_db::{
-    Database, DieselApprovalRepository, DieselChannelStateRepository, DieselDatabaseProbe,
-    DieselSessionRepository, DieselTurnRepository,
+    Database, DieselApiKeyRepository, DieselApprovalRepository, DieselChannelStateRepository,
+    DieselDatabaseProbe, DieselSessionRepository, DieselTurnRepository,
 };
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
 use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier};
@@ -54,6 +56,7 @@ pub struct Application {
     background: Vec<JoinHandle<()>>,
     database: Database,
     sessions: SessionCommands,
+    api_keys: Arc<dyn ApiKeyRepository>,
 }
 
 impl std::fmt::Debug for Application {
@@ -185,6 +188,23 @@ impl Application {
             Some(escalation),
         );
         let sessions = SessionCommands::new(&session_deps);
+
+        // API keys: the authenticator, and an admin who can get in.
+        let keys_repo: Arc<dyn ApiKeyRepository> =
+            Arc::new(DieselApiKeyRepository::new(database.clone()));
+        crate::keys::bootstrap(settings, keys_repo.clone()).await?;
+        let auth = if settings.auth.insecure_disabled {
+            tracing::warn!(
+                address = %settings.server.host,
+                "AUTHENTICATION IS OFF (auth.insecure_disabled): every local process, agents included, can start sessions and decide approvals"
+            );
+            AuthMode::InsecureDisabled
+        } else {
+            let authenticator = Authenticator::new(keys_repo.clone());
+            let known = authenticator.warm().await?;
+            tracing::info!(keys = known, "API keys loaded");
+            AuthMode::Keys(authenticator)
+        };
         let agents = Arc::new(AgentCatalog::new(runtime.clone(), clock.clone()));
         // Before serving: stop what an earlier Orchestra left running and make the database
         // truthful about it.
@@ -241,6 +261,7 @@ impl Application {
             .map(|t| t as Arc<dyn InboundChannel>);
 
         let state = AppState {
+            auth,
             approvals: ApprovalHandlers {
                 create_test: CreateTestApprovalHandler::new(request.clone()),
                 cancel_tests: CancelTestApprovalsHandler::new(cancel.clone()),
@@ -311,6 +332,7 @@ impl Application {
         let swagger = settings.server.swagger_enabled;
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(orchestra_api::auth::authorize))
                 .wrap(from_fn(orchestra_api::middleware::observe))
                 .app_data(data.clone())
                 .configure(|cfg| orchestra_api::configure(cfg, swagger))
@@ -343,6 +365,7 @@ impl Application {
             background,
             database,
             sessions,
+            api_keys: keys_repo,
         })
     }
 
@@ -354,6 +377,11 @@ impl Application {
     /// The database (for tests and diagnostics).
     pub fn database(&self) -> &Database {
         &self.database
+    }
+
+    /// The API keys (for tests and tools).
+    pub fn api_keys(&self) -> Arc<dyn ApiKeyRepository> {
+        Arc::clone(&self.api_keys)
     }
 
     /// The session manager (for tests).

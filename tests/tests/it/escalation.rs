@@ -262,7 +262,10 @@ async fn a_manual_rest_decision_updates_the_telegram_message(backend: Backend) {
     f.tg.wait_for(Duration::from_secs(5), "the edit", |t| {
         t.edits().iter().any(|e| {
             e["message_id"] == msg
-                && e["text"].as_str().unwrap().contains("Denied</b> by api")
+                && e["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Denied</b> by key:bootstrap-admin")
                 && e["text"].as_str().unwrap().contains("Telegram was down")
         })
     })
@@ -277,7 +280,7 @@ async fn a_manual_rest_decision_updates_the_telegram_message(backend: Backend) {
         f.tg.answers()[0]["text"]
             .as_str()
             .unwrap()
-            .contains("Already decided: Rejected by api")
+            .contains("Already decided: Rejected by key:bootstrap-admin")
     );
     f.app.shutdown().await;
 }
@@ -454,7 +457,8 @@ async fn a_denied_prompt_tells_the_agent_why_and_edited_input_is_used(backend: B
         .await;
     let done = turn_result(&f.app, &session, &turn).await;
     assert_eq!(
-        done["result"], "denied: A human denied this tool call (api). Reason: too risky",
+        done["result"],
+        "denied: A human denied this tool call (key:bootstrap-admin). Reason: too risky",
         "{done}"
     );
     assert!(tool_log(f.home.path(), &session).is_empty());

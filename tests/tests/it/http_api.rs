@@ -95,7 +95,8 @@ async fn a_manual_decision_is_recorded_once(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "Approved");
-    assert_eq!(body["decidedBy"], "api");
+    // The key that decided, not a client-chosen name (issue 8: who decided is known).
+    assert_eq!(body["decidedBy"], "key:bootstrap-admin");
     assert_eq!(body["reason"], "Telegram is down");
 
     let (status, body) = app

@@ -62,7 +62,7 @@ async fn request_spans_reach_an_otlp_receiver_with_route_status_and_latency() {
         ],
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = orchestra_tests::auth::client_with_key(orchestra_tests::auth::TEST_ADMIN_KEY);
     let res = client
         .post(format!("http://127.0.0.1:{port}/api/approvals/test"))
         .json(&serde_json::json!({"toolName": "TestTool", "sessionId": "otlp"}))

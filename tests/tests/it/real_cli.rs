@@ -278,7 +278,7 @@ async fn a_live_prompt_denied_by_a_human_does_not_run_and_the_agent_is_told(back
     assert!(!f.work.path().join("out.txt").exists());
     let told = f.mock.requests().iter().any(|r| {
         r.to_string()
-            .contains("A human denied this tool call (api). Reason: not today")
+            .contains("A human denied this tool call (key:bootstrap-admin). Reason: not today")
     });
     assert!(
         told,

@@ -60,7 +60,7 @@ async fn orchestra_killed_with_live_sessions_recovers_on_restart(backend: Backen
     }
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = orchestra_tests::auth::client_with_key(orchestra_tests::auth::TEST_ADMIN_KEY);
 
     let server = ServerProcess::start(dir.path(), port, &env_ref).await;
     let mut ids = Vec::new();
@@ -219,7 +219,7 @@ async fn an_approval_pending_across_a_restart_still_reaches_the_session(backend:
     }
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = orchestra_tests::auth::client_with_key(orchestra_tests::auth::TEST_ADMIN_KEY);
     let server = ServerProcess::start(dir.path(), port, &env_ref).await;
     let (_, s) = post(
         &client,

@@ -209,7 +209,7 @@ async fn the_guides_telegram_steps_work_with_telegram_enabled() {
                 e["text"]
                     .as_str()
                     .unwrap_or_default()
-                    .contains("Approved</b> by api")
+                    .contains("Approved</b> by key:bootstrap-admin")
             })
         },
     )

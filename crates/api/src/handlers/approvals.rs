@@ -1,19 +1,21 @@
 //! `/api/approvals`: list, get, decide, cancel, and the smoke test's test approval.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use orchestra_application::approvals::{
     CancelApproval, CreateTestApproval, DecideApproval, Delivery, ListApprovals,
 };
 use orchestra_application::ports::ApprovalFilter;
-use orchestra_domain::{ApprovalId, ApprovalKind, ApprovalScope, ApprovalStatus};
+use orchestra_domain::{ApprovalId, ApprovalKind, ApprovalScope, ApprovalStatus, Role};
 
 use super::resource;
+use crate::auth::Caller;
 use crate::dto::{
     ApprovalListQuery, ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse,
     CreateTestApprovalRequest, DecideApprovalRequest, PageResponse, PagingQuery,
     TestApprovalResponse,
 };
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -103,6 +105,7 @@ pub async fn get(
     ))]
 pub async fn decide(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
     body: web::Json<DecideApprovalRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -114,6 +117,15 @@ pub async fn decide(
             .parse()
             .map_err(|_| ApiError::bad_request("scope", "scope must be `once` or `session`"))?,
     };
+    if body.updated_input.is_some() && !caller.0.may(Role::Admin) {
+        // Editing what the agent runs is rewriting the request, not deciding it.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "updatedInput (running something other than what the agent asked) needs the `admin` role",
+        )
+        .with_field("updatedInput"));
+    }
     if let Some(input) = &body.updated_input
         && !input.is_object()
     {
@@ -128,9 +140,10 @@ pub async fn decide(
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        None => "api".to_owned(),
+        // Who decided is the key's principal; a `decidedBy` is kept beside it, not instead.
+        None => caller.0.name().to_owned(),
         Some(who) if who.chars().count() <= 100 && !who.chars().any(char::is_control) => {
-            format!("api:{who}")
+            format!("{} (for {who})", caller.0.name())
         }
         Some(_) => {
             return Err(ApiError::bad_request(
@@ -164,6 +177,7 @@ pub async fn decide(
     ))]
 pub async fn cancel(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
     body: Option<web::Json<CancelApprovalRequest>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -174,7 +188,7 @@ pub async fn cancel(
         .cancel
         .handle(CancelApproval {
             id,
-            cancelled_by: "api".into(),
+            cancelled_by: caller.0.name().to_owned(),
             reason,
         })
         .await?;
@@ -216,8 +230,15 @@ pub async fn create_test(
 /// Cancels every Pending test approval (deployment guide step 5.7).
 #[utoipa::path(delete, path = "/api/approvals/test", tag = "approvals",
     responses((status = 200, body = CancelTestApprovalsResponse)))]
-pub async fn cancel_tests(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let cancelled = state.approvals.cancel_tests.handle("api".into()).await?;
+pub async fn cancel_tests(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let cancelled = state
+        .approvals
+        .cancel_tests
+        .handle(caller.0.name().to_owned())
+        .await?;
     Ok(HttpResponse::Ok().json(CancelTestApprovalsResponse {
         cancelled: cancelled.len(),
         ids: cancelled.iter().map(|a| a.id().to_string()).collect(),

@@ -3,12 +3,14 @@
 
 mod clock;
 mod database;
+mod keys;
 mod notifier;
 mod repository;
 mod runtime;
 
 pub use clock::{Clock, SystemClock};
 pub use database::{DatabaseProbe, DatabaseStatus};
+pub use keys::ApiKeyRepository;
 pub use notifier::{
     ApprovalNotifier, DisabledNotifier, InboundChannel, NotifierStatus, NotifyError, WebhookError,
 };

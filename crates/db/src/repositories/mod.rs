@@ -2,6 +2,7 @@
 //!
 //! One code path for both backends.
 
+mod api_keys;
 mod approvals;
 mod channel_state;
 mod sessions;
@@ -11,6 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use orchestra_application::ports::PageRequest;
 
+pub use api_keys::DieselApiKeyRepository;
 pub use approvals::DieselApprovalRepository;
 pub use channel_state::DieselChannelStateRepository;
 pub use sessions::DieselSessionRepository;

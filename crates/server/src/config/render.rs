@@ -25,6 +25,7 @@ impl Settings {
             ("approvals", self.approval_lines()),
             ("claude", self.claude_lines()),
             ("telemetry", self.telemetry_lines()),
+            ("auth", self.auth_lines()),
         ];
         let mut out = String::new();
         for (section, lines) in sections {
@@ -222,6 +223,21 @@ impl Settings {
                 t.otlp_endpoint.as_deref().map_or_else(unset, q),
             ),
             ("service_name", q(&t.service_name)),
+        ]
+    }
+
+    fn auth_lines(&self) -> Lines {
+        let a = &self.auth;
+        vec![
+            ("insecure_disabled", a.insecure_disabled.to_string()),
+            (
+                "bootstrap_admin_key",
+                if a.bootstrap_admin_key.is_some() {
+                    q("[redacted]")
+                } else {
+                    unset()
+                },
+            ),
         ]
     }
 }

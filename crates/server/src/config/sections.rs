@@ -70,6 +70,20 @@ pub struct Sections {
     pub telemetry: TelemetrySection,
     /// `[claude]`.
     pub claude: ClaudeSection,
+    /// `[auth]`.
+    pub auth: AuthSection,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// Serve `/api/*` without API keys. Development on a loopback address only; logged
+    /// loudly at start. Anyone (and any agent) on the host can then approve anything.
+    pub insecure_disabled: bool,
+    /// An admin key (`orch_` + 64 hex) to create at start if no key has its hash, named
+    /// `bootstrap-admin` (for containers: mount it and use `_FILE`).
+    pub bootstrap_admin_key: Option<Secret>,
 }
 
 impl Sections {
@@ -108,7 +122,7 @@ pub struct ServerSection {
 impl Default for ServerSection {
     fn default() -> Self {
         Self {
-            host: "0.0.0.0".into(),
+            host: "127.0.0.1".into(),
             port: 5284,
             workers: None,
             shutdown_timeout_secs: 30,

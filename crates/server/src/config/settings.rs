@@ -204,6 +204,15 @@ pub struct StopGrace {
     pub sigkill_ms: u64,
 }
 
+/// API authentication.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// `/api/*` without keys (Development on loopback only).
+    pub insecure_disabled: bool,
+    /// An admin key to make sure exists at start.
+    pub bootstrap_admin_key: Option<SecretString>,
+}
+
 /// The validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -221,6 +230,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// Claude Code agents.
     pub claude: ClaudeConfig,
+    /// API authentication.
+    pub auth: AuthSettings,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }

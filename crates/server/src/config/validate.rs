@@ -10,12 +10,12 @@ use secrecy::SecretString;
 use super::environment::Environment;
 use super::error::{ConfigError, invalid};
 use super::sections::{
-    ApprovalsSection, ClaudeSection, DatabaseSection, Secret, Sections, TelegramSection,
-    TelemetrySection,
+    ApprovalsSection, AuthSection, ClaudeSection, DatabaseSection, Secret, Sections,
+    TelegramSection, TelemetrySection,
 };
 use super::settings::{
-    ApprovalSettings, ClaudeConfig, DatabaseSettings, ServerSettings, Settings, StopGrace,
-    TelegramBreaker, TelegramMode, TelegramRetry, TelegramSettings, TelemetrySettings,
+    ApprovalSettings, AuthSettings, ClaudeConfig, DatabaseSettings, ServerSettings, Settings,
+    StopGrace, TelegramBreaker, TelegramMode, TelegramRetry, TelegramSettings, TelemetrySettings,
 };
 
 fn is_http_url(u: &str) -> bool {
@@ -42,6 +42,7 @@ pub fn validate(
     let telemetry = telemetry(raw.telemetry)?;
     let claude = claude(raw.claude, &database.target)?;
     let s = raw.server;
+    let auth = auth(environment, &s.host, raw.auth)?;
     Ok(Settings {
         environment,
         server: ServerSettings {
@@ -56,6 +57,7 @@ pub fn validate(
         approvals,
         telemetry,
         claude,
+        auth,
         config_file,
     })
 }
@@ -331,5 +333,41 @@ fn claude(c: ClaudeSection, target: &DatabaseTarget) -> Result<ClaudeConfig, Con
             sigkill_ms: c.stop_sigkill_grace_ms,
         },
         live_permission_prompts: c.live_permission_prompts,
+    })
+}
+
+/// Whether `host` is a loopback address (what "local only" means for the listener).
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn auth(environment: Environment, host: &str, a: AuthSection) -> Result<AuthSettings, ConfigError> {
+    if a.insecure_disabled && environment != Environment::Development {
+        return Err(invalid(
+            "auth.insecure_disabled",
+            format!("is only allowed in Development, not in {environment}"),
+        ));
+    }
+    if a.insecure_disabled && !is_loopback(host) {
+        return Err(invalid(
+            "auth.insecure_disabled",
+            "is only allowed when server.host is a loopback address (127.0.0.1, ::1, localhost)",
+        ));
+    }
+    let bootstrap = secret(a.bootstrap_admin_key);
+    if let Some(key) = &bootstrap
+        && !orchestra_application::keys::looks_like_key(secrecy::ExposeSecret::expose_secret(key))
+    {
+        return Err(invalid(
+            "auth.bootstrap_admin_key",
+            "is not an Orchestra key (`orch_` and 64 hex digits; `orchestra keys create` makes one)",
+        ));
+    }
+    Ok(AuthSettings {
+        insecure_disabled: a.insecure_disabled,
+        bootstrap_admin_key: bootstrap,
     })
 }
