@@ -13,7 +13,9 @@ LOADGEN=target/release/loadgen
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
-export ORCHESTRA__SERVER__PORT=$PORT ORCHESTRA__SERVER__HOST=127.0.0.1 ORCHESTRA__TELEMETRY__LOG_LEVEL=warn
+KEY=orch_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export ORCHESTRA__SERVER__PORT=$PORT ORCHESTRA__SERVER__HOST=127.0.0.1 ORCHESTRA__TELEMETRY__LOG_LEVEL=warn \
+    ORCHESTRA__AUTH__BOOTSTRAP_ADMIN_KEY=$KEY
 (cd "$work" && exec "$OLDPWD/$BIN" migrate apply >/dev/null)
 start_ns=$(date +%s%N)
 (cd "$work" && exec "$OLDPWD/$BIN" > "$work/server.log" 2>&1) &
@@ -28,13 +30,13 @@ run() { $LOADGEN run --duration "$DURATION" "$@"; }
 run --url "http://127.0.0.1:$PORT/health" --connections 8
 run --url "http://127.0.0.1:$PORT/health" --rate 1000 --connections 16
 # Seed 1,000 pending approvals.
-$LOADGEN run --url "http://127.0.0.1:$PORT/api/approvals/test" --method POST \
+$LOADGEN run --key "$KEY" --url "http://127.0.0.1:$PORT/api/approvals/test" --method POST \
     --body '{"toolName":"BenchTool","sessionId":"bench"}' --connections 4 --duration 600 --rate 200 --max 1000 >/dev/null 2>&1 || true
-pending=$(curl -s "http://127.0.0.1:$PORT/api/diagnostics/metrics" | jq '.QueueSize')
+pending=$(curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/diagnostics/metrics" | jq '.QueueSize')
 echo "{\"pending_approvals\":$pending}"
-run --url "http://127.0.0.1:$PORT/api/approvals?status=Pending" --rate 1000 --connections 16
-run --url "http://127.0.0.1:$PORT/api/approvals?status=Pending" --connections 8
-run --url "http://127.0.0.1:$PORT/api/approvals?status=Pending&pageSize=1000" --connections 4
-run --url "http://127.0.0.1:$PORT/api/approvals?status=Pending&pageSize=1000" --rate 100 --connections 8
+run --key "$KEY" --url "http://127.0.0.1:$PORT/api/approvals?status=Pending" --rate 1000 --connections 16
+run --key "$KEY" --url "http://127.0.0.1:$PORT/api/approvals?status=Pending" --connections 8
+run --key "$KEY" --url "http://127.0.0.1:$PORT/api/approvals?status=Pending&pageSize=1000" --connections 4
+run --key "$KEY" --url "http://127.0.0.1:$PORT/api/approvals?status=Pending&pageSize=1000" --rate 100 --connections 8
 busy_rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 echo "{\"rss_after_load_kb\":$busy_rss_kb}"

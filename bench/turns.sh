@@ -14,6 +14,9 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$wor
 export ORCHESTRA__SERVER__PORT=$PORT ORCHESTRA__SERVER__HOST=127.0.0.1 ORCHESTRA__TELEMETRY__LOG_LEVEL=warn \
     ORCHESTRA__CLAUDE__BINARY=$root/target/release/fake-claude ORCHESTRA__CLAUDE__HOME=$work/home \
     ORCHESTRA__CLAUDE__MAX_LIVE_PROCESSES=$((SESSIONS + 10))
+# Every /api route needs a key: the server registers this one, turnbench sends it.
+export ORCHESTRA_API_KEY=orch_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export ORCHESTRA__AUTH__BOOTSTRAP_ADMIN_KEY=$ORCHESTRA_API_KEY
 (cd "$work/db" && exec "$root/target/release/orchestra" > "$work/server.log" 2>&1) &
 pid=$!
 target/release/loadgen wait --url "http://127.0.0.1:$PORT/health" >/dev/null

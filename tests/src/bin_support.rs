@@ -8,6 +8,23 @@ pub fn flag(args: &[String], name: &str) -> Option<String> {
         .cloned()
 }
 
+/// A keep-alive client for the benchmarks that sends `ORCHESTRA_API_KEY` (the scripts set it
+/// and give the server the same key as its bootstrap admin key), or the test admin key.
+pub fn bench_client() -> reqwest::Client {
+    let key = std::env::var("ORCHESTRA_API_KEY")
+        .unwrap_or_else(|_| crate::auth::TEST_ADMIN_KEY.to_owned());
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// The nearest-rank percentile `p` (0..=1) of an ascending, non-empty slice.
 ///
 /// # Panics

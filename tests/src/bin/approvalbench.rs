@@ -53,6 +53,10 @@ async fn main() {
         .env("ORCHESTRA__SERVER__PORT", port.to_string())
         .env("ORCHESTRA__SERVER__HOST", "127.0.0.1")
         .env("ORCHESTRA__TELEMETRY__LOG_LEVEL", "warn")
+        .env(
+            "ORCHESTRA__AUTH__BOOTSTRAP_ADMIN_KEY",
+            orchestra_tests::auth::TEST_ADMIN_KEY,
+        )
         .env("ORCHESTRA__CLAUDE__BINARY", &fake)
         .env("ORCHESTRA__CLAUDE__HOME", dir.path())
         .env("ORCHESTRA__CLAUDE__ENV__FAKE_CLAUDE_TIMING_LOG", &timing)
@@ -66,10 +70,7 @@ async fn main() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
+    let client = orchestra_tests::bin_support::bench_client();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.get(format!("{base}/health")).send().await.is_err() {

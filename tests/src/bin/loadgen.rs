@@ -1,7 +1,7 @@
 //! A small HTTP/1.1 load generator for loopback benchmarks of Orchestra.
 //!
 //! ```text
-//! loadgen run  --url URL [--rate RPS] [--duration SECS] [--connections N] [--method M] [--body JSON] [--max N]
+//! loadgen run  --url URL [--rate RPS] [--duration SECS] [--connections N] [--method M] [--body JSON] [--max N] [--key API_KEY]
 //! loadgen wait --url URL [--timeout SECS]          # prints milliseconds until the first 200
 //! ```
 //! `--rate 0` (default) is closed-loop: each connection sends as fast as it gets answers
@@ -136,12 +136,16 @@ async fn main() {
     let max: u64 = flag(&args, "--max").map_or(u64::MAX, |s| s.parse().unwrap());
     let method = flag(&args, "--method").unwrap_or_else(|| "GET".into());
     let body = flag(&args, "--body").unwrap_or_default();
+    // `--key KEY` sends it as the bearer token (every /api route needs one).
+    let auth = flag(&args, "--key")
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     let raw: Arc<Vec<u8>> = Arc::new(
         if body.is_empty() {
-            format!("{method} {} HTTP/1.1\r\nHost: {}\r\n\r\n", target.path, target.host)
+            format!("{method} {} HTTP/1.1\r\nHost: {}\r\n{auth}\r\n", target.path, target.host)
         } else {
             format!(
-                "{method} {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                "{method} {} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                 target.path,
                 target.host,
                 body.len()

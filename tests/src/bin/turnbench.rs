@@ -96,10 +96,7 @@ async fn create(client: &reqwest::Client, url: &str, work: &str) -> String {
 }
 
 async fn via_orchestra(url: &str, work: &str, turns: usize) -> Vec<f64> {
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
+    let client = orchestra_tests::bin_support::bench_client();
     let id = create(&client, url, work).await;
     let mut out = Vec::with_capacity(turns);
     for i in 0..turns {
@@ -163,7 +160,7 @@ async fn main() {
             let pid = flag(&args, "--pid").expect("--pid");
             let count: usize = flag(&args, "--count").map_or(200, |s| s.parse().unwrap());
             let before = rss_kib(&pid);
-            let client = reqwest::Client::new();
+            let client = orchestra_tests::bin_support::bench_client();
             let started = Instant::now();
             let mut ids = Vec::new();
             for chunk in (0..count).collect::<Vec<_>>().chunks(20) {
