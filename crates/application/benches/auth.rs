@@ -20,7 +20,8 @@ fn bench(c: &mut Criterion) {
         .block_on(CreateApiKeyHandler::new(repo.clone(), clock).handle("bench", Role::Operator))
         .unwrap_or_else(|e| panic!("key: {e}"));
     let auth = Authenticator::new(repo);
-    rt.block_on(auth.warm()).unwrap_or_else(|e| panic!("warm: {e}"));
+    rt.block_on(auth.warm())
+        .unwrap_or_else(|e| panic!("warm: {e}"));
     c.bench_function("authenticate a known key (cached)", |b| {
         b.iter(|| rt.block_on(auth.authenticate(&key)).is_ok());
     });
