@@ -41,6 +41,8 @@ pub struct ClaudeSettings {
     pub max_line_bytes: usize,
     /// stderr lines kept for error messages.
     pub stderr_tail_lines: usize,
+    /// Tools no agent may use (`--disallowedTools` on every launch), from the server's policy.
+    pub denied_tools: Vec<String>,
 }
 
 impl Default for ClaudeSettings {
@@ -59,6 +61,7 @@ impl Default for ClaudeSettings {
             ladder: StopLadder::default(),
             max_line_bytes: 64 * 1024 * 1024,
             stderr_tail_lines: 50,
+            denied_tools: Vec::new(),
         }
     }
 }
@@ -155,9 +158,23 @@ impl ClaudeRuntime {
         if !allowed.is_empty() {
             args.extend(["--allowedTools".into(), allowed.join(",")]);
         }
-        if !s.disallowed_tools.is_empty() {
-            args.extend(["--disallowedTools".into(), s.disallowed_tools.join(",")]);
+        let denied: Vec<&str> = s
+            .disallowed_tools
+            .iter()
+            .chain(self.settings.denied_tools.iter())
+            .map(String::as_str)
+            .collect();
+        if !denied.is_empty() {
+            args.extend(["--disallowedTools".into(), denied.join(",")]);
         }
+        // Only the settings of the agent's own HOME (Orchestra's): a repository's
+        // `.claude/settings*.json` cannot pre-allow tools or add hooks, and its `.mcp.json`
+        // cannot add MCP servers.
+        args.extend([
+            "--setting-sources".into(),
+            "user".into(),
+            "--strict-mcp-config".into(),
+        ]);
         if let Some(prompt) = &s.append_system_prompt {
             args.extend(["--append-system-prompt".into(), prompt.clone()]);
         }

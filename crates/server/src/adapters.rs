@@ -69,6 +69,7 @@ pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
         },
         max_line_bytes: c.max_line_bytes,
         stderr_tail_lines: 50,
+        denied_tools: settings.policy.denied_tools.clone(),
     }
 }
 

@@ -26,7 +26,7 @@ use orchestra_application::ports::{
 use orchestra_application::ports::{ChannelStateRepository, InboundChannel};
 use orchestra_application::sessions::{
     AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
-    ListTurnsHandler, SessionCommands, SessionDeps, SessionSettings,
+    ListTurnsHandler, SessionCommands, SessionDeps, SessionPolicy, SessionSettings,
 };
 use orchestra_claude::ClaudeRuntime;
 use orchestra_db::{
@@ -184,6 +184,10 @@ impl Application {
                 max_prompt_chars: c.max_prompt_chars,
                 event_buffer: c.event_buffer,
                 allowed_working_directories: c.allowed_working_directories.clone(),
+                policy: SessionPolicy {
+                    permission_modes: settings.policy.permission_modes.clone(),
+                    client_allowed_tools: settings.policy.client_allowed_tools.clone(),
+                },
             },
             Some(escalation),
         );

@@ -52,6 +52,10 @@ fn check_config_validates_and_redacts_secrets() {
         ),
         ("TelegramEscalation__BotToken", "123:tok3n-s3cret"),
         ("TelegramEscalation__ChatId", "-42"),
+        (
+            "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
+            "/srv/work",
+        ),
     ];
     let (code, out, err) = orchestra(dir.path(), &["check-config"], &env);
     assert_eq!(code, 0, "{err}");
@@ -106,6 +110,10 @@ fn production_refuses_to_start_with_pending_migrations_until_they_are_applied() 
         ("DB_CONNECTION_STRING", cs.as_str()),
         ("TelegramEscalation__Enabled", "false"),
         ("ORCHESTRA__SERVER__PORT", "0"),
+        (
+            "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
+            "/srv/work",
+        ),
     ];
     let (code, _, err) = orchestra(dir.path(), &["serve"], &env);
     assert_eq!(code, 1);

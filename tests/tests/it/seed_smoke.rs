@@ -132,6 +132,10 @@ async fn the_guides_commands_work_on_a_fresh_directory_with_sqlite_and_then_on_p
             ("ConnectionStrings__DefaultConnection", &cs),
             ("TelegramEscalation__Enabled", "false"),
             ("ORCHESTRA__DATABASE__AUTO_MIGRATE", "true"),
+            (
+                "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
+                "/srv/work",
+            ),
         ],
     )
     .await;

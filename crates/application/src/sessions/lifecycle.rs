@@ -5,6 +5,7 @@ use orchestra_domain::{AgentSession, SessionId, SessionStatus, TransitionError, 
 
 use super::deps::SessionDeps;
 use super::supervisor::Supervisor;
+use super::validate;
 use crate::error::{AppError, ConflictKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,9 @@ impl Lifecycle {
                         "the session already has a running agent",
                     ));
                 }
+                // The policy may have changed since the session started. Its allowed tools are
+                // what the policy let a client pre-allow then, or what a human granted since.
+                validate::within_policy(current.spec().permission_mode, &[], &d.settings.policy)?;
                 let permit = d.registry.acquire_slot().await?;
                 self.supervisor
                     .start(current.spec(), true, Vec::new(), permit)

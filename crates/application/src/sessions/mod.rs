@@ -38,7 +38,7 @@ pub use query::{
 pub use recovery::SessionRecovery;
 pub use registry::LiveRegistry;
 pub use send::SendMessageHandler;
-pub use settings::SessionSettings;
+pub use settings::{SessionPolicy, SessionSettings};
 pub use view::{LiveInfo, LiveSessions};
 
 /// Every session command handler, built once over the same dependencies.

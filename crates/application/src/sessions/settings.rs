@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use orchestra_domain::PermissionMode;
+
 /// Limits and timeouts of the session handlers.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
@@ -21,6 +23,26 @@ pub struct SessionSettings {
     pub event_buffer: usize,
     /// Absolute directories a session may work in (and below); empty allows any.
     pub allowed_working_directories: Vec<String>,
+    /// What a client may ask for.
+    pub policy: SessionPolicy,
+}
+
+/// What a client may ask for when it starts a session; nothing it sends widens this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Permission modes a session may ask for.
+    pub permission_modes: Vec<PermissionMode>,
+    /// Tool rules a client may pre-allow, exactly as written.
+    pub client_allowed_tools: Vec<String>,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            permission_modes: vec![PermissionMode::Default, PermissionMode::Plan],
+            client_allowed_tools: vec!["Read".into(), "Glob".into(), "Grep".into()],
+        }
+    }
 }
 
 impl Default for SessionSettings {
@@ -34,6 +56,7 @@ impl Default for SessionSettings {
             max_prompt_chars: 100_000,
             event_buffer: 2000,
             allowed_working_directories: Vec::new(),
+            policy: SessionPolicy::default(),
         }
     }
 }

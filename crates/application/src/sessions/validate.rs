@@ -1,10 +1,10 @@
 //! Checks a `CreateSession` command against the server's limits and turns it into the
 //! session's launch spec.
 
-use orchestra_domain::{NewSession, SessionId};
+use orchestra_domain::{NewSession, PermissionMode, SessionId};
 
 use super::create::CreateSession;
-use super::settings::SessionSettings;
+use super::settings::{SessionPolicy, SessionSettings};
 use crate::error::AppError;
 use crate::ports::AgentRuntime;
 
@@ -101,6 +101,39 @@ fn model(model: Option<&String>) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Whether the server's policy lets a session run in `mode` with `allowed` pre-allowed.
+/// Checked at create and again at every resume (the policy may have changed).
+pub(crate) fn within_policy(
+    mode: PermissionMode,
+    allowed: &[String],
+    policy: &SessionPolicy,
+) -> Result<(), AppError> {
+    if !policy.permission_modes.contains(&mode) {
+        let allowed_modes: Vec<&str> = policy.permission_modes.iter().map(|m| m.as_str()).collect();
+        return Err(AppError::invalid(
+            "permissionMode",
+            format!(
+                "`{mode}` is not allowed by this server's policy (allowed: {})",
+                allowed_modes.join(", ")
+            ),
+        ));
+    }
+    if let Some(rule) = allowed
+        .iter()
+        .find(|r| !policy.client_allowed_tools.contains(r))
+    {
+        return Err(AppError::invalid(
+            "allowedTools",
+            format!(
+                "`{}` may not be pre-allowed by a client under this server's policy (allowed: {})",
+                rule.chars().take(60).collect::<String>(),
+                policy.client_allowed_tools.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The launch spec of a new session, or what is wrong with the command.
 pub(crate) async fn new_session(
     cmd: CreateSession,
@@ -129,13 +162,16 @@ pub(crate) async fn new_session(
             ),
         ));
     }
+    let permission_mode = cmd.permission_mode.unwrap_or_default();
+    let allowed_tools = rules("allowedTools", &cmd.allowed_tools)?;
+    within_policy(permission_mode, &allowed_tools, &settings.policy)?;
     Ok(NewSession {
         id: SessionId::new(),
         agent_id,
         working_directory,
         model: cmd.model,
-        permission_mode: cmd.permission_mode.unwrap_or_default(),
-        allowed_tools: rules("allowedTools", &cmd.allowed_tools)?,
+        permission_mode,
+        allowed_tools,
         disallowed_tools: rules("disallowedTools", &cmd.disallowed_tools)?,
         append_system_prompt: cmd.append_system_prompt.filter(|p| !p.trim().is_empty()),
         max_turns: cmd.max_turns,
@@ -153,6 +189,16 @@ mod tests {
         assert!(within_roots("/srv/work/repo", &roots));
         assert!(!within_roots("/srv/workshop", &roots));
         assert!(within_roots("/anything", &[]));
+    }
+
+    #[test]
+    fn the_policy_refuses_modes_and_rules_it_does_not_list() {
+        let policy = SessionPolicy::default();
+        assert!(within_policy(PermissionMode::Default, &["Read".into()], &policy).is_ok());
+        assert!(within_policy(PermissionMode::BypassPermissions, &[], &policy).is_err());
+        assert!(within_policy(PermissionMode::AcceptEdits, &[], &policy).is_err());
+        assert!(within_policy(PermissionMode::Default, &["Bash".into()], &policy).is_err());
+        assert!(within_policy(PermissionMode::Default, &["Bash(ls:*)".into()], &policy).is_err());
     }
 
     #[test]

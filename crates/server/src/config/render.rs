@@ -26,6 +26,7 @@ impl Settings {
             ("claude", self.claude_lines()),
             ("telemetry", self.telemetry_lines()),
             ("auth", self.auth_lines()),
+            ("policy", self.policy_lines()),
         ];
         let mut out = String::new();
         for (section, lines) in sections {
@@ -238,6 +239,29 @@ impl Settings {
                     unset()
                 },
             ),
+        ]
+    }
+
+    fn policy_lines(&self) -> Lines {
+        let list = |items: Vec<String>| {
+            format!(
+                "[{}]",
+                items.iter().map(|i| q(i)).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let p = &self.policy;
+        vec![
+            (
+                "permission_modes",
+                list(
+                    p.permission_modes
+                        .iter()
+                        .map(|m| m.as_str().to_owned())
+                        .collect(),
+                ),
+            ),
+            ("client_allowed_tools", list(p.client_allowed_tools.clone())),
+            ("denied_tools", list(p.denied_tools.clone())),
         ]
     }
 }

@@ -72,6 +72,33 @@ pub struct Sections {
     pub claude: ClaudeSection,
     /// `[auth]`.
     pub auth: AuthSection,
+    /// `[policy]`.
+    pub policy: PolicySection,
+}
+
+/// `[policy]`: what a client may ask for when it starts a session. Nothing a client sends
+/// can widen it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySection {
+    /// Permission modes a session may ask for (`default`, `plan`, `acceptEdits`,
+    /// `bypassPermissions`).
+    pub permission_modes: Vec<String>,
+    /// Tool rules a client may pre-allow in `allowedTools`, exactly as written (Claude
+    /// Code's rule syntax: `Read`, `Bash(git status:*)`).
+    pub client_allowed_tools: Vec<String>,
+    /// Tools no session may use, whatever it asks (`--disallowedTools` on every agent).
+    pub denied_tools: Vec<String>,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        Self {
+            permission_modes: vec!["default".into(), "plan".into()],
+            client_allowed_tools: vec!["Read".into(), "Glob".into(), "Grep".into()],
+            denied_tools: Vec::new(),
+        }
+    }
 }
 
 /// `[auth]`.

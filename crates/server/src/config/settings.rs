@@ -204,6 +204,17 @@ pub struct StopGrace {
     pub sigkill_ms: u64,
 }
 
+/// What sessions may ask for.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySettings {
+    /// Permission modes a session may ask for.
+    pub permission_modes: Vec<orchestra_domain::PermissionMode>,
+    /// Tool rules a client may pre-allow.
+    pub client_allowed_tools: Vec<String>,
+    /// Tools no session may use.
+    pub denied_tools: Vec<String>,
+}
+
 /// API authentication.
 #[derive(Debug, Clone, Default)]
 pub struct AuthSettings {
@@ -232,6 +243,8 @@ pub struct Settings {
     pub claude: ClaudeConfig,
     /// API authentication.
     pub auth: AuthSettings,
+    /// What sessions may ask for.
+    pub policy: PolicySettings,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }

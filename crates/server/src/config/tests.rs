@@ -35,6 +35,35 @@ fn development_defaults_to_sqlite_on_5284_without_telegram() {
 }
 
 #[test]
+fn production_needs_working_directory_roots() {
+    let err = load(&[
+        ("ASPNETCORE_ENVIRONMENT", "Production"),
+        (
+            "ConnectionStrings__DefaultConnection",
+            "Host=db;Database=o;Username=app;Password=pw",
+        ),
+        ("TelegramEscalation__BotToken", "123:token"),
+        ("TelegramEscalation__ChatId", "-1"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("claude.allowed_working_directories"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_policy_without_the_default_mode_or_with_an_unknown_mode_is_refused() {
+    let err = load(&[("ORCHESTRA__POLICY__PERMISSION_MODES", "plan")]).unwrap_err();
+    assert!(err.to_string().contains("policy.permission_modes"), "{err}");
+    let err = load(&[("ORCHESTRA__POLICY__PERMISSION_MODES", "default,yolo")]).unwrap_err();
+    assert!(err.to_string().contains("policy.permission_modes"), "{err}");
+    let ok = load(&[("ORCHESTRA__POLICY__PERMISSION_MODES", "default,acceptEdits")]).unwrap();
+    assert_eq!(ok.policy.permission_modes.len(), 2);
+}
+
+#[test]
 fn production_needs_a_database_and_telegram_credentials() {
     let err = load(&[("ASPNETCORE_ENVIRONMENT", "Production")]).unwrap_err();
     assert!(err.to_string().contains("DB_CONNECTION_STRING"), "{err}");
@@ -60,6 +89,10 @@ fn the_seeds_production_variables_are_understood_and_secrets_stay_hidden() {
         ("TelegramEscalation__BotToken", "123:token-XYZ"),
         ("TelegramEscalation__ChatId", "-1001"),
         ("TelegramEscalation__Enabled", "true"),
+        (
+            "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
+            "/srv/work",
+        ),
     ])
     .unwrap();
     assert_eq!(s.environment, Environment::Production);

@@ -10,12 +10,13 @@ use secrecy::SecretString;
 use super::environment::Environment;
 use super::error::{ConfigError, invalid};
 use super::sections::{
-    ApprovalsSection, AuthSection, ClaudeSection, DatabaseSection, Secret, Sections,
+    ApprovalsSection, AuthSection, ClaudeSection, DatabaseSection, PolicySection, Secret, Sections,
     TelegramSection, TelemetrySection,
 };
 use super::settings::{
-    ApprovalSettings, AuthSettings, ClaudeConfig, DatabaseSettings, ServerSettings, Settings,
-    StopGrace, TelegramBreaker, TelegramMode, TelegramRetry, TelegramSettings, TelemetrySettings,
+    ApprovalSettings, AuthSettings, ClaudeConfig, DatabaseSettings, PolicySettings, ServerSettings,
+    Settings, StopGrace, TelegramBreaker, TelegramMode, TelegramRetry, TelegramSettings,
+    TelemetrySettings,
 };
 
 fn is_http_url(u: &str) -> bool {
@@ -43,6 +44,15 @@ pub fn validate(
     let claude = claude(raw.claude, &database.target)?;
     let s = raw.server;
     let auth = auth(environment, &s.host, raw.auth)?;
+    let policy = policy(raw.policy)?;
+    if environment != Environment::Development && claude.allowed_working_directories.is_empty() {
+        return Err(invalid(
+            "claude.allowed_working_directories",
+            format!(
+                "is required in {environment}: the directories sessions may work in (and below)"
+            ),
+        ));
+    }
     Ok(Settings {
         environment,
         server: ServerSettings {
@@ -58,6 +68,7 @@ pub fn validate(
         telemetry,
         claude,
         auth,
+        policy,
         config_file,
     })
 }
@@ -369,5 +380,44 @@ fn auth(environment: Environment, host: &str, a: AuthSection) -> Result<AuthSett
     Ok(AuthSettings {
         insecure_disabled: a.insecure_disabled,
         bootstrap_admin_key: bootstrap,
+    })
+}
+
+fn tool_rules(key: &str, rules: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    rules
+        .into_iter()
+        .map(|r| r.trim().to_owned())
+        .map(|r| {
+            if r.is_empty() || r.contains(',') || r.chars().any(char::is_control) {
+                Err(invalid(
+                    key,
+                    format!("`{r}` is not a tool rule (no commas)"),
+                ))
+            } else {
+                Ok(r)
+            }
+        })
+        .collect()
+}
+
+fn policy(p: PolicySection) -> Result<PolicySettings, ConfigError> {
+    let permission_modes = p
+        .permission_modes
+        .iter()
+        .map(|m| {
+            m.parse::<orchestra_domain::PermissionMode>()
+                .map_err(|e| invalid("policy.permission_modes", e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !permission_modes.contains(&orchestra_domain::PermissionMode::Default) {
+        return Err(invalid(
+            "policy.permission_modes",
+            "must include `default` (what a session gets when it asks for nothing)",
+        ));
+    }
+    Ok(PolicySettings {
+        permission_modes,
+        client_allowed_tools: tool_rules("policy.client_allowed_tools", p.client_allowed_tools)?,
+        denied_tools: tool_rules("policy.denied_tools", p.denied_tools)?,
     })
 }
