@@ -211,15 +211,29 @@ pub async fn authorize(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let Some(mode) = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.auth.clone())
-    else {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(refuse(
             req,
             &ApiError::internal(&"the application state is missing"),
         ));
     };
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        // A browser says where a request comes from; the API has no web pages of its own,
+        // so only origins the operator lists may call it from a browser.
+        let origin = origin.to_str().unwrap_or_default();
+        if !state.allowed_origins.iter().any(|o| o == origin) {
+            let err = ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::OriginNotAllowed,
+                format!(
+                    "requests from the web origin `{}` are refused (server.allowed_origins)",
+                    origin.chars().take(100).collect::<String>()
+                ),
+            );
+            return Ok(refuse(req, &err));
+        }
+    }
+    let mode = state.auth.clone();
     match principal(&req, &mode).await {
         Err(err) => Ok(refuse(req, &err)),
         Ok(who) if !who.may(role) => {

@@ -231,11 +231,12 @@ fn json_error(err: JsonPayloadError) -> ApiError {
     }
 }
 
-/// JSON extractor settings: size limit, lenient content type, JSON errors.
+/// JSON extractor settings: size limit, `application/json` (or `+json`) required (a web
+/// page's "simple" cross-site request cannot send that type), JSON errors.
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
-        .content_type_required(false)
+        .content_type_required(true)
         .error_handler(|err, _req: &HttpRequest| json_error(err).into())
 }
 

@@ -68,6 +68,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The key's role does not allow this.
     Forbidden,
+    /// A browser request from an origin the server does not allow.
+    OriginNotAllowed,
     /// Something failed inside; see the server log.
     InternalError,
 }
@@ -106,6 +108,7 @@ impl ErrorCode {
         Self::Unauthorized,
         Self::Unauthenticated,
         Self::Forbidden,
+        Self::OriginNotAllowed,
         Self::InternalError,
     ];
 
@@ -143,6 +146,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
+            Self::OriginNotAllowed => "origin_not_allowed",
             Self::InternalError => "internal_error",
         }
     }

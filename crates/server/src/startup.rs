@@ -266,6 +266,7 @@ impl Application {
 
         let state = AppState {
             auth,
+            allowed_origins: settings.server.allowed_origins.clone(),
             approvals: ApprovalHandlers {
                 create_test: CreateTestApprovalHandler::new(request.clone()),
                 cancel_tests: CancelTestApprovalsHandler::new(cancel.clone()),

@@ -187,16 +187,22 @@ impl TelegramUpdates {
 
 #[async_trait]
 impl InboundChannel for TelegramUpdates {
+    fn verify_secret(&self, secret: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq;
+        match (self.webhook_secret.as_deref(), secret) {
+            (Some(expected), Some(given)) => {
+                bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+            }
+            _ => false,
+        }
+    }
+
     async fn handle_webhook(
         &self,
         secret: Option<&str>,
         update: serde_json::Value,
     ) -> Result<(), WebhookError> {
-        let expected = self
-            .webhook_secret
-            .as_deref()
-            .ok_or(WebhookError::Unauthorized)?;
-        if secret != Some(expected) {
+        if !self.verify_secret(secret) {
             return Err(WebhookError::Unauthorized);
         }
         let update: Update =

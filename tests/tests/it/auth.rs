@@ -159,7 +159,41 @@ async fn decisions_record_the_key_and_edited_input_needs_admin(backend: Backend)
     assert_eq!(res.status().as_u16(), 403, "an operator must not approve");
 }
 
+/// The "simple" cross-site request a hostile web page can send (text/plain, no preflight):
+/// refused for its origin, and a non-JSON body is refused for its type even with a key.
+async fn a_hostile_pages_simple_request_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = json!({"workingDirectory": "/tmp"}).to_string();
+    for client in [reqwest::Client::new(), app.client.clone()] {
+        let res = client
+            .post(app.url("/api/approvals/test"))
+            .header("content-type", "text/plain")
+            .header("origin", "https://evil.example")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 403);
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["code"], "origin_not_allowed");
+    }
+    let res = app
+        .client
+        .post(app.url("/api/approvals/test"))
+        .header("content-type", "text/plain")
+        .body(json!({"toolName": "T"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 415);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["code"], "unsupported_media_type");
+    let (_, list) = app.get_json("/api/approvals?kind=Test").await;
+    assert_eq!(list["total"], 0, "nothing was created: {list}");
+}
+
 both_backends!(
+    a_hostile_pages_simple_request_is_refused,
     every_route_answers_each_role_as_the_table_says,
     bad_and_revoked_keys_are_refused,
     decisions_record_the_key_and_edited_input_needs_admin,

@@ -52,6 +52,7 @@ fn check_config_validates_and_redacts_secrets() {
         ),
         ("TelegramEscalation__BotToken", "123:tok3n-s3cret"),
         ("TelegramEscalation__ChatId", "-42"),
+        ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "42"),
         (
             "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
             "/srv/work",

@@ -19,7 +19,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn webhook(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<serde_json::Value>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let Some(inbound) = &state.inbound else {
         return Err(ApiError::route_not_found("POST", req.path()));
@@ -28,7 +28,22 @@ pub async fn webhook(
         .headers()
         .get("X-Telegram-Bot-Api-Secret-Token")
         .and_then(|v| v.to_str().ok());
-    match inbound.handle_webhook(secret, body.into_inner()).await {
+    // The secret first (in constant time), so an unauthenticated body is never parsed.
+    if !inbound.verify_secret(secret) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "the webhook secret token does not match",
+        ));
+    }
+    let update: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidJson,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    match inbound.handle_webhook(secret, update).await {
         Ok(()) => Ok(HttpResponse::Ok().finish()),
         Err(WebhookError::Unauthorized) => Err(ApiError::new(
             actix_web::http::StatusCode::UNAUTHORIZED,

@@ -115,6 +115,10 @@ pub enum WebhookError {
 /// Updates pushed by a human channel (Telegram's webhook mode).
 #[async_trait]
 pub trait InboundChannel: Send + Sync + std::fmt::Debug {
+    /// Whether `secret` is the channel's webhook secret, compared in constant time. Called
+    /// before the body is even parsed.
+    fn verify_secret(&self, secret: Option<&str>) -> bool;
+
     /// Handles one pushed update after checking its secret.
     ///
     /// # Errors

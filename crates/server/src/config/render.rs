@@ -56,6 +56,17 @@ impl Settings {
         let s = &self.server;
         vec![
             ("host", q(&s.host)),
+            (
+                "allowed_origins",
+                format!(
+                    "[{}]",
+                    s.allowed_origins
+                        .iter()
+                        .map(|o| q(o))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
             ("port", s.port.to_string()),
             (
                 "workers",

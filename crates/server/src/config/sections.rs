@@ -144,6 +144,8 @@ pub struct ServerSection {
     pub shutdown_timeout_secs: u64,
     /// Whether `/swagger` is served.
     pub swagger_enabled: bool,
+    /// Web origins (`https://console.example.com`) that may call the API from a browser.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -154,6 +156,7 @@ impl Default for ServerSection {
             workers: None,
             shutdown_timeout_secs: 30,
             swagger_enabled: true,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Whether `/swagger` is served.
     pub swagger_enabled: bool,
+    /// Web origins that may call the API from a browser.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Database settings.

@@ -35,6 +35,28 @@ fn development_defaults_to_sqlite_on_5284_without_telegram() {
 }
 
 #[test]
+fn production_with_telegram_needs_the_user_ids_that_may_approve() {
+    let err = load(&[
+        ("ASPNETCORE_ENVIRONMENT", "Production"),
+        (
+            "ConnectionStrings__DefaultConnection",
+            "Host=db;Database=o;Username=app;Password=pw",
+        ),
+        ("TelegramEscalation__BotToken", "123:token"),
+        ("TelegramEscalation__ChatId", "-1"),
+        (
+            "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
+            "/srv/work",
+        ),
+    ])
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("telegram.allowed_user_ids"),
+        "{err}"
+    );
+}
+
+#[test]
 fn production_needs_working_directory_roots() {
     let err = load(&[
         ("ASPNETCORE_ENVIRONMENT", "Production"),
@@ -44,6 +66,7 @@ fn production_needs_working_directory_roots() {
         ),
         ("TelegramEscalation__BotToken", "123:token"),
         ("TelegramEscalation__ChatId", "-1"),
+        ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "42"),
     ])
     .unwrap_err();
     assert!(
@@ -93,6 +116,7 @@ fn the_seeds_production_variables_are_understood_and_secrets_stay_hidden() {
             "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
             "/srv/work",
         ),
+        ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "42"),
     ])
     .unwrap();
     assert_eq!(s.environment, Environment::Production);
@@ -217,6 +241,7 @@ fn the_shipped_config_files_are_valid() {
                 ),
                 ("TELEGRAM_BOT_TOKEN", "1:x"),
                 ("TELEGRAM_CHAT_ID", "1"),
+                ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "7"),
             ]),
             &dir,
         )
@@ -233,6 +258,7 @@ fn the_shipped_config_files_are_valid() {
                 ),
                 ("TELEGRAM_BOT_TOKEN", "1:x"),
                 ("TELEGRAM_CHAT_ID", "1"),
+                ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "7"),
             ]),
             &dir,
         )

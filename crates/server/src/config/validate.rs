@@ -45,6 +45,17 @@ pub fn validate(
     let s = raw.server;
     let auth = auth(environment, &s.host, raw.auth)?;
     let policy = policy(raw.policy)?;
+    if environment != Environment::Development
+        && telegram.enabled
+        && telegram.allowed_user_ids.is_empty()
+    {
+        return Err(invalid(
+            "telegram.allowed_user_ids",
+            format!(
+                "is required in {environment}: the Telegram user ids that may press Approve (anyone in the chat otherwise)"
+            ),
+        ));
+    }
     if environment != Environment::Development && claude.allowed_working_directories.is_empty() {
         return Err(invalid(
             "claude.allowed_working_directories",
@@ -61,6 +72,7 @@ pub fn validate(
             workers: s.workers.filter(|w| *w > 0),
             shutdown_timeout_secs: s.shutdown_timeout_secs,
             swagger_enabled: s.swagger_enabled,
+            allowed_origins: s.allowed_origins,
         },
         database,
         telegram,
