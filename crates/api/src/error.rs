@@ -170,19 +170,22 @@ impl From<AppError> for ApiError {
                 message,
             ),
             AppError::Agent(e) => {
+                // The cause (the CLI's stderr, its path) goes to the log, not to the client.
                 tracing::warn!(error = %e, "agent runtime error");
-                let code = match e {
+                let (code, message) = match e {
                     orchestra_application::ports::RuntimeError::SpawnFailed(_)
                     | orchestra_application::ports::RuntimeError::StartTimeout(_)
-                    | orchestra_application::ports::RuntimeError::Unavailable(_) => {
-                        ErrorCode::AgentStartFailed
-                    }
+                    | orchestra_application::ports::RuntimeError::Unavailable(_) => (
+                        ErrorCode::AgentStartFailed,
+                        "the agent could not be started; the server log has the cause",
+                    ),
                     orchestra_application::ports::RuntimeError::Exited
-                    | orchestra_application::ports::RuntimeError::Io(_) => {
-                        ErrorCode::AgentUnavailable
-                    }
+                    | orchestra_application::ports::RuntimeError::Io(_) => (
+                        ErrorCode::AgentUnavailable,
+                        "the agent process went away; the server log has the cause",
+                    ),
                 };
-                Self::new(StatusCode::BAD_GATEWAY, code, e.to_string())
+                Self::new(StatusCode::BAD_GATEWAY, code, message)
             }
             AppError::Unavailable { what, source } => {
                 tracing::error!(dependency = what, error = %source, "dependency unavailable");

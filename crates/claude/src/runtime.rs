@@ -12,8 +12,8 @@ use orchestra_application::ports::{
 use crate::process::{CliProcess, ProcessSpec, StopLadder};
 use crate::procfs;
 
-/// How to run the CLI.
-#[derive(Debug, Clone)]
+/// How to run the CLI. `Debug` shows the names of the extra environment, never the values.
+#[derive(Clone)]
 pub struct ClaudeSettings {
     /// The `claude` binary (a path, or a name looked up on `PATH`).
     pub binary: PathBuf,
@@ -43,6 +43,25 @@ pub struct ClaudeSettings {
     pub stderr_tail_lines: usize,
     /// Tools no agent may use (`--disallowedTools` on every launch), from the server's policy.
     pub denied_tools: Vec<String>,
+}
+
+impl std::fmt::Debug for ClaudeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, _)| format!("{k}=[redacted]"))
+            .collect();
+        f.debug_struct("ClaudeSettings")
+            .field("binary", &self.binary)
+            .field("env", &env)
+            .field("pass_env", &self.pass_env)
+            .field("home", &self.home)
+            .field("node_id", &self.node_id)
+            .field("permission_prompt_tool", &self.permission_prompt_tool)
+            .field("denied_tools", &self.denied_tools)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ClaudeSettings {
@@ -322,5 +341,21 @@ impl AgentRuntime for ClaudeRuntime {
         })
         .await
         .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_names_of_the_agents_environment_but_not_the_values() {
+        let settings = ClaudeSettings {
+            env: vec![("ANTHROPIC_API_KEY".into(), "sk-very-secret".into())],
+            ..ClaudeSettings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("ANTHROPIC_API_KEY"), "{shown}");
+        assert!(!shown.contains("sk-very-secret"), "{shown}");
     }
 }

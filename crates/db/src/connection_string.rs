@@ -77,12 +77,17 @@ pub enum ConnectionStringError {
          `Host=...;Database=...;Username=...;Password=...` or `postgres://...` for PostgreSQL"
     )]
     Unrecognized,
-    /// A key=value part without `=`.
-    #[error("malformed connection string part `{0}` (expected key=value)")]
-    Malformed(String),
-    /// A key this parser does not know.
-    #[error("unknown connection string key `{0}`")]
-    UnknownKey(String),
+    /// A key=value part without `=` (its position, 1-based: the text is never shown, it
+    /// may be a piece of a password that contains `;`).
+    #[error("part {0} of the connection string is not key=value")]
+    Malformed(usize),
+    /// A key this parser does not know (its position, for the same reason).
+    #[error(
+        "part {0} of the connection string has a key this server does not know \
+         (SQLite: Data Source, Mode, Cache; PostgreSQL: Host, Port, Database, Username, Password, \
+         SSL Mode, Timeout, MaxPoolSize, ...)"
+    )]
+    UnknownKey(usize),
     /// A value that does not parse.
     #[error("invalid value for `{key}`: {message}")]
     InvalidValue {
@@ -188,33 +193,38 @@ fn quote_conninfo(value: &str) -> String {
 
 fn parse_key_values(s: &str) -> Result<DatabaseTarget, ConnectionStringError> {
     let mut pairs = Vec::new();
-    for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+    for (n, part) in s
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
         let (k, v) = part
             .split_once('=')
-            .ok_or_else(|| ConnectionStringError::Malformed(part.chars().take(40).collect()))?;
+            .ok_or(ConnectionStringError::Malformed(n + 1))?;
         let key: String = k
             .trim()
             .to_ascii_lowercase()
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
-        pairs.push((key, v.trim().to_owned()));
+        pairs.push((key, v.trim().to_owned(), n + 1));
     }
-    if let Some((_, path)) = pairs
+    if let Some((_, path, _)) = pairs
         .iter()
-        .find(|(k, _)| matches!(k.as_str(), "datasource" | "filename"))
+        .find(|(k, _, _)| matches!(k.as_str(), "datasource" | "filename"))
     {
-        if let Some((k, _)) = pairs.iter().find(|(k, _)| {
+        if let Some((_, _, n)) = pairs.iter().find(|(k, _, _)| {
             !matches!(
                 k.as_str(),
                 "datasource" | "filename" | "mode" | "cache" | "foreignkeys" | "pooling"
             )
         }) {
-            return Err(ConnectionStringError::UnknownKey(k.clone()));
+            return Err(ConnectionStringError::UnknownKey(*n));
         }
         if pairs
             .iter()
-            .any(|(k, v)| k == "mode" && v.eq_ignore_ascii_case("memory"))
+            .any(|(k, v, _)| k == "mode" && v.eq_ignore_ascii_case("memory"))
         {
             return Err(ConnectionStringError::InMemory);
         }
@@ -229,7 +239,7 @@ fn parse_key_values(s: &str) -> Result<DatabaseTarget, ConnectionStringError> {
     );
     let mut max_pool_size = None;
     let mut saw_host = false;
-    for (key, value) in pairs {
+    for (key, value, n) in pairs {
         let libpq_key = match key.as_str() {
             "host" | "server" => {
                 saw_host = true;
@@ -291,7 +301,7 @@ fn parse_key_values(s: &str) -> Result<DatabaseTarget, ConnectionStringError> {
             | "commandtimeout"
             | "includeerrordetail"
             | "trustservercertificate" => continue,
-            other => return Err(ConnectionStringError::UnknownKey(other.to_owned())),
+            _ => return Err(ConnectionStringError::UnknownKey(n)),
         };
         conninfo.push(format!("{libpq_key}={}", quote_conninfo(&value)));
     }
@@ -374,8 +384,13 @@ mod tests {
             Err(ConnectionStringError::InMemory)
         );
         let err = DatabaseTarget::parse("Host=h;Password=topsecret;Frobnicate=1").unwrap_err();
-        assert_eq!(err, ConnectionStringError::UnknownKey("frobnicate".into()));
+        assert_eq!(err, ConnectionStringError::UnknownKey(3));
         assert!(!err.to_string().contains("topsecret"));
+        // A password with `;` in it: neither half is ever shown.
+        for cs in ["Host=h;Password=top;secret", "Host=h;Password=top;sec=ret"] {
+            let err = DatabaseTarget::parse(cs).unwrap_err().to_string();
+            assert!(!err.contains("sec") && !err.contains("top"), "{err}");
+        }
         let err = DatabaseTarget::parse("Host=h;Port=abc;Password=topsecret").unwrap_err();
         assert!(!err.to_string().contains("topsecret"));
     }

@@ -34,8 +34,7 @@ pub fn parse_callback_data(data: &str) -> Option<(ChannelAction, String)> {
     Some((action, id.to_owned()))
 }
 
-/// Turns Telegram updates into decisions.
-#[derive(Debug)]
+/// Turns Telegram updates into decisions. `Debug` never shows the webhook secret.
 pub struct TelegramUpdates {
     api: Arc<TelegramApi>,
     decide: DecideFromChannelHandler,
@@ -43,6 +42,19 @@ pub struct TelegramUpdates {
     clock: Arc<dyn Clock>,
     poll_timeout_secs: u32,
     webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TelegramUpdates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramUpdates")
+            .field("api", &self.api)
+            .field("poll_timeout_secs", &self.poll_timeout_secs)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl TelegramUpdates {
