@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, swagger: bool) {
         .configure(handlers::approvals::configure)
         .configure(handlers::sessions::configure)
         .configure(handlers::agents::configure)
+        .configure(handlers::audit::configure)
         .configure(handlers::telegram::configure);
     if swagger {
         cfg.configure(openapi::configure);

@@ -6,10 +6,10 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::dto::{
-    AgentResponse, ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse,
-    CircuitBreakerResponse, CreateSessionRequest, CreateTestApprovalRequest,
-    DatabaseDiagnosticsResponse, DecideApprovalRequest, HealthCheck, HealthResponse,
-    LiveProcessResponse, PageResponse, SendMessageRequest, ServiceMetricsResponse,
+    AgentResponse, ApprovalResponse, AuditEventResponse, CancelApprovalRequest,
+    CancelTestApprovalsResponse, CircuitBreakerResponse, CreateSessionRequest,
+    CreateTestApprovalRequest, DatabaseDiagnosticsResponse, DecideApprovalRequest, HealthCheck,
+    HealthResponse, LiveProcessResponse, PageResponse, SendMessageRequest, ServiceMetricsResponse,
     SessionDetailResponse, SessionResponse, TelegramStatusResponse, TestApprovalResponse,
     TurnResponse,
 };
@@ -49,6 +49,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         handlers::sessions::resume,
         handlers::sessions::close,
         handlers::agents::list,
+        handlers::audit::list,
         handlers::telegram::webhook,
     ),
     components(schemas(
@@ -57,7 +58,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         PageResponse<SessionResponse>, HealthResponse, HealthCheck, DatabaseDiagnosticsResponse,
         CircuitBreakerResponse, ServiceMetricsResponse, TelegramStatusResponse, CreateSessionRequest,
         SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
-        AgentResponse,
+        AgentResponse, AuditEventResponse, PageResponse<AuditEventResponse>,
     )),
     tags(
         (name = "approvals", description = "Human decisions on tool use"),
@@ -65,6 +66,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         (name = "diagnostics", description = "Operator diagnostics (PascalCase payloads)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "observability", description = "Prometheus metrics"),
+        (name = "audit", description = "The audit log"),
     )
 )]
 #[derive(Debug)]

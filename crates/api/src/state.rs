@@ -82,6 +82,8 @@ pub struct AppState {
     pub info: ServiceInfo,
     /// How requests are authenticated.
     pub auth: crate::auth::AuthMode,
+    /// The audit log.
+    pub audit: orchestra_application::audit::AuditTrail,
     /// Web origins that may call the API from a browser (`Origin` header); none by default.
     pub allowed_origins: Vec<String>,
 }

@@ -9,6 +9,7 @@
 //! [`approvals`], [`sessions`], [`diagnostics`].
 
 pub mod approvals;
+pub mod audit;
 pub mod diagnostics;
 pub mod error;
 pub mod escalation;

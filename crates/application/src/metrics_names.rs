@@ -107,3 +107,5 @@ pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
 pub const ORCHESTRA_BUILD_INFO: &str = "orchestra_build_info";
 /// Gauge: seconds since the process started.
 pub const ORCHESTRA_UPTIME_SECONDS: &str = "orchestra_uptime_seconds";
+/// Counter: audit events that could not be written (the action itself was done).
+pub const AUDIT_APPEND_FAILURES_TOTAL: &str = "audit_append_failures_total";

@@ -25,8 +25,8 @@ pub use connection_string::{Backend, ConnectionStringError, DatabaseTarget};
 pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
 pub use repositories::{
-    DieselApiKeyRepository, DieselApprovalRepository, DieselChannelStateRepository,
-    DieselSessionRepository, DieselTurnRepository,
+    DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
+    DieselChannelStateRepository, DieselSessionRepository, DieselTurnRepository,
 };
 
 /// One database connection, SQLite or PostgreSQL.

@@ -91,5 +91,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        source -> Text,
+        before_state -> Nullable<Text>,
+        after_state -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
 diesel::joinable!(turns -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(sessions, approvals, turns, channel_state, api_keys);
+diesel::allow_tables_to_appear_in_same_query!(
+    sessions,
+    approvals,
+    turns,
+    channel_state,
+    api_keys,
+    audit_events
+);

@@ -1,4 +1,4 @@
-//! The command line: `orchestra [serve] | migrate | check-config | keys | backup`.
+//! The command line: `orchestra [serve] | migrate | check-config | keys | audit | backup`.
 
 use std::path::PathBuf;
 
@@ -34,6 +34,12 @@ pub enum Command {
     },
     /// Load and validate the configuration, print it with secrets redacted, and exit.
     CheckConfig,
+    /// Check the audit log.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Make, list and revoke API keys.
     Keys {
         /// What to do.
@@ -46,6 +52,13 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+}
+
+/// `orchestra audit` actions.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check that no event was changed or deleted (each carries the hash of the one before).
+    Verify,
 }
 
 /// `orchestra keys` actions.

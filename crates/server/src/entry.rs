@@ -52,6 +52,12 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             migrate(settings, action.unwrap_or(MigrateAction::Status)).await
         }
         Command::Backup { output } => backup(settings, output).await,
+        Command::Audit {
+            action: crate::cli::AuditAction::Verify,
+        } => {
+            let db = crate::adapters::open_database(&settings, false).await?;
+            crate::keys::verify_audit(db).await
+        }
         Command::Keys { action } => {
             let db = crate::adapters::open_database(&settings, false).await?;
             crate::keys::run(db, action).await

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use orchestra_application::audit::AuditTrail;
 use orchestra_application::keys::{
     CreateApiKeyHandler, ListApiKeysHandler, RevokeApiKeyHandler, hash_key,
 };
 use orchestra_application::ports::{ApiKeyRepository, Clock, SystemClock};
-use orchestra_db::{Database, DieselApiKeyRepository};
+use orchestra_db::{Database, DieselApiKeyRepository, DieselAuditRepository};
 use orchestra_domain::{ApiKey, Role};
 use secrecy::ExposeSecret;
 
@@ -72,12 +73,14 @@ pub async fn bootstrap(settings: &Settings, repo: Arc<dyn ApiKeyRepository>) -> 
 /// # Errors
 /// When the database cannot be used or the command is refused.
 pub async fn run(db: Database, action: KeysAction) -> anyhow::Result<()> {
-    let repo: Arc<dyn ApiKeyRepository> = Arc::new(DieselApiKeyRepository::new(db));
+    let repo: Arc<dyn ApiKeyRepository> = Arc::new(DieselApiKeyRepository::new(db.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let audit = AuditTrail::new(Arc::new(DieselAuditRepository::new(db)), clock.clone());
     match action {
         KeysAction::Create { name, role } => {
             let role: Role = role.parse()?;
             let (key, secret) = CreateApiKeyHandler::new(repo, clock)
+                .with_audit(audit, "cli")
                 .handle(&name, role)
                 .await?;
             eprintln!(
@@ -110,4 +113,30 @@ pub async fn run(db: Database, action: KeysAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `orchestra audit verify`: walks the audit log; exit 0 when intact, otherwise names
+/// every changed or deleted event and fails.
+///
+/// # Errors
+/// When the log cannot be read, or it is not intact.
+pub async fn verify_audit(db: Database) -> anyhow::Result<()> {
+    let trail = AuditTrail::new(
+        Arc::new(DieselAuditRepository::new(db)),
+        Arc::new(SystemClock),
+    );
+    let report = trail.verify().await?;
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    if report.problems.is_empty() {
+        println!("audit log intact: {} events", report.checked);
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the audit log is not intact: {} problem(s) in {} events",
+            report.problems.len(),
+            report.checked
+        )
+    }
 }

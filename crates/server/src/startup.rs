@@ -16,6 +16,7 @@ use orchestra_application::approvals::{
     ListApprovalsHandler, NotificationDispatcher, RequestApprovalHandler,
 };
 use orchestra_application::approvals::{ChannelPolicy, DecideFromChannelHandler};
+use orchestra_application::audit::AuditTrail;
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
 use orchestra_application::escalation::{Escalation, EscalationDeps, EscalationSettings};
 use orchestra_application::keys::Authenticator;
@@ -30,8 +31,9 @@ use orchestra_application::sessions::{
 };
 use orchestra_claude::ClaudeRuntime;
 use orchestra_db::{
-    Database, DieselApiKeyRepository, DieselApprovalRepository, DieselChannelStateRepository,
-    DieselDatabaseProbe, DieselSessionRepository, DieselTurnRepository,
+    Database, DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
+    DieselChannelStateRepository, DieselDatabaseProbe, DieselSessionRepository,
+    DieselTurnRepository,
 };
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
 use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier};
@@ -141,7 +143,12 @@ impl Application {
         let events = ApprovalEvents::default();
         let dispatcher =
             NotificationDispatcher::new(Arc::clone(&notifier), Arc::clone(&approvals_repo));
+        let audit = AuditTrail::new(
+            Arc::new(DieselAuditRepository::new(database.clone())),
+            clock.clone(),
+        );
         let deps = ApprovalDeps {
+            audit: Some(audit.clone()),
             repo: approvals_repo.clone(),
             clock: clock.clone(),
             policy,
@@ -191,6 +198,7 @@ impl Application {
             },
             Some(escalation),
         );
+        let session_deps = session_deps.with_audit(audit.clone());
         let sessions = SessionCommands::new(&session_deps);
 
         // API keys: the authenticator, and an admin who can get in.
@@ -267,6 +275,7 @@ impl Application {
         let state = AppState {
             auth,
             allowed_origins: settings.server.allowed_origins.clone(),
+            audit: audit.clone(),
             approvals: ApprovalHandlers {
                 create_test: CreateTestApprovalHandler::new(request.clone()),
                 cancel_tests: CancelTestApprovalsHandler::new(cancel.clone()),

@@ -198,6 +198,10 @@ fn describe_all() {
         m::AGENT_STREAM_GARBAGE_LINES_TOTAL,
         "stream-json lines that could not be parsed."
     );
+    describe_counter!(
+        m::AUDIT_APPEND_FAILURES_TOTAL,
+        "Audit events that could not be written (the action itself was done)."
+    );
     describe_gauge!(
         m::AGENT_HEALTH_CHECK_SERVICE_HEALTH,
         "1 while the agent health check service runs."
@@ -279,6 +283,7 @@ fn register_all(version: &str) {
         m::AGENT_PROCESS_SPAWN_FAILURES_TOTAL,
         m::AGENT_PROCESS_CRASHES_TOTAL,
         m::AGENT_STREAM_GARBAGE_LINES_TOTAL,
+        m::AUDIT_APPEND_FAILURES_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
     }

@@ -82,6 +82,7 @@ async fn main() {
             policy: ApprovalTimeoutPolicy::default(),
             events: ApprovalEvents::default(),
             dispatcher: NotificationDispatcher::new(notifier, Arc::clone(&repo)),
+            audit: None,
         },
         batch,
     );

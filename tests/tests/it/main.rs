@@ -26,6 +26,7 @@ macro_rules! both_backends {
 }
 
 mod architecture;
+mod audit;
 mod auth;
 mod cli;
 mod escalation;

@@ -5,6 +5,7 @@
 
 mod agents;
 mod approvals;
+mod audit;
 mod diagnostics;
 mod health;
 mod sessions;
@@ -21,6 +22,7 @@ pub use approvals::{
     ApprovalListQuery, ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse,
     CreateTestApprovalRequest, DecideApprovalRequest, TestApprovalResponse,
 };
+pub use audit::AuditEventResponse;
 pub use diagnostics::{
     CircuitBreakerResponse, DatabaseDiagnosticsResponse, ServiceMetricsResponse,
     TelegramStatusResponse,

@@ -8,6 +8,7 @@ use orchestra_application::sessions::{CreateSession, ListSessions};
 use orchestra_domain::{AgentSession, PermissionMode, SessionId, SessionStatus, TurnId};
 
 use super::resource;
+use crate::auth::Caller;
 use crate::dto::{
     CreateSessionRequest, EventsQuery, LiveProcessResponse, PageResponse, PagingQuery,
     SendMessageRequest, SessionDetailResponse, SessionListQuery, SessionResponse, TurnListQuery,
@@ -108,6 +109,7 @@ pub async fn list(
     ))]
 pub async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
     body: web::Json<CreateSessionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
@@ -122,6 +124,7 @@ pub async fn create(
         .commands
         .create
         .handle(CreateSession {
+            created_by: Some(caller.0.name().to_owned()),
             working_directory: b.working_directory,
             agent_id: b.agent_id,
             model: b.model,

@@ -1,18 +1,14 @@
 //! Deciding an approval: the `DecideApproval` command, its handler and the compare-and-set.
 
-use std::sync::Arc;
-
 use orchestra_domain::{
     ApprovalId, ApprovalRequest, ApprovalScope, DecideApprovalError, DecisionOutcome,
 };
 use serde_json::Value;
 
-use super::{
-    ApprovalDeps, ApprovalEvent, ApprovalEvents, NotificationDispatcher, record_decision_metrics,
-    refresh_queue_gauge,
-};
+use super::{ApprovalDeps, ApprovalEvent, record_decision_metrics, refresh_queue_gauge};
+use crate::audit::AuditRecord;
 use crate::error::AppError;
-use crate::ports::{ApprovalRepository, DecideOutcome};
+use crate::ports::DecideOutcome;
 
 /// The longest reason a decision may carry.
 pub const MAX_REASON_CHARS: usize = 2000;
@@ -75,14 +71,7 @@ impl DecideApprovalHandler {
             decision.updated_input = cmd.updated_input;
             decision.scope = cmd.scope;
         }
-        apply_decision(
-            &self.deps.repo,
-            &self.deps.events,
-            &self.deps.dispatcher,
-            cmd.id,
-            &decision,
-        )
-        .await
+        apply_decision(&self.deps, cmd.id, &decision).await
     }
 }
 
@@ -106,16 +95,39 @@ pub(crate) fn normalize_reason(reason: Option<String>) -> Result<Option<String>,
 
 /// Runs the compare-and-set and the follow-ups shared by decide and cancel.
 pub(crate) async fn apply_decision(
-    repo: &Arc<dyn ApprovalRepository>,
-    events: &ApprovalEvents,
-    dispatcher: &NotificationDispatcher,
+    deps: &ApprovalDeps,
     id: ApprovalId,
     decision: &orchestra_domain::Decision,
 ) -> Result<ApprovalRequest, AppError> {
+    let (repo, events, dispatcher) = (&deps.repo, &deps.events, &deps.dispatcher);
     match repo.decide(id, decision).await? {
         DecideOutcome::Decided(approval) => {
             record_decision_metrics(&approval);
             refresh_queue_gauge(repo).await;
+            if let Some(audit) = &deps.audit {
+                let action = if approval.status() == orchestra_domain::ApprovalStatus::Cancelled {
+                    "approval.cancel"
+                } else {
+                    "approval.decide"
+                };
+                let detail = format!(
+                    "session {}; tool {}{}",
+                    approval.request().session_id,
+                    approval.request().tool_name,
+                    decision
+                        .reason
+                        .as_deref()
+                        .map(|r| format!("; reason: {r}"))
+                        .unwrap_or_default()
+                );
+                audit
+                    .record(
+                        AuditRecord::new(&decision.decided_by, action, approval.id())
+                            .states("Pending", approval.status().as_str())
+                            .detail(Some(detail)),
+                    )
+                    .await;
+            }
             tracing::info!(
                 approval.id = %approval.id(),
                 approval.status = approval.status().as_str(),

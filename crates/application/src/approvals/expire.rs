@@ -61,6 +61,19 @@ impl ExpireApprovalsHandler {
             for approval in expired {
                 record_decision_metrics(&approval);
                 tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expired");
+                if let Some(audit) = &self.deps.audit {
+                    audit
+                        .record(
+                            crate::audit::AuditRecord::new(
+                                "orchestra",
+                                "approval.expire",
+                                approval.id(),
+                            )
+                            .states("Pending", approval.status().as_str())
+                            .detail(Some(format!("session {}", approval.request().session_id))),
+                        )
+                        .await;
+                }
                 self.deps
                     .events
                     .publish(ApprovalEvent::Decided(approval.clone()));

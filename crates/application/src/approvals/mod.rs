@@ -48,6 +48,8 @@ pub struct ApprovalDeps {
     pub events: ApprovalEvents,
     /// Tells humans.
     pub dispatcher: NotificationDispatcher,
+    /// Records decisions and cancellations in the audit log (none in some tests).
+    pub audit: Option<crate::audit::AuditTrail>,
 }
 
 /// Publishes the Pending count as `escalation_queue_size`. The database is the truth (it

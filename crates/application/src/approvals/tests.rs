@@ -42,6 +42,7 @@ fn fixture() -> Fixture {
         policy,
         events: events.clone(),
         dispatcher,
+        audit: None,
     };
     Fixture {
         request: RequestApprovalHandler::new(deps.clone()),

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 pub use authenticator::{AuthError, Authenticator};
 
+use crate::audit::{AuditRecord, AuditTrail};
 use crate::error::AppError;
 use crate::ports::{ApiKeyRepository, Clock};
 
@@ -53,12 +54,24 @@ fn generate_key() -> Result<String, AppError> {
 pub struct CreateApiKeyHandler {
     repo: Arc<dyn ApiKeyRepository>,
     clock: Arc<dyn Clock>,
+    audit: Option<(AuditTrail, String)>,
 }
 
 impl CreateApiKeyHandler {
     /// A handler over the key repository.
     pub fn new(repo: Arc<dyn ApiKeyRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { repo, clock }
+        Self {
+            repo,
+            clock,
+            audit: None,
+        }
+    }
+
+    /// Records every key made in `audit`, as done by `actor`.
+    #[must_use]
+    pub fn with_audit(mut self, audit: AuditTrail, actor: &str) -> Self {
+        self.audit = Some((audit, actor.to_owned()));
+        self
     }
 
     /// Makes a key named `name` with `role`. Returns the stored key and the key itself,
@@ -79,6 +92,15 @@ impl CreateApiKeyHandler {
         };
         self.repo.insert(&key).await?;
         tracing::info!(key.name = %key.name, key.role = %key.role, "API key created");
+        if let Some((audit, actor)) = &self.audit {
+            audit
+                .record(
+                    AuditRecord::new(actor, "key.create", &key.name)
+                        .states("-", key.role.as_str())
+                        .detail(Some(format!("prefix {}", key.prefix))),
+                )
+                .await;
+        }
         Ok((key, secret))
     }
 }
@@ -110,9 +132,17 @@ pub struct RevokeApiKeyHandler {
     repo: Arc<dyn ApiKeyRepository>,
     clock: Arc<dyn Clock>,
     authenticator: Option<Authenticator>,
+    audit: Option<(AuditTrail, String)>,
 }
 
 impl RevokeApiKeyHandler {
+    /// Records every revocation in `audit`, as done by `actor`.
+    #[must_use]
+    pub fn with_audit(mut self, audit: AuditTrail, actor: &str) -> Self {
+        self.audit = Some((audit, actor.to_owned()));
+        self
+    }
+
     /// A handler over the key repository; `authenticator` (this process's) forgets the key
     /// at once, other processes within their cache lifetime.
     pub fn new(
@@ -124,6 +154,7 @@ impl RevokeApiKeyHandler {
             repo,
             clock,
             authenticator,
+            audit: None,
         }
     }
 
@@ -139,6 +170,11 @@ impl RevokeApiKeyHandler {
             a.forget_all();
         }
         tracing::info!(key.name = %name, "API key revoked");
+        if let Some((audit, actor)) = &self.audit {
+            audit
+                .record(AuditRecord::new(actor, "key.revoke", name).states("active", "revoked"))
+                .await;
+        }
         Ok(())
     }
 }

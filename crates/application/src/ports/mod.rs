@@ -1,6 +1,7 @@
 //! Ports: the traits adapters implement. Every port is object-safe and used as
 //! `Arc<dyn Port>`; every fallible method documents its error contract.
 
+mod audit;
 mod clock;
 mod database;
 mod keys;
@@ -8,6 +9,7 @@ mod notifier;
 mod repository;
 mod runtime;
 
+pub use audit::AuditRepository;
 pub use clock::{Clock, SystemClock};
 pub use database::{DatabaseProbe, DatabaseStatus};
 pub use keys::ApiKeyRepository;

@@ -27,6 +27,8 @@ pub struct CreateSession {
     pub append_system_prompt: Option<String>,
     /// Max agentic turns per prompt.
     pub max_turns: Option<u32>,
+    /// Who asks (`key:ci`), for the audit log.
+    pub created_by: Option<String>,
 }
 
 /// Handles [`CreateSession`].
@@ -53,6 +55,7 @@ impl CreateSessionHandler {
     /// `Agent` when the CLI does not start; `Unavailable`.
     pub async fn handle(&self, cmd: CreateSession) -> Result<AgentSession, AppError> {
         let d = &self.deps;
+        let created_by = cmd.created_by.clone().unwrap_or_else(|| "orchestra".into());
         let spec = validate::new_session(cmd, d.runtime.as_ref(), &d.settings).await?;
         let permit = d.registry.acquire_slot().await?;
         let id = spec.id;
@@ -60,7 +63,22 @@ impl CreateSessionHandler {
         let mut session = AgentSession::start(spec.clone(), d.clock.now());
         d.sessions.insert(&session).await?;
         metrics::counter!(m::AGENT_SESSIONS_CREATED_TOTAL).increment(1);
-        tracing::info!(session.id = %id, working_directory = %spec.working_directory, "session created");
+        tracing::info!(session.id = %id, working_directory = %spec.working_directory, created_by = %created_by, "session created");
+        if let Some(audit) = &d.audit {
+            let detail = format!(
+                "working directory {}; permission mode {}; allowed tools [{}]",
+                spec.working_directory,
+                spec.permission_mode,
+                spec.allowed_tools.join(", ")
+            );
+            audit
+                .record(
+                    crate::audit::AuditRecord::new(&created_by, "session.create", id)
+                        .states("-", "Active")
+                        .detail(Some(detail)),
+                )
+                .await;
+        }
         if let Err(err) = self
             .supervisor
             .start(&spec, false, Vec::new(), permit)

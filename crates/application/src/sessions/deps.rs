@@ -77,6 +77,8 @@ pub struct SessionDeps {
     pub logs: EventLogs,
     /// Escalation of permission prompts; `None` denies every prompt.
     pub escalation: Option<Escalation>,
+    /// Records session starts in the audit log.
+    pub audit: Option<crate::audit::AuditTrail>,
     /// The runtime long-lived tasks (pumps, continuations, parking) run on, not the HTTP
     /// worker that happened to start them.
     rt: Option<tokio::runtime::Handle>,
@@ -101,8 +103,16 @@ impl SessionDeps {
             runtime,
             clock,
             escalation,
+            audit: None,
             rt: tokio::runtime::Handle::try_current().ok(),
         }
+    }
+
+    /// With an audit log.
+    #[must_use]
+    pub fn with_audit(mut self, audit: crate::audit::AuditTrail) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Spawns a task that must outlive the request that started it.

@@ -45,6 +45,7 @@ fn fixture(park_after: Duration) -> Fixture {
         policy: orchestra_domain::ApprovalTimeoutPolicy::default(),
         events: events.clone(),
         dispatcher: NotificationDispatcher::new(notifier, approvals.clone()),
+        audit: None,
     };
     let escalation = Escalation::new(
         EscalationDeps {

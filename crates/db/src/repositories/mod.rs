@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod approvals;
+mod audit;
 mod channel_state;
 mod sessions;
 mod turns;
@@ -14,6 +15,7 @@ use orchestra_application::ports::PageRequest;
 
 pub use api_keys::DieselApiKeyRepository;
 pub use approvals::DieselApprovalRepository;
+pub use audit::DieselAuditRepository;
 pub use channel_state::DieselChannelStateRepository;
 pub use sessions::DieselSessionRepository;
 pub use turns::DieselTurnRepository;

@@ -1,0 +1,154 @@
+//! The audit log in SQL: read the newest event, append the next, read in order or by page.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use orchestra_application::audit::{AuditEvent, AuditRecord};
+use orchestra_application::ports::{AuditRepository, RepositoryError};
+
+use crate::models::to_naive;
+use crate::schema::audit_events;
+use crate::{Database, map_diesel};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+struct AuditRow {
+    seq: i64,
+    at: chrono::NaiveDateTime,
+    actor: String,
+    action: String,
+    target: String,
+    source: String,
+    before_state: Option<String>,
+    after_state: Option<String>,
+    detail: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<&AuditEvent> for AuditRow {
+    fn from(e: &AuditEvent) -> Self {
+        let r = &e.record;
+        Self {
+            seq: e.seq,
+            at: to_naive(e.at),
+            actor: r.actor.clone(),
+            action: r.action.clone(),
+            target: r.target.clone(),
+            source: r.source.clone(),
+            before_state: r.before.clone(),
+            after_state: r.after.clone(),
+            detail: r.detail.clone(),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            seq: r.seq,
+            at: r.at.and_utc(),
+            record: AuditRecord {
+                actor: r.actor,
+                action: r.action,
+                target: r.target,
+                source: r.source,
+                before: r.before_state,
+                after: r.after_state,
+                detail: r.detail,
+            },
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+/// The audit log in SQL.
+#[derive(Debug, Clone)]
+pub struct DieselAuditRepository {
+    db: Database,
+}
+
+impl DieselAuditRepository {
+    /// A repository over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl AuditRepository for DieselAuditRepository {
+    async fn last(&self) -> Result<Option<AuditEvent>, RepositoryError> {
+        let row = self
+            .db
+            .run("audit.last", |conn| {
+                audit_events::table
+                    .order(audit_events::seq.desc())
+                    .select(AuditRow::as_select())
+                    .first(conn)
+                    .optional()
+                    .map_err(map_diesel)
+            })
+            .await?;
+        Ok(row.map(AuditEvent::from))
+    }
+
+    async fn append(&self, event: &AuditEvent) -> Result<(), RepositoryError> {
+        let row = AuditRow::from(event);
+        self.db
+            .run("audit.append", move |conn| {
+                diesel::insert_into(audit_events::table)
+                    .values(&row)
+                    .execute(conn)
+                    .map(|_| ())
+                    .map_err(map_diesel)
+            })
+            .await
+    }
+
+    async fn after(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>, RepositoryError> {
+        let rows = self
+            .db
+            .run("audit.after", move |conn| {
+                audit_events::table
+                    .filter(audit_events::seq.gt(after))
+                    .order(audit_events::seq.asc())
+                    .limit(i64::from(limit))
+                    .select(AuditRow::as_select())
+                    .load(conn)
+                    .map_err(map_diesel)
+            })
+            .await?;
+        Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    async fn page(
+        &self,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64), RepositoryError> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let (rows, total) = self
+            .db
+            .run("audit.page", move |conn| {
+                let rows = audit_events::table
+                    .order(audit_events::seq.desc())
+                    .offset(offset)
+                    .limit(i64::from(limit))
+                    .select(AuditRow::as_select())
+                    .load(conn)
+                    .map_err(map_diesel)?;
+                let total: i64 = audit_events::table
+                    .count()
+                    .get_result(conn)
+                    .map_err(map_diesel)?;
+                Ok((rows, total))
+            })
+            .await?;
+        Ok((
+            rows.into_iter().map(AuditEvent::from).collect(),
+            u64::try_from(total).unwrap_or(0),
+        ))
+    }
+}

@@ -1,0 +1,127 @@
+//! The audit log: what the API does is recorded with who did it; `orchestra audit verify`
+//! names a changed and a deleted row, on SQLite and on PostgreSQL.
+
+use diesel::prelude::*;
+use orchestra_db::{Database, DatabaseTarget, DbConn, PoolSettings};
+use orchestra_domain::Role;
+use orchestra_tests::{Backend, TestApp};
+use serde_json::{Value, json};
+
+fn tamper(connection_string: &str, sql: &str) {
+    let db = Database::open(
+        DatabaseTarget::parse(connection_string).unwrap(),
+        PoolSettings::default(),
+    )
+    .unwrap();
+    let mut conn = db.checkout().unwrap();
+    let n = match &mut *conn {
+        DbConn::Sqlite(c) => diesel::sql_query(sql).execute(c),
+        DbConn::Postgresql(c) => diesel::sql_query(sql).execute(c),
+    }
+    .unwrap();
+    assert_eq!(n, 1, "{sql}");
+}
+
+fn verify(connection_string: &str) -> (i32, String) {
+    let out = std::process::Command::new(orchestra_tests::binary::orchestra_binary())
+        .current_dir(std::env::temp_dir())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DB_CONNECTION_STRING", connection_string)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn decisions_are_audited_and_tampering_is_found(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let approver = app.client_as(Role::Approver).await;
+    for approved in [true, false, true] {
+        let id = app.create_test_approval().await;
+        let res = approver
+            .post(app.url(&format!("/api/approvals/{id}/approve")))
+            .json(&json!({"approved": approved, "reason": "checked"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let (status, page) = app.get_json("/api/audit").await;
+    assert_eq!(status, 200, "{page}");
+    let events = page["items"].as_array().unwrap();
+    assert_eq!(page["total"], 3, "{page}");
+    for e in events {
+        assert_eq!(e["action"], "approval.decide");
+        assert!(
+            e["actor"].as_str().unwrap().starts_with("key:approver-"),
+            "{e}"
+        );
+        assert_eq!(e["source"], "api");
+        assert_eq!(e["before"], "Pending");
+    }
+    let viewer = app.client_as(Role::Viewer).await;
+    let res = viewer.get(app.url("/api/audit")).send().await.unwrap();
+    assert_eq!(res.status(), 403, "the audit log is for admins");
+
+    let cs = app.store.connection_string();
+    let (code, out) = verify(&cs);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("intact: 3 events"), "{out}");
+
+    tamper(
+        &cs,
+        "UPDATE audit_events SET actor = 'key:nobody' WHERE seq = 2",
+    );
+    let (code, out) = verify(&cs);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("seq 2: its content does not match its hash"),
+        "{out}"
+    );
+
+    tamper(&cs, "DELETE FROM audit_events WHERE seq = 1");
+    let (code, out) = verify(&cs);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("seq 1: missing"), "{out}");
+    app.shutdown().await;
+}
+
+both_backends!(decisions_are_audited_and_tampering_is_found);
+
+/// Starting a session is audited with the key that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_start_is_audited_with_its_key() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let operator = app.client_as(Role::Operator).await;
+    let work = tempfile::tempdir().unwrap();
+    let res = operator
+        .post(app.url("/api/sessions"))
+        .json(&json!({"workingDirectory": work.path()}))
+        .send()
+        .await
+        .unwrap();
+    // The CLI may or may not start here; the start is audited either way.
+    let body: Value = res.json().await.unwrap();
+    let (_, page) = app.get_json("/api/audit").await;
+    let created = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "session.create")
+        .unwrap_or_else(|| panic!("no session.create in {page}; create answered {body}"));
+    assert!(
+        created["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("key:operator-")
+    );
+    app.shutdown().await;
+}
