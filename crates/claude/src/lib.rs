@@ -7,4 +7,4 @@ pub mod protocol;
 mod runtime;
 
 pub use process::{CliProcess, ProcessSpec, StopLadder};
-pub use runtime::{ClaudeRuntime, ClaudeSettings};
+pub use runtime::{ClaudeRuntime, ClaudeSettings, RunAs};

@@ -12,6 +12,42 @@ use orchestra_application::ports::{
 use crate::process::{CliProcess, ProcessSpec, StopLadder};
 use crate::procfs;
 
+/// A user agents run as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// The name.
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+}
+
+impl RunAs {
+    /// Looks `name` up in the user database, and checks that Orchestra can switch to it.
+    ///
+    /// # Errors
+    /// A message when the user does not exist or Orchestra is not root.
+    pub fn lookup(name: &str) -> Result<Self, String> {
+        let user = nix::unistd::User::from_name(name)
+            .map_err(|e| format!("cannot look up `{name}`: {e}"))?
+            .ok_or_else(|| format!("there is no user `{name}`"))?;
+        if user.uid.is_root() {
+            return Err("agents must not run as root".into());
+        }
+        if !nix::unistd::geteuid().is_root() {
+            return Err(format!(
+                "Orchestra must run as root to start agents as `{name}` (it switches each agent to that user)"
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+        })
+    }
+}
+
 /// How to run the CLI. `Debug` shows the names of the extra environment, never the values.
 #[derive(Clone)]
 pub struct ClaudeSettings {
@@ -43,6 +79,14 @@ pub struct ClaudeSettings {
     pub stderr_tail_lines: usize,
     /// Tools no agent may use (`--disallowedTools` on every launch), from the server's policy.
     pub denied_tools: Vec<String>,
+    /// Run every agent as this user (Orchestra must run as root), each session with its own
+    /// HOME under `runtime_dir/homes/`: the agent then cannot read Orchestra's environment,
+    /// files or memory.
+    pub run_as: Option<RunAs>,
+    /// Address-space limit of each agent process, in MiB (`prlimit --as`).
+    pub max_memory_mb: Option<u64>,
+    /// Processes the agent user may have at once (`prlimit --nproc`).
+    pub max_tasks: Option<u64>,
 }
 
 impl std::fmt::Debug for ClaudeSettings {
@@ -60,6 +104,7 @@ impl std::fmt::Debug for ClaudeSettings {
             .field("node_id", &self.node_id)
             .field("permission_prompt_tool", &self.permission_prompt_tool)
             .field("denied_tools", &self.denied_tools)
+            .field("run_as", &self.run_as)
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +126,9 @@ impl Default for ClaudeSettings {
             max_line_bytes: 64 * 1024 * 1024,
             stderr_tail_lines: 50,
             denied_tools: Vec::new(),
+            run_as: None,
+            max_memory_mb: None,
+            max_tasks: None,
         }
     }
 }
@@ -206,6 +254,30 @@ impl ClaudeRuntime {
         args
     }
 
+    /// The HOME of a session's agent when agents run as their own user: kept across the
+    /// session's processes (the CLI keeps the conversation there).
+    pub fn session_home(&self, session: &str) -> PathBuf {
+        self.settings.runtime_dir.join("homes").join(session)
+    }
+
+    /// `prlimit` in front of the CLI when limits are set.
+    fn wrapper(&self) -> Vec<String> {
+        let mut limits = Vec::new();
+        if let Some(mb) = self.settings.max_memory_mb {
+            limits.push(format!("--as={}", mb.saturating_mul(1024 * 1024)));
+        }
+        if let Some(n) = self.settings.max_tasks {
+            limits.push(format!("--nproc={n}"));
+        }
+        if limits.is_empty() {
+            return limits;
+        }
+        let mut w = vec!["prlimit".to_owned()];
+        w.extend(limits);
+        w.push("--".into());
+        w
+    }
+
     /// The CLI's environment for a session, markers included.
     pub fn env(&self, session: &str, tmp_dir: &Path) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = std::env::vars()
@@ -225,7 +297,9 @@ impl ClaudeRuntime {
             self.settings.max_retries.to_string(),
         );
         set("API_TIMEOUT_MS", self.settings.api_timeout_ms.to_string());
-        if let Some(home) = &self.settings.home {
+        if self.settings.run_as.is_some() {
+            set("HOME", self.session_home(session).display().to_string());
+        } else if let Some(home) = &self.settings.home {
             set("HOME", home.display().to_string());
         }
         for (k, v) in &self.settings.env {
@@ -262,6 +336,13 @@ impl AgentRuntime for ClaudeRuntime {
             session_id: session,
             stderr_tail_lines: self.settings.stderr_tail_lines,
             rt: self.rt.clone(),
+            run_as: self.settings.run_as.as_ref().map(|u| (u.uid, u.gid)),
+            home: self
+                .settings
+                .run_as
+                .as_ref()
+                .map(|_| self.session_home(&launch.session.id.to_string())),
+            wrapper: self.wrapper(),
         };
         let (process, events) = CliProcess::spawn(spec).await?;
         Ok(SpawnedAgent { process, events })

@@ -30,6 +30,26 @@ pub use repositories::{
 };
 
 /// One database connection, SQLite or PostgreSQL.
+/// Makes the SQLite file and its WAL companions readable by their owner only: they hold
+/// every approval and session, and agents (or other local users) must not read them.
+fn restrict_to_owner(path: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    for file in [
+        path.to_owned(),
+        format!("{path}-wal"),
+        format!("{path}-shm"),
+    ] {
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o077 != 0
+            && let Err(err) =
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(file = %file, error = %err, "could not make the database file private");
+        }
+    }
+}
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
     /// PostgreSQL.
@@ -87,6 +107,7 @@ impl ManageConnection for ConnectionManager {
                         .execute(&mut conn)
                         .map_err(diesel::r2d2::Error::QueryError)?;
                 }
+                restrict_to_owner(path);
                 Ok(DbConn::Sqlite(conn))
             }
         }

@@ -70,6 +70,9 @@ pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
         max_line_bytes: c.max_line_bytes,
         stderr_tail_lines: 50,
         denied_tools: settings.policy.denied_tools.clone(),
+        run_as: c.run_as.clone(),
+        max_memory_mb: c.max_memory_mb,
+        max_tasks: c.max_tasks,
     }
 }
 

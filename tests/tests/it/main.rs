@@ -31,6 +31,7 @@ mod auth;
 mod cli;
 mod escalation;
 mod http_api;
+mod isolation;
 mod migrations;
 mod observability;
 mod real_cli;

@@ -39,6 +39,23 @@ pub use stop::StopLadder;
 
 use io::{drain_stderr, read_stdout, write_line};
 
+/// Makes `dir` (and its parents) and gives it to `uid:gid`, private to them.
+async fn own_dir(dir: &std::path::Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(dir).await?;
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        nix::unistd::chown(
+            &dir,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(std::io::Error::from)?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 /// Everything needed to start one CLI process.
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
@@ -52,6 +69,12 @@ pub struct ProcessSpec {
     pub cwd: PathBuf,
     /// A private temp dir (removed after exit).
     pub tmp_dir: PathBuf,
+    /// The uid and gid to run as (Orchestra's own when `None`).
+    pub run_as: Option<(u32, u32)>,
+    /// The agent's own HOME, made and given to `run_as` (kept after exit).
+    pub home: Option<PathBuf>,
+    /// Programs in front of the binary (`prlimit --as=... --`).
+    pub wrapper: Vec<String>,
     /// Longest stdout line accepted.
     pub max_line_bytes: usize,
     /// How long the CLI gets to answer `initialize`.
@@ -105,7 +128,25 @@ impl CliProcess {
             .map_err(|e| {
                 RuntimeError::SpawnFailed(format!("cannot create {}: {e}", spec.tmp_dir.display()))
             })?;
-        let mut cmd = Command::new(&spec.binary);
+        if let Some((uid, gid)) = spec.run_as {
+            for dir in std::iter::once(&spec.tmp_dir).chain(spec.home.as_ref()) {
+                own_dir(dir, uid, gid).await.map_err(|e| {
+                    RuntimeError::SpawnFailed(format!("cannot prepare {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let mut cmd = match spec.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&spec.binary);
+                c
+            }
+            None => Command::new(&spec.binary),
+        };
+        if let Some((uid, gid)) = spec.run_as {
+            // std drops the supplementary groups when it switches the uid.
+            cmd.uid(uid).gid(gid);
+        }
         cmd.args(&spec.args)
             .current_dir(&spec.cwd)
             .env_clear()

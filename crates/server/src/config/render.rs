@@ -199,6 +199,18 @@ impl Settings {
                 "live_permission_prompts",
                 c.live_permission_prompts.to_string(),
             ),
+            (
+                "run_as_user",
+                c.run_as.as_ref().map_or_else(unset, |u| q(&u.name)),
+            ),
+            (
+                "max_memory_mb",
+                c.max_memory_mb.map_or_else(unset, |m| m.to_string()),
+            ),
+            (
+                "max_tasks",
+                c.max_tasks.map_or_else(unset, |n| n.to_string()),
+            ),
             ("stop_interrupt_grace_ms", g.interrupt_ms.to_string()),
             ("stop_eof_grace_ms", g.eof_ms.to_string()),
             ("stop_sigint_grace_ms", g.sigint_ms.to_string()),

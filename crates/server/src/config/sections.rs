@@ -372,6 +372,12 @@ pub struct ClaudeSection {
     pub stop_sigkill_grace_ms: u64,
     /// Live permission prompts (`--permission-prompt-tool stdio`).
     pub live_permission_prompts: bool,
+    /// Run agents as this user (Orchestra runs as root), each session with its own HOME.
+    pub run_as_user: Option<String>,
+    /// Address-space limit of each agent process, MiB.
+    pub max_memory_mb: Option<u64>,
+    /// Processes the agent user may have at once.
+    pub max_tasks: Option<u64>,
 }
 
 impl Default for ClaudeSection {
@@ -402,6 +408,9 @@ impl Default for ClaudeSection {
             stop_sigterm_grace_ms: 3000,
             stop_sigkill_grace_ms: 5000,
             live_permission_prompts: true,
+            run_as_user: None,
+            max_memory_mb: None,
+            max_tasks: None,
         }
     }
 }

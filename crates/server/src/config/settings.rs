@@ -189,6 +189,12 @@ pub struct ClaudeConfig {
     pub stop_grace: StopGrace,
     /// Live permission prompts (`--permission-prompt-tool stdio`).
     pub live_permission_prompts: bool,
+    /// The user agents run as.
+    pub run_as: Option<orchestra_claude::RunAs>,
+    /// Address-space limit of each agent process, MiB.
+    pub max_memory_mb: Option<u64>,
+    /// Processes the agent user may have at once.
+    pub max_tasks: Option<u64>,
 }
 
 /// The stop ladder's deadlines, ms: each step waits this long before the next.

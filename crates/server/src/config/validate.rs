@@ -356,6 +356,20 @@ fn claude(c: ClaudeSection, target: &DatabaseTarget) -> Result<ClaudeConfig, Con
             sigkill_ms: c.stop_sigkill_grace_ms,
         },
         live_permission_prompts: c.live_permission_prompts,
+        run_as: match c
+            .run_as_user
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            Some(name) => Some(
+                orchestra_claude::RunAs::lookup(name)
+                    .map_err(|m| invalid("claude.run_as_user", m))?,
+            ),
+            None => None,
+        },
+        max_memory_mb: c.max_memory_mb.filter(|m| *m > 0),
+        max_tasks: c.max_tasks.filter(|n| *n > 0),
     })
 }
 
