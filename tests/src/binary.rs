@@ -65,6 +65,20 @@ impl ServerProcess {
     /// Starts `orchestra` in `cwd` with `env` (on top of a clean environment plus PATH) and
     /// waits until `/health/live` answers.
     pub async fn start(cwd: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Self {
+        Self::start_with_scheme(cwd, port, env, "http").await
+    }
+
+    /// The same for a server that serves HTTPS (its certificate is not checked here).
+    pub async fn start_tls(cwd: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Self {
+        Self::start_with_scheme(cwd, port, env, "https").await
+    }
+
+    async fn start_with_scheme(
+        cwd: &std::path::Path,
+        port: u16,
+        env: &[(&str, &str)],
+        scheme: &str,
+    ) -> Self {
         let log = cwd.join("orchestra.log");
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
@@ -82,7 +96,10 @@ impl ServerProcess {
             .stderr(err)
             .kill_on_drop(true);
         let mut child = cmd.spawn().unwrap();
-        let client = reqwest::Client::new();
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -92,7 +109,7 @@ impl ServerProcess {
                 );
             }
             if client
-                .get(format!("http://127.0.0.1:{port}/health/live"))
+                .get(format!("{scheme}://127.0.0.1:{port}/health/live"))
                 .send()
                 .await
                 .is_ok()

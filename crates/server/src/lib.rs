@@ -11,6 +11,7 @@ pub mod config;
 pub mod entry;
 pub mod keys;
 pub mod startup;
+pub mod tls;
 
 pub use config::{Environment, Settings};
 pub use startup::Application;

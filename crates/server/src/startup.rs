@@ -344,18 +344,38 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = state.into_data();
         let swagger = settings.server.swagger_enabled;
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(orchestra_api::auth::authorize))
                 .wrap(from_fn(orchestra_api::middleware::observe))
                 .app_data(data.clone())
                 .configure(|cfg| orchestra_api::configure(cfg, swagger))
                 .default_service(web::to(orchestra_api::not_found))
-        })
-        .listen(listener)?
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .tcp_nodelay(true)
-        .disable_signals();
+        });
+        let server = match &settings.server.tls {
+            Some(files) => {
+                let resolver = crate::tls::ReloadingResolver::new(files.clone())?;
+                let config = resolver.server_config()?;
+                background.push(crate::tls::spawn_reload_on_sighup(
+                    resolver,
+                    shutdown.clone(),
+                )?);
+                tracing::info!(cert = %files.cert.display(), "serving HTTPS (certificate reloaded on SIGHUP)");
+                server.listen_rustls_0_23(listener, config)?
+            }
+            None => {
+                if settings.server.tls_terminated_by_proxy {
+                    tracing::info!(
+                        "serving plain HTTP behind a TLS-terminating proxy (server.tls_terminated_by_proxy)"
+                    );
+                }
+                server.listen(listener)?
+            }
+        };
+        let mut server = server
+            .shutdown_timeout(settings.server.shutdown_timeout_secs)
+            .tcp_nodelay(true)
+            .disable_signals();
         if let Some(w) = settings.server.workers {
             server = server.workers(w);
         }

@@ -53,6 +53,7 @@ fn check_config_validates_and_redacts_secrets() {
         ("TelegramEscalation__BotToken", "123:tok3n-s3cret"),
         ("TelegramEscalation__ChatId", "-42"),
         ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "42"),
+        ("ORCHESTRA__SERVER__TLS_TERMINATED_BY_PROXY", "true"),
         (
             "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
             "/srv/work",
@@ -116,6 +117,7 @@ fn production_refuses_to_start_with_pending_migrations_until_they_are_applied() 
         ("DB_CONNECTION_STRING", cs.as_str()),
         ("TelegramEscalation__Enabled", "false"),
         ("ORCHESTRA__SERVER__PORT", "0"),
+        ("ORCHESTRA__SERVER__TLS_TERMINATED_BY_PROXY", "true"),
         (
             "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
             "/srv/work",

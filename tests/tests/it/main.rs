@@ -40,3 +40,4 @@ mod restart;
 mod seed_smoke;
 mod sessions;
 mod snapshots;
+mod tls;

@@ -208,8 +208,9 @@ fn refuse_unknown(env: &dyn EnvSource) -> Result<(), ConfigError> {
         if !variable.starts_with(PREFIX) || variable.starts_with(CLAUDE_ENV_PREFIX) {
             continue;
         }
+        // A key whose own name ends in `_file` (`server.tls_cert_file`) is its own variable.
         let name = variable.strip_suffix("_FILE").unwrap_or(&variable);
-        if !known.contains(name) {
+        if !known.contains(&variable) && !known.contains(name) {
             let key = name[PREFIX.len()..].replace("__", ".").to_ascii_lowercase();
             return Err(ConfigError::UnknownVariable { variable, key });
         }

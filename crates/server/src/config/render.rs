@@ -57,6 +57,22 @@ impl Settings {
         vec![
             ("host", q(&s.host)),
             (
+                "tls_cert_file",
+                s.tls
+                    .as_ref()
+                    .map_or_else(unset, |t| q(&t.cert.display().to_string())),
+            ),
+            (
+                "tls_key_file",
+                s.tls
+                    .as_ref()
+                    .map_or_else(unset, |t| q(&t.key.display().to_string())),
+            ),
+            (
+                "tls_terminated_by_proxy",
+                s.tls_terminated_by_proxy.to_string(),
+            ),
+            (
                 "allowed_origins",
                 format!(
                     "[{}]",

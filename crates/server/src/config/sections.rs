@@ -146,6 +146,12 @@ pub struct ServerSection {
     pub swagger_enabled: bool,
     /// Web origins (`https://console.example.com`) that may call the API from a browser.
     pub allowed_origins: Vec<String>,
+    /// PEM certificate chain: serve HTTPS (reloaded on SIGHUP).
+    pub tls_cert_file: Option<String>,
+    /// PEM private key of the certificate.
+    pub tls_key_file: Option<String>,
+    /// A proxy in front terminates TLS (Production then starts without certificates).
+    pub tls_terminated_by_proxy: bool,
 }
 
 impl Default for ServerSection {
@@ -157,6 +163,9 @@ impl Default for ServerSection {
             shutdown_timeout_secs: 30,
             swagger_enabled: true,
             allowed_origins: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_terminated_by_proxy: false,
         }
     }
 }

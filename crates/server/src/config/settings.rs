@@ -23,6 +23,10 @@ pub struct ServerSettings {
     pub swagger_enabled: bool,
     /// Web origins that may call the API from a browser.
     pub allowed_origins: Vec<String>,
+    /// HTTPS certificate and key files, when served directly.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// A proxy in front terminates TLS.
+    pub tls_terminated_by_proxy: bool,
 }
 
 /// Database settings.

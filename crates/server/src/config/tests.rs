@@ -57,6 +57,56 @@ fn production_with_telegram_needs_the_user_ids_that_may_approve() {
 }
 
 #[test]
+fn production_needs_tls_or_a_proxy_that_terminates_it() {
+    let base = [
+        ("ASPNETCORE_ENVIRONMENT", "Production"),
+        (
+            "DB_CONNECTION_STRING",
+            "Host=db;Database=o;Username=app;Password=pw",
+        ),
+        ("TelegramEscalation__Enabled", "false"),
+        (
+            "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
+            "/srv/work",
+        ),
+    ];
+    let err = load(&base).unwrap_err();
+    assert!(err.to_string().contains("server.tls_cert_file"), "{err}");
+    let mut with_proxy = base.to_vec();
+    with_proxy.push(("ORCHESTRA__SERVER__TLS_TERMINATED_BY_PROXY", "true"));
+    assert!(load(&with_proxy).is_ok());
+    let mut half = base.to_vec();
+    half.push((
+        "ORCHESTRA__SERVER__TLS_CERT_FILE",
+        "/etc/orchestra/cert.pem",
+    ));
+    let err = load(&half).unwrap_err();
+    assert!(err.to_string().contains("server.tls_key_file"), "{err}");
+}
+
+#[test]
+fn production_refuses_plain_http_for_telegram() {
+    let err = load(&[
+        ("ASPNETCORE_ENVIRONMENT", "Production"),
+        (
+            "DB_CONNECTION_STRING",
+            "Host=db;Database=o;Username=app;Password=pw",
+        ),
+        ("TelegramEscalation__BotToken", "1:x"),
+        ("TelegramEscalation__ChatId", "-1"),
+        ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "42"),
+        ("ORCHESTRA__TELEGRAM__API_BASE_URL", "http://telegram.local"),
+        (
+            "ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES",
+            "/srv/work",
+        ),
+        ("ORCHESTRA__SERVER__TLS_TERMINATED_BY_PROXY", "true"),
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("telegram.api_base_url"), "{err}");
+}
+
+#[test]
 fn production_needs_working_directory_roots() {
     let err = load(&[
         ("ASPNETCORE_ENVIRONMENT", "Production"),
@@ -117,6 +167,7 @@ fn the_seeds_production_variables_are_understood_and_secrets_stay_hidden() {
             "/srv/work",
         ),
         ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "42"),
+        ("ORCHESTRA__SERVER__TLS_TERMINATED_BY_PROXY", "true"),
     ])
     .unwrap();
     assert_eq!(s.environment, Environment::Production);
@@ -242,6 +293,7 @@ fn the_shipped_config_files_are_valid() {
                 ("TELEGRAM_BOT_TOKEN", "1:x"),
                 ("TELEGRAM_CHAT_ID", "1"),
                 ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "7"),
+                ("ORCHESTRA__SERVER__TLS_TERMINATED_BY_PROXY", "true"),
             ]),
             &dir,
         )
@@ -259,6 +311,7 @@ fn the_shipped_config_files_are_valid() {
                 ("TELEGRAM_BOT_TOKEN", "1:x"),
                 ("TELEGRAM_CHAT_ID", "1"),
                 ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "7"),
+                ("ORCHESTRA__SERVER__TLS_TERMINATED_BY_PROXY", "true"),
             ]),
             &dir,
         )

@@ -44,6 +44,24 @@ pub fn validate(
     let claude = claude(raw.claude, &database.target)?;
     let s = raw.server;
     let auth = auth(environment, &s.host, raw.auth)?;
+    if environment != Environment::Development {
+        for (key, url) in [
+            (
+                "telegram.api_base_url",
+                Some(telegram.api_base_url.as_str()),
+            ),
+            ("telegram.webhook_url", telegram.webhook_url.as_deref()),
+        ] {
+            if telegram.enabled && url.is_some_and(|u| u.starts_with("http://")) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "must be https:// in {environment} (the bot token and the decisions travel in it)"
+                    ),
+                ));
+            }
+        }
+    }
     let policy = policy(raw.policy)?;
     if environment != Environment::Development
         && telegram.enabled
@@ -64,6 +82,7 @@ pub fn validate(
             ),
         ));
     }
+    let tls = tls(environment, &s)?;
     Ok(Settings {
         environment,
         server: ServerSettings {
@@ -73,6 +92,8 @@ pub fn validate(
             shutdown_timeout_secs: s.shutdown_timeout_secs,
             swagger_enabled: s.swagger_enabled,
             allowed_origins: s.allowed_origins,
+            tls,
+            tls_terminated_by_proxy: s.tls_terminated_by_proxy,
         },
         database,
         telegram,
@@ -446,4 +467,35 @@ fn policy(p: PolicySection) -> Result<PolicySettings, ConfigError> {
         client_allowed_tools: tool_rules("policy.client_allowed_tools", p.client_allowed_tools)?,
         denied_tools: tool_rules("policy.denied_tools", p.denied_tools)?,
     })
+}
+
+fn tls(
+    environment: Environment,
+    s: &super::sections::ServerSection,
+) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+    let file = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    };
+    match (file(&s.tls_cert_file), file(&s.tls_key_file)) {
+        (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles { cert, key })),
+        (None, None) if environment == Environment::Production && !s.tls_terminated_by_proxy => {
+            Err(invalid(
+                "server.tls_cert_file",
+                "TLS is required in Production: set server.tls_cert_file and server.tls_key_file, \
+                 or server.tls_terminated_by_proxy = true when a proxy in front terminates it",
+            ))
+        }
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(invalid(
+            "server.tls_key_file",
+            "is required with server.tls_cert_file",
+        )),
+        (None, Some(_)) => Err(invalid(
+            "server.tls_cert_file",
+            "is required with server.tls_key_file",
+        )),
+    }
 }
