@@ -127,15 +127,36 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The request's JSON (camelCase) name of an application field (`working_directory` ->
+/// `workingDirectory`).
+pub fn json_name(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         match err {
-            AppError::Invalid(invalid) => Self::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::ValidationFailed,
-                invalid.to_string(),
-            )
-            .with_field(invalid.field),
+            AppError::Invalid(invalid) => {
+                let field = json_name(&invalid.field);
+                Self::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::ValidationFailed,
+                    format!("{field}: {}", invalid.message),
+                )
+                .with_field(field)
+            }
             AppError::NotFound { what, id } => {
                 let id: String = id.chars().take(100).collect();
                 Self::new(
@@ -272,6 +293,16 @@ mod tests {
 
     fn json(err: &ApiError) -> serde_json::Value {
         serde_json::to_value(err.body()).unwrap()
+    }
+
+    #[test]
+    fn application_fields_become_the_requests_json_names() {
+        assert_eq!(json_name("working_directory"), "workingDirectory");
+        assert_eq!(json_name("append_system_prompt"), "appendSystemPrompt");
+        assert_eq!(json_name("prompt"), "prompt");
+        let err = ApiError::from(AppError::invalid("max_turns", "must be between 1 and 1000"));
+        assert_eq!(err.body().field.as_deref(), Some("maxTurns"));
+        assert_eq!(err.body().message, "maxTurns: must be between 1 and 1000");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::ports::RepositoryError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct InvalidInput {
-    /// The field as the caller named it (camelCase, as in the request).
+    /// The field, in the application's own (snake_case) names; the api maps it to the
+    /// request's JSON name.
     pub field: String,
     /// What is wrong with it.
     pub message: String,
@@ -26,7 +27,13 @@ impl InvalidInput {
 
 impl From<TextError> for InvalidInput {
     fn from(err: TextError) -> Self {
-        Self::new(err.field(), err.to_string())
+        // The text says "<field> must ...": keep only what is wrong, the field is separate.
+        let text = err.to_string();
+        let message = text
+            .strip_prefix(err.field())
+            .map_or(text.as_str(), str::trim_start)
+            .to_owned();
+        Self::new(err.field(), message)
     }
 }
 

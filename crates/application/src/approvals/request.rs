@@ -55,19 +55,19 @@ impl RequestApprovalHandler {
         cmd: RequestApproval,
     ) -> Result<(ApprovalRequest, Option<super::Delivery>), AppError> {
         let mut request = cmd.request;
-        request.tool_name = BoundedText::<200>::parse("toolName", &request.tool_name)
+        request.tool_name = BoundedText::<200>::parse("tool_name", &request.tool_name)
             .map_err(InvalidInput::from)?
             .into_string();
-        request.session_id = BoundedText::<200>::parse("sessionId", &request.session_id)
+        request.session_id = BoundedText::<200>::parse("session_id", &request.session_id)
             .map_err(InvalidInput::from)?
             .into_string();
-        request.agent_id = BoundedText::<200>::parse("agentId", &request.agent_id)
+        request.agent_id = BoundedText::<200>::parse("agent_id", &request.agent_id)
             .map_err(InvalidInput::from)?
             .into_string();
         let input_len = request.tool_input.to_string().len();
         if input_len > MAX_TOOL_INPUT_BYTES {
             return Err(AppError::invalid(
-                "toolInput",
+                "tool_input",
                 format!("is {input_len} bytes as JSON; the limit is {MAX_TOOL_INPUT_BYTES}"),
             ));
         }

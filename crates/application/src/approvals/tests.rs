@@ -140,7 +140,7 @@ async fn empty_tool_names_and_huge_inputs_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, AppError::Invalid(ref i) if i.field == "toolName"),
+        matches!(err, AppError::Invalid(ref i) if i.field == "tool_name"),
         "{err:?}"
     );
     let mut big = new_approval("Bash");
@@ -155,7 +155,7 @@ async fn empty_tool_names_and_huge_inputs_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, AppError::Invalid(ref i) if i.field == "toolInput"),
+        matches!(err, AppError::Invalid(ref i) if i.field == "tool_input"),
         "{err:?}"
     );
 }

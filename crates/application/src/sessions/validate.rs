@@ -64,21 +64,21 @@ async fn working_directory(
 ) -> Result<String, AppError> {
     let dir = raw.trim();
     if dir.is_empty() {
-        return Err(AppError::invalid("workingDirectory", "is required"));
+        return Err(AppError::invalid("working_directory", "is required"));
     }
     if !dir.starts_with('/') {
         return Err(AppError::invalid(
-            "workingDirectory",
+            "working_directory",
             "must be an absolute path",
         ));
     }
     let canonical = runtime
         .check_working_directory(dir)
         .await
-        .map_err(|e| AppError::invalid("workingDirectory", e))?;
+        .map_err(|e| AppError::invalid("working_directory", e))?;
     if !within_roots(&canonical, &settings.allowed_working_directories) {
         return Err(AppError::invalid(
-            "workingDirectory",
+            "working_directory",
             "is outside the directories this server allows",
         ));
     }
@@ -111,7 +111,7 @@ pub(crate) fn within_policy(
     if !policy.permission_modes.contains(&mode) {
         let allowed_modes: Vec<&str> = policy.permission_modes.iter().map(|m| m.as_str()).collect();
         return Err(AppError::invalid(
-            "permissionMode",
+            "permission_mode",
             format!(
                 "`{mode}` is not allowed by this server's policy (allowed: {})",
                 allowed_modes.join(", ")
@@ -123,7 +123,7 @@ pub(crate) fn within_policy(
         .find(|r| !policy.client_allowed_tools.contains(r))
     {
         return Err(AppError::invalid(
-            "allowedTools",
+            "allowed_tools",
             format!(
                 "`{}` may not be pre-allowed by a client under this server's policy (allowed: {})",
                 rule.chars().take(60).collect::<String>(),
@@ -143,19 +143,19 @@ pub(crate) async fn new_session(
     let working_directory = working_directory(&cmd.working_directory, runtime, settings).await?;
     model(cmd.model.as_ref())?;
     if let Some(prompt) = &cmd.append_system_prompt {
-        text("appendSystemPrompt", prompt, 20_000)?;
+        text("append_system_prompt", prompt, 20_000)?;
     }
     if let Some(n) = cmd.max_turns
         && (n == 0 || n > 1000)
     {
-        return Err(AppError::invalid("maxTurns", "must be between 1 and 1000"));
+        return Err(AppError::invalid("max_turns", "must be between 1 and 1000"));
     }
     let agent_id = cmd
         .agent_id
         .unwrap_or_else(|| settings.default_agent_id.clone());
     if agent_id != settings.default_agent_id {
         return Err(AppError::invalid(
-            "agentId",
+            "agent_id",
             format!(
                 "unknown agent; this server runs `{}`",
                 settings.default_agent_id
@@ -163,7 +163,7 @@ pub(crate) async fn new_session(
         ));
     }
     let permission_mode = cmd.permission_mode.unwrap_or_default();
-    let allowed_tools = rules("allowedTools", &cmd.allowed_tools)?;
+    let allowed_tools = rules("allowed_tools", &cmd.allowed_tools)?;
     within_policy(permission_mode, &allowed_tools, &settings.policy)?;
     Ok(NewSession {
         id: SessionId::new(),
@@ -172,7 +172,7 @@ pub(crate) async fn new_session(
         model: cmd.model,
         permission_mode,
         allowed_tools,
-        disallowed_tools: rules("disallowedTools", &cmd.disallowed_tools)?,
+        disallowed_tools: rules("disallowed_tools", &cmd.disallowed_tools)?,
         append_system_prompt: cmd.append_system_prompt.filter(|p| !p.trim().is_empty()),
         max_turns: cmd.max_turns,
     })
