@@ -1,8 +1,9 @@
 //! Finding our agent processes in `/proc`, safely.
 //!
 //! Every CLI Orchestra starts carries marker variables in its environment
-//! (`ORCHESTRA_NODE_ID`, `ORCHESTRA_SESSION_ID`, `ORCHESTRA_SUPERVISOR_PID`,
-//! `ORCHESTRA_SUPERVISOR_START`), and the tool processes it starts inherit them. That is how
+//! (`ORCHESTRA_NODE_ID`, `ORCHESTRA_SESSION_ID`, `ORCHESTRA_INSTANCE`: an opaque random token
+//! of the Orchestra process that started it, so the agent does not learn Orchestra's PID), and
+//! the tool processes it starts inherit them. That is how
 //! processes are found after their parent died (a SIGKILLed CLI leaves its Bash tool's shell
 //! running, re-parented to init; a `kill -9` of Orchestra leaves whole CLIs running): a
 //! process is ours only if its environment says so, so a reused PID never matches, and other
@@ -19,10 +20,8 @@ use nix::unistd::Pid;
 pub const ENV_NODE: &str = "ORCHESTRA_NODE_ID";
 /// Marker: the session the process works for.
 pub const ENV_SESSION: &str = "ORCHESTRA_SESSION_ID";
-/// Marker: the PID of the Orchestra that started it.
-pub const ENV_SUPERVISOR_PID: &str = "ORCHESTRA_SUPERVISOR_PID";
-/// Marker: the start time (clock ticks since boot) of that Orchestra.
-pub const ENV_SUPERVISOR_START: &str = "ORCHESTRA_SUPERVISOR_START";
+/// Marker: the token of the Orchestra process that started it (new at every start).
+pub const ENV_INSTANCE: &str = "ORCHESTRA_INSTANCE";
 
 /// A process carrying our markers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,10 +34,8 @@ pub struct MarkedProcess {
     pub start_ticks: u64,
     /// The session marker.
     pub session: String,
-    /// The supervisor PID marker.
-    pub supervisor_pid: i32,
-    /// The supervisor start marker.
-    pub supervisor_start: u64,
+    /// The instance marker: which Orchestra process started it.
+    pub instance: String,
 }
 
 /// `(state, ppid, pgid, start_ticks)` of a process, from `/proc/<pid>/stat`.
@@ -60,6 +57,12 @@ pub fn own_identity() -> (i32, u64) {
     (pid, stat(pid).map_or(0, |s| s.3))
 }
 
+/// This Orchestra process's instance token: random, made once per process.
+pub fn own_instance() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
 fn markers(pid: i32) -> Option<HashMap<String, String>> {
     let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     let mut found = HashMap::new();
@@ -69,13 +72,7 @@ fn markers(pid: i32) -> Option<HashMap<String, String>> {
         }
         let var = String::from_utf8_lossy(var);
         if let Some((k, v)) = var.split_once('=')
-            && [
-                ENV_NODE,
-                ENV_SESSION,
-                ENV_SUPERVISOR_PID,
-                ENV_SUPERVISOR_START,
-            ]
-            .contains(&k)
+            && [ENV_NODE, ENV_SESSION, ENV_INSTANCE].contains(&k)
         {
             found.insert(k.to_owned(), v.to_owned());
         }
@@ -116,14 +113,7 @@ pub fn scan(node_id: &str) -> Vec<MarkedProcess> {
             pgid,
             start_ticks,
             session: m.get(ENV_SESSION).cloned().unwrap_or_default(),
-            supervisor_pid: m
-                .get(ENV_SUPERVISOR_PID)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-            supervisor_start: m
-                .get(ENV_SUPERVISOR_START)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            instance: m.get(ENV_INSTANCE).cloned().unwrap_or_default(),
         });
     }
     out
@@ -171,12 +161,10 @@ const KILL_WAIT: Duration = Duration::from_secs(2);
 /// SIGKILL is delivered asynchronously, and a stop that reports them killed must not leave
 /// them running for another instant. Blocking. Returns how many.
 pub fn kill_session_leftovers(node_id: &str, session: &str) -> usize {
-    let (own_pid, own_start) = own_identity();
+    let own = own_instance();
     let left: Vec<MarkedProcess> = scan(node_id)
         .into_iter()
-        .filter(|p| {
-            p.session == session && p.supervisor_pid == own_pid && p.supervisor_start == own_start
-        })
+        .filter(|p| p.session == session && p.instance == own)
         .collect();
     for p in &left {
         signal(p, Signal::SIGKILL);
@@ -224,8 +212,7 @@ mod tests {
             .arg("30")
             .env(ENV_NODE, &node)
             .env(ENV_SESSION, "s1")
-            .env(ENV_SUPERVISOR_PID, "1")
-            .env(ENV_SUPERVISOR_START, "1")
+            .env(ENV_INSTANCE, "an-earlier-orchestra")
             .spawn()
             .unwrap();
         let pid = i32::try_from(child.id()).unwrap();

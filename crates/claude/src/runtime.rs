@@ -169,7 +169,6 @@ const PASS_PREFIX: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct ClaudeRuntime {
     settings: ClaudeSettings,
-    identity: (i32, u64),
     /// The runtime processes and their tasks belong to (the one the runtime was built on).
     rt: Option<tokio::runtime::Handle>,
 }
@@ -179,7 +178,6 @@ impl ClaudeRuntime {
     pub fn new(settings: ClaudeSettings) -> Self {
         Self {
             settings,
-            identity: procfs::own_identity(),
             rt: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -309,8 +307,7 @@ impl ClaudeRuntime {
         set("TMPDIR", tmp_dir.display().to_string());
         set(procfs::ENV_NODE, self.settings.node_id.clone());
         set(procfs::ENV_SESSION, session.to_owned());
-        set(procfs::ENV_SUPERVISOR_PID, self.identity.0.to_string());
-        set(procfs::ENV_SUPERVISOR_START, self.identity.1.to_string());
+        set(procfs::ENV_INSTANCE, procfs::own_instance().to_owned());
         env
     }
 }
@@ -410,11 +407,11 @@ impl AgentRuntime for ClaudeRuntime {
 
     async fn reap_orphans(&self) -> OrphanReport {
         let node = self.settings.node_id.clone();
-        let (own_pid, own_start) = self.identity;
         tokio::task::spawn_blocking(move || {
+            let own = procfs::own_instance();
             let stale: Vec<_> = procfs::scan(&node)
                 .into_iter()
-                .filter(|p| p.supervisor_pid != own_pid || p.supervisor_start != own_start)
+                .filter(|p| p.instance != own)
                 .collect();
             let found = stale.len();
             let stopped = procfs::terminate(&stale, Duration::from_secs(3));
@@ -438,5 +435,26 @@ mod debug_tests {
         let shown = format!("{settings:?}");
         assert!(shown.contains("ANTHROPIC_API_KEY"), "{shown}");
         assert!(!shown.contains("sk-very-secret"), "{shown}");
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    #[test]
+    fn the_agents_markers_do_not_tell_orchestras_pid() {
+        let runtime = ClaudeRuntime::new(ClaudeSettings::default());
+        let env = runtime.env("s1", Path::new("/tmp/x"));
+        let pid = std::process::id().to_string();
+        let markers: Vec<&(String, String)> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("ORCHESTRA_"))
+            .collect();
+        assert!(
+            markers.iter().any(|(k, _)| k == procfs::ENV_INSTANCE),
+            "{markers:?}"
+        );
+        assert!(!markers.iter().any(|(_, v)| *v == pid), "{markers:?}");
     }
 }
