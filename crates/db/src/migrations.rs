@@ -34,6 +34,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-11-27-000003_escalation_state"),
     migration_sql!("2026-12-02-000001_api_keys"),
     migration_sql!("2026-12-02-000002_audit_events"),
+    migration_sql!("2026-12-02-000003_session_created_by"),
 ];
 
 /// One migration and whether it is applied.

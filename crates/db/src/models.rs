@@ -47,6 +47,7 @@ pub(crate) struct SessionRow {
     pub updated_at: NaiveDateTime,
     pub closed_at: Option<NaiveDateTime>,
     pub version: i64,
+    pub created_by: Option<String>,
 }
 
 impl From<&AgentSession> for SessionRow {
@@ -75,6 +76,7 @@ impl From<&AgentSession> for SessionRow {
             updated_at: to_naive(snap.updated_at),
             closed_at: snap.closed_at.map(to_naive),
             version: snap.version,
+            created_by: spec.created_by.clone(),
         }
     }
 }
@@ -100,6 +102,7 @@ impl TryFrom<SessionRow> for AgentSession {
                 disallowed_tools: tools("disallowed_tools", &r.disallowed_tools)?,
                 append_system_prompt: r.append_system_prompt.clone(),
                 max_turns: r.max_turns.and_then(|n| u32::try_from(n).ok()),
+                created_by: r.created_by.clone(),
             },
             status: r.status.parse().map_err(|e| corrupt("session status", e))?,
             totals: SessionTotals {

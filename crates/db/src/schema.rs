@@ -22,6 +22,7 @@ diesel::table! {
         updated_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
         version -> BigInt,
+        created_by -> Nullable<Text>,
     }
 }
 

@@ -191,6 +191,8 @@ pub struct NewSession {
     pub append_system_prompt: Option<String>,
     /// Maximum agentic turns per prompt.
     pub max_turns: Option<u32>,
+    /// Who started it (`key:ci`); `None` for sessions from before this was recorded.
+    pub created_by: Option<String>,
 }
 
 /// The stored form of a session, for repositories. Build one with
@@ -443,6 +445,7 @@ mod tests {
                 disallowed_tools: vec![],
                 append_system_prompt: None,
                 max_turns: None,
+                created_by: None,
             },
             t(0),
         )

@@ -394,6 +394,7 @@ fn session(created: i64) -> AgentSession {
             disallowed_tools: vec!["WebFetch".into()],
             append_system_prompt: Some("Be brief.".into()),
             max_turns: Some(12),
+            created_by: Some("key:ci".into()),
         },
         t(created),
     )

@@ -35,6 +35,8 @@ pub struct SessionResponse {
     pub turn_count: i64,
     /// Why it failed last.
     pub last_error: Option<String>,
+    /// Who started it (`key:ci`); null for sessions from before this was recorded.
+    pub created_by: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -61,6 +63,7 @@ impl From<&AgentSession> for SessionResponse {
             message_count: t.message_count,
             turn_count: t.turn_count,
             last_error: s.last_error().map(str::to_owned),
+            created_by: spec.created_by.clone(),
             created_at: s.created_at(),
             updated_at: s.updated_at(),
             closed_at: s.closed_at(),

@@ -175,6 +175,7 @@ pub(crate) async fn new_session(
         disallowed_tools: rules("disallowed_tools", &cmd.disallowed_tools)?,
         append_system_prompt: cmd.append_system_prompt.filter(|p| !p.trim().is_empty()),
         max_turns: cmd.max_turns,
+        created_by: cmd.created_by,
     })
 }
 
