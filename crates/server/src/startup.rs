@@ -354,7 +354,12 @@ impl Application {
         });
         let server = match &settings.server.tls {
             Some(files) => {
-                let resolver = crate::tls::ReloadingResolver::new(files.clone())?;
+                let files_for_load = files.clone();
+                let resolver = tokio::task::spawn_blocking(move || {
+                    crate::tls::ReloadingResolver::new(files_for_load)
+                })
+                .await
+                .context("the TLS load task failed")??;
                 let config = resolver.server_config()?;
                 background.push(crate::tls::spawn_reload_on_sighup(
                     resolver,

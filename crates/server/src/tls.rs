@@ -126,7 +126,12 @@ pub fn spawn_reload_on_sighup(
                 () = shutdown.wait() => break,
                 got = hup.recv() => if got.is_none() { break },
             }
-            match resolver.reload() {
+            // Reading the files is blocking I/O: off the async threads.
+            let r = Arc::clone(&resolver);
+            let reloaded = tokio::task::spawn_blocking(move || r.reload())
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("the reload task failed: {e}")));
+            match reloaded {
                 Ok(()) => {
                     tracing::info!(cert = %resolver.cert_path().display(), "TLS certificate reloaded");
                 }
