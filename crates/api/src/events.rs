@@ -78,8 +78,9 @@ fn agent_json(e: &AgentEvent) -> Value {
             input,
             tool_use_id,
             description,
+            suggested_rules,
         } => json!({
-            "requestId": request_id, "toolName": tool_name, "input": input, "toolUseId": tool_use_id, "description": description
+            "requestId": request_id, "toolName": tool_name, "input": input, "toolUseId": tool_use_id, "description": description, "suggestedRules": suggested_rules
         }),
         AgentEvent::PermissionDenied {
             tool_name,

@@ -140,6 +140,7 @@ pub(crate) struct ApprovalRow {
     pub updated_input: Option<String>,
     pub scope: String,
     pub notification_ref: Option<String>,
+    pub session_rule: Option<String>,
 }
 
 impl From<&ApprovalRequest> for ApprovalRow {
@@ -165,6 +166,7 @@ impl From<&ApprovalRequest> for ApprovalRow {
             updated_input: d.and_then(|d| d.updated_input.as_ref().map(ToString::to_string)),
             scope: d.map_or("Once", |d| d.scope.as_str()).to_owned(),
             notification_ref: snap.notification_ref.clone(),
+            session_rule: req.session_rule.clone(),
         }
     }
 }
@@ -215,6 +217,7 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                 tool_use_id: r.tool_use_id,
                 kind: r.kind.parse().map_err(|e| corrupt("approval kind", e))?,
                 description: r.description,
+                session_rule: r.session_rule,
             },
             status,
             created_at: to_utc(r.created_at),

@@ -46,6 +46,7 @@ diesel::table! {
         scope -> Text,
         notification_ref -> Nullable<Text>,
         warned_at -> Nullable<Timestamp>,
+        session_rule -> Nullable<Text>,
     }
 }
 

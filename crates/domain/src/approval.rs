@@ -269,6 +269,9 @@ pub struct NewApproval {
     pub kind: ApprovalKind,
     /// A short human-readable description (the CLI's `description`).
     pub description: Option<String>,
+    /// The rule an "allow for this session" decision grants (`Bash(npm test:*)`); `None`
+    /// when the call can only be allowed once.
+    pub session_rule: Option<String>,
 }
 
 /// The stored form of an approval, for repositories.
@@ -436,6 +439,7 @@ mod tests {
                 tool_use_id: None,
                 kind: ApprovalKind::Live,
                 description: None,
+                session_rule: None,
             },
             t(0),
             t(60),

@@ -275,6 +275,7 @@ mod tests {
                 tool_use_id: None,
                 kind: ApprovalKind::Test,
                 description: None,
+                session_rule: None,
             },
             now,
             now,

@@ -32,18 +32,20 @@ fn keyboard(a: &ApprovalRequest) -> InlineKeyboardMarkup {
             .callback_data(data)
             .build()
     };
-    let tool: String = a.request().tool_name.chars().take(30).collect();
+    let mut rows = vec![vec![
+        button("✅ Approve", format!("a:{id}")),
+        button("❌ Deny", format!("d:{id}")),
+    ]];
+    // Only when there is a rule narrower than the tool; the button names it.
+    if let Some(rule) = &a.request().session_rule {
+        let rule: String = rule.chars().take(40).collect();
+        rows.push(vec![button(
+            &format!("🔓 Allow {rule} for this session"),
+            format!("s:{id}"),
+        )]);
+    }
     InlineKeyboardMarkup::builder()
-        .inline_keyboard(vec![
-            vec![
-                button("✅ Approve", format!("a:{id}")),
-                button("❌ Deny", format!("d:{id}")),
-            ],
-            vec![button(
-                &format!("🔓 Allow {tool} for this session"),
-                format!("s:{id}"),
-            )],
-        ])
+        .inline_keyboard(rows)
         .build()
 }
 

@@ -155,6 +155,7 @@ mod tests {
                 tool_use_id: None,
                 kind: ApprovalKind::Live,
                 description: Some("Write <b>hi</b> & more".into()),
+                session_rule: None,
             },
             now,
             now + chrono::Duration::minutes(30),

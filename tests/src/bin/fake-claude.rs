@@ -12,7 +12,7 @@
 //! | `SLOW <ms>` | waits (interruptible), then answers |
 //! | `TOOL_SLEEP` | starts `sleep 300` in its own process group (a tool), then goes silent |
 //! | `COST <usd>` | reports that cost |
-//! | `ASK <tool> <json input>` | asks `can_use_tool` and waits; allowed: runs the tool (logs it to `<state>/<session>.tools`); denied: reports the denial; denied with interrupt: aborts the turn and exits 1, like the real CLI |
+//! | `ASK <tool> <json input>` | asks `can_use_tool` (a Bash call suggests `Bash(<command>:*)`) and waits; allowed: runs the tool (logs it to `<state>/<session>.tools`); denied: reports the denial; denied with interrupt: aborts the turn and exits 1, like the real CLI |
 //! | `SILENT_DENY <tool> <json input>` | denies the call by itself (`permission_denials`) unless `--allowedTools` allows it |
 //! | `TOOL_NO_RESULT` | reports success although its tool use got no result |
 //! | `[orchestra] ...` (a continuation) | repeats the session's last `ASK` / `SILENT_DENY` |
@@ -339,7 +339,16 @@ async fn run_turn(
         let (tx, rx) = tokio::sync::oneshot::channel();
         ctx.waiters.lock().unwrap().insert(request_id.clone(), tx);
         emit(&out, &json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": tool_use, "name": tool, "input": input}]}})).await;
-        emit(&out, &json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "can_use_tool", "tool_name": tool, "display_name": tool, "input": input, "tool_use_id": tool_use, "description": "the fake wants to run a tool"}})).await;
+        // Like the real CLI: a Bash call comes with a rule to remember (here the command as
+        // a prefix) and a directory; other tools with none.
+        let suggestions = match input["command"].as_str() {
+            Some(cmd) if tool == "Bash" => json!([
+                {"type": "addRules", "rules": [{"toolName": "Bash", "ruleContent": format!("{cmd}:*")}], "behavior": "allow", "destination": "localSettings"},
+                {"type": "addDirectories", "directories": ["/"], "destination": "session"}
+            ]),
+            _ => json!([]),
+        };
+        emit(&out, &json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "can_use_tool", "tool_name": tool, "display_name": tool, "input": input, "tool_use_id": tool_use, "description": "the fake wants to run a tool", "permission_suggestions": suggestions}})).await;
         timing("request", &request_id);
         let answer = tokio::select! {
             a = rx => a.unwrap_or(Value::Null),

@@ -62,6 +62,7 @@ async fn main() {
                         tool_use_id: Some(format!("toolu_{i}")),
                         kind: ApprovalKind::Live,
                         description: None,
+                        session_rule: None,
                     },
                     created,
                     created + Duration::minutes(30),

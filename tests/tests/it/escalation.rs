@@ -489,42 +489,149 @@ async fn a_denied_prompt_tells_the_agent_why_and_edited_input_is_used(backend: B
 async fn allow_for_session_lets_the_tool_run_without_asking_again(backend: Backend) {
     let f = fixture(backend, &[]).await;
     let session = f.app.create_session(f.work.path(), json!({})).await;
-    let (_, turn) = f.app.send(&session, r#"ASK Bash {"command":"ls"}"#).await;
+    let (_, turn) = f
+        .app
+        .send(&session, r#"ASK Bash {"command":"npm test"}"#)
+        .await;
     let id = wait_for_pending(&f.app, &session).await;
+    let (_, asked) = f.app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(
+        asked["sessionRule"], "Bash(npm test:*)",
+        "the CLI's suggestion, not the bare tool: {asked}"
+    );
     f.tg.wait_for(Duration::from_secs(5), "the approval message", |t| {
         message_for(t, &id).is_some()
     })
     .await;
-    f.tg.press(
-        &format!("s:{id}"),
-        ALICE,
-        "alice",
-        CHAT,
-        message_for(&f.tg, &id).unwrap(),
+    let message =
+        f.tg.sent()
+            .into_iter()
+            .find(|m| m.text.contains(&id))
+            .unwrap();
+    assert!(
+        message.body["reply_markup"]
+            .to_string()
+            .contains("Allow Bash(npm test:*) for this session"),
+        "the button names the rule: {}",
+        message.body["reply_markup"]
     );
+    f.tg.press(&format!("s:{id}"), ALICE, "alice", CHAT, message.message_id);
     assert_eq!(
         turn_result(&f.app, &session, &turn).await["status"],
         "Completed"
     );
-    let (_, t2) = f.app.turn(&session, r#"ASK Bash {"command":"pwd"}"#).await;
-    assert_eq!(t2["result"], r#"tool ran: {"command":"pwd"}"#, "{t2}");
+    // Covered by the rule: runs without asking.
+    let (_, t2) = f
+        .app
+        .turn(&session, r#"ASK Bash {"command":"npm test -- -u"}"#)
+        .await;
+    assert_eq!(
+        t2["result"], r#"tool ran: {"command":"npm test -- -u"}"#,
+        "{t2}"
+    );
     let (_, all) = f
         .app
         .get_json(&format!("/api/approvals?sessionId={session}"))
         .await;
     assert_eq!(all["total"], 1, "no second approval was asked");
+    // Not covered (another command, or the rule's command chained with one): asked again.
+    for other in [
+        r#"{"command":"rm -rf build"}"#,
+        r#"{"command":"npm test; rm -rf ~"}"#,
+    ] {
+        let (_, turn) = f.app.send(&session, &format!("ASK Bash {other}")).await;
+        let id = wait_for_pending(&f.app, &session).await;
+        let (status, _) = f
+            .app
+            .post_json(
+                &format!("/api/approvals/{id}/approve"),
+                &json!({"approved": false, "reason": "not covered"}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let done = turn_result(&f.app, &session, &turn).await;
+        assert!(
+            done["result"].as_str().unwrap().starts_with("denied:"),
+            "{done}"
+        );
+    }
+    assert_eq!(
+        tool_log(f.home.path(), &session),
+        vec![
+            r#"ran Bash {"command":"npm test"}"#,
+            r#"ran Bash {"command":"npm test -- -u"}"#
+        ]
+    );
     let s = f
         .app
         .wait_for_json(
             &format!("/api/sessions/{session}"),
             Duration::from_secs(5),
-            |s| s["allowedTools"] == json!(["Bash"]),
+            |s| s["allowedTools"] == json!(["Bash(npm test:*)"]),
         )
         .await;
     assert_eq!(
         s["allowedTools"],
-        json!(["Bash"]),
+        json!(["Bash(npm test:*)"]),
         "persisted for a resumed process"
+    );
+    f.app.shutdown().await;
+}
+
+async fn allow_for_session_is_refused_for_a_call_with_no_rule(backend: Backend) {
+    let f = fixture(backend, &[]).await;
+    let session = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, turn) = f
+        .app
+        .send(
+            &session,
+            r#"ASK Write {"file_path":"/tmp/x","content":"hi"}"#,
+        )
+        .await;
+    let id = wait_for_pending(&f.app, &session).await;
+    let (_, asked) = f.app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(asked["sessionRule"], Value::Null, "{asked}");
+    f.tg.wait_for(Duration::from_secs(5), "the approval message", |t| {
+        message_for(t, &id).is_some()
+    })
+    .await;
+    let message =
+        f.tg.sent()
+            .into_iter()
+            .find(|m| m.text.contains(&id))
+            .unwrap();
+    assert!(
+        !message.body["reply_markup"]
+            .to_string()
+            .contains("for this session"),
+        "no session button without a rule: {}",
+        message.body["reply_markup"]
+    );
+    let (status, body) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true, "scope": "session"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "validation_failed", "{body}");
+    assert_eq!(
+        f.app.get_json(&format!("/api/approvals/{id}")).await.1["status"],
+        "Pending",
+        "the refused decision changed nothing"
+    );
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        turn_result(&f.app, &session, &turn).await["status"],
+        "Completed"
     );
     f.app.shutdown().await;
 }
@@ -887,6 +994,7 @@ both_backends!(
     a_live_prompt_waits_for_a_human_and_runs_once_when_approved,
     a_denied_prompt_tells_the_agent_why_and_edited_input_is_used,
     allow_for_session_lets_the_tool_run_without_asking_again,
+    allow_for_session_is_refused_for_a_call_with_no_rule,
     an_expired_prompt_is_denied_warned_about_and_never_asked_again,
     a_prompt_nobody_answers_parks_the_session_which_continues_once_approved,
     a_denial_by_the_cli_becomes_an_approval_that_resumes_the_session,

@@ -263,6 +263,75 @@ async fn a_live_prompt_allowed_by_a_human_runs_the_tool(backend: Backend) {
     f.mock.stop().await;
 }
 
+async fn allow_for_session_grants_the_rule_the_cli_suggested(backend: Backend) {
+    let f = fixture(backend).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, turn) = f.app.send(&id, "KW_BASH git commit -m first").await;
+    let approval = pending_approval(&f.app, &id).await;
+    // The real CLI suggests a prefix rule for this call, not the whole tool.
+    assert_eq!(approval["sessionRule"], "Bash(git commit *)", "{approval}");
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!(
+                "/api/approvals/{}/approve",
+                approval["id"].as_str().unwrap()
+            ),
+            &json!({"approved": true, "scope": "session"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(finished(&f.app, &id, &turn).await["status"], "Completed");
+    // A plain command the rule covers runs without a second approval (git fails here, outside
+    // a repository: that is the tool's result, not Orchestra's business).
+    let (_, turn) = f.app.send(&id, "KW_BASH git commit -m second").await;
+    let done = finished(&f.app, &id, &turn).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    let (_, all) = f
+        .app
+        .get_json(&format!("/api/approvals?sessionId={id}"))
+        .await;
+    assert_eq!(all["total"], 1, "covered by the rule: {all}");
+    // The CLI did ask (it does not know Orchestra's grant): Orchestra answered from the rule.
+    let metrics = f
+        .app
+        .client
+        .get(f.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("agent_permissions_auto_answered_total{")
+                && l.contains(r#"why="session_grant""#)
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    // The same words with a redirection are not covered: a human is asked again.
+    let (_, turn) = f.app.send(&id, "KW_BASH git commit -m x > other.txt").await;
+    let second = pending_approval(&f.app, &id).await;
+    assert_eq!(
+        second["toolInput"]["command"],
+        "git commit -m x > other.txt"
+    );
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{}/approve", second["id"].as_str().unwrap()),
+            &json!({"approved": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    finished(&f.app, &id, &turn).await;
+    assert!(!f.work.path().join("other.txt").exists());
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
 async fn a_live_prompt_denied_by_a_human_does_not_run_and_the_agent_is_told(backend: Backend) {
     let f = fixture(backend).await;
     let id = f.app.create_session(f.work.path(), json!({})).await;
@@ -468,6 +537,7 @@ async fn an_operator_cannot_get_bash_without_a_human_by_any_field_or_repository_
 }
 
 both_backends!(
+    allow_for_session_grants_the_rule_the_cli_suggested,
     an_operator_cannot_get_bash_without_a_human_by_any_field_or_repository_file,
     a_live_prompt_allowed_by_a_human_runs_the_tool,
     a_live_prompt_denied_by_a_human_does_not_run_and_the_agent_is_told,

@@ -76,6 +76,7 @@ fn approval(session: &str, kind: ApprovalKind, created: i64, expires: i64) -> Ap
             tool_use_id: Some("toolu_01".into()),
             kind,
             description: Some("Write hello".into()),
+            session_rule: None,
         },
         t(created),
         t(expires),

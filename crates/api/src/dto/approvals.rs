@@ -26,6 +26,10 @@ pub struct ApprovalResponse {
     pub kind: String,
     /// What the agent said it is doing.
     pub description: Option<String>,
+    /// The permission rule an approval with `scope: "session"` grants for the rest of the
+    /// session (`Bash(npm test:*)`, from the CLI's suggestion); `null` when the call can only
+    /// be allowed once.
+    pub session_rule: Option<String>,
     /// `Pending`, `Approved`, `Rejected`, `Expired` or `Cancelled`.
     pub status: String,
     /// Created.
@@ -59,6 +63,7 @@ impl From<&ApprovalRequest> for ApprovalResponse {
             tool_use_id: r.tool_use_id.clone(),
             kind: r.kind.as_str().to_owned(),
             description: r.description.clone(),
+            session_rule: r.session_rule.clone(),
             status: a.status().as_str().to_owned(),
             created_at: a.created_at(),
             expires_at: a.expires_at(),

@@ -154,7 +154,9 @@ impl DecideFromChannelHandler {
                     by,
                 })
             }
-            Err(AppError::NotFound { .. }) => Ok(ChannelDecision::NotFound),
+            // A malformed button: an unknown approval, or "for the session" on a call with
+            // no rule (the keyboard never offers that button).
+            Err(AppError::NotFound { .. } | AppError::Invalid(_)) => Ok(ChannelDecision::NotFound),
             Err(other) => Err(other),
         }
     }

@@ -68,6 +68,13 @@ impl DecideApprovalHandler {
             &self.deps.policy,
         )?;
         if cmd.approved {
+            if cmd.scope == ApprovalScope::Session && current.request().session_rule.is_none() {
+                return Err(AppError::invalid(
+                    "scope",
+                    "this call has no permission rule narrower than the whole tool, so it can \
+                     only be allowed once; approve it with scope \"once\"",
+                ));
+            }
             decision.updated_input = cmd.updated_input;
             decision.scope = cmd.scope;
         }

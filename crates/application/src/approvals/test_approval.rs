@@ -56,6 +56,7 @@ impl CreateTestApprovalHandler {
                     tool_use_id: None,
                     kind: ApprovalKind::Test,
                     description: Some("Smoke test approval; safe to approve, deny or ignore.".to_owned()),
+                    session_rule: None,
                 },
                 timeout: None,
                 await_delivery: true,

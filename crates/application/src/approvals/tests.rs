@@ -65,6 +65,7 @@ fn new_approval(tool: &str) -> NewApproval {
         tool_use_id: Some("toolu_1".into()),
         kind: ApprovalKind::Live,
         description: None,
+        session_rule: None,
     }
 }
 

@@ -1,4 +1,4 @@
-//! What a session may do without asking again: tools allowed for the session, one-time
+//! What a session may do without asking again: rules allowed for the session, one-time
 //! allows of exactly one call, and calls refused before.
 
 use std::collections::HashSet;
@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use orchestra_domain::ApprovalId;
 use serde_json::Value;
 
+use super::rules::Rule;
 use crate::ports::PermissionAnswer;
 
 /// A one-time allow of exactly one call (after a parked or denied call was approved).
@@ -19,8 +20,8 @@ struct OnceGrant {
 /// A session's grants. They outlive its processes and go when it is closed.
 #[derive(Debug, Default)]
 pub(crate) struct Grants {
-    /// Tools allowed for the rest of the session.
-    session_tools: HashSet<String>,
+    /// Rules allowed for the rest of the session (narrow ones: see [`Rule::covers`]).
+    session_rules: Vec<(String, Rule)>,
     /// Exactly these calls, once each.
     once: Vec<OnceGrant>,
     /// Calls refused or expired: answered with a deny, never asked again.
@@ -36,7 +37,11 @@ impl Grants {
     /// The answer the grants give for `tool` with `input`, if they cover it. A one-time
     /// grant is used up.
     pub(crate) fn answer(&mut self, tool: &str, input: &Value) -> Option<AutoAnswer> {
-        if self.session_tools.contains(tool) {
+        if self
+            .session_rules
+            .iter()
+            .any(|(_, r)| r.covers(tool, input))
+        {
             let allow = PermissionAnswer::Allow {
                 updated_input: None,
             };
@@ -68,9 +73,17 @@ impl Grants {
         self.handled.insert(approval)
     }
 
-    /// Allows `tool` for the rest of the session; false when it already was.
-    pub(crate) fn allow_tool(&mut self, tool: &str) -> bool {
-        self.session_tools.insert(tool.to_owned())
+    /// Allows `rule` for the rest of the session; false when it already was, or is not a
+    /// rule.
+    pub(crate) fn allow_rule(&mut self, rule: &str) -> bool {
+        let Some(parsed) = Rule::parse(rule) else {
+            return false;
+        };
+        if self.session_rules.iter().any(|(r, _)| r == rule) {
+            return false;
+        }
+        self.session_rules.push((rule.to_owned(), parsed));
+        true
     }
 
     /// Allows exactly this call once.
@@ -121,6 +134,22 @@ mod tests {
             }
         ));
         assert!(g.answer("Write", &json!({"file_path": "/tmp/x"})).is_none());
+    }
+
+    #[test]
+    fn a_session_rule_answers_the_calls_it_covers_and_no_others() {
+        let mut g = Grants::default();
+        assert!(g.allow_rule("Bash(npm test:*)"));
+        assert!(!g.allow_rule("Bash(npm test:*)"), "already there");
+        let (_, why) = g
+            .answer("Bash", &json!({"command": "npm test -- -u"}))
+            .unwrap();
+        assert_eq!(why, "session_grant");
+        assert!(g.answer("Bash", &json!({"command": "rm -rf /"})).is_none());
+        assert!(
+            g.answer("Bash", &json!({"command": "npm test; rm -rf /"}))
+                .is_none()
+        );
     }
 
     #[test]

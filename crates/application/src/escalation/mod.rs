@@ -13,6 +13,7 @@ pub mod decisions;
 mod grants;
 mod plan;
 mod prompts;
+mod rules;
 mod state;
 
 use std::collections::HashMap;
@@ -22,9 +23,9 @@ use std::time::Duration;
 use orchestra_domain::{ApprovalId, ApprovalStatus, SessionId};
 
 pub use decisions::{DECISION_POLL_INTERVAL, DecisionFeed};
-pub(crate) use plan::rule_for;
 pub use plan::{DecisionPlan, Park, PlanAction};
 pub use prompts::{PermissionRequest, Prompted};
+pub(crate) use rules::{exact_rule, session_rule};
 use state::SessionEscalation;
 
 use crate::approvals::{ApprovalEvents, CancelApprovalHandler, RequestApprovalHandler};

@@ -24,7 +24,7 @@ pub struct DecisionPlan {
     pub status: ApprovalStatus,
     /// Log the decision only if the session still has an event log (it may be closed).
     pub log_only_if_open: bool,
-    /// A tool newly allowed for the rest of the session, to persist on the session.
+    /// A rule newly allowed for the rest of the session, to persist on the session.
     pub allow_for_session: Option<String>,
     /// What to do to the agent.
     pub action: PlanAction,
@@ -137,9 +137,10 @@ impl Escalation {
             }
             if decision.outcome == DecisionOutcome::Approved
                 && decision.scope == ApprovalScope::Session
-                && s.grants.allow_tool(&tool)
+                && let Some(rule) = &approval.request().session_rule
+                && s.grants.allow_rule(rule)
             {
-                plan.allow_for_session = Some(tool.clone());
+                plan.allow_for_session = Some(rule.clone());
             }
             Ok(s.pending.remove(&approval.id()))
         });
@@ -181,14 +182,5 @@ impl Escalation {
         updated_input: Option<Value>,
     ) {
         self.with(id, |s| s.grants.allow_once(tool, input, updated_input));
-    }
-}
-
-/// A permission rule for exactly this call where the CLI has one (`Bash(<command>)`), the
-/// tool name otherwise.
-pub(crate) fn rule_for(tool: &str, input: &Value) -> String {
-    match (tool, input.get("command").and_then(Value::as_str)) {
-        ("Bash", Some(cmd)) if !cmd.contains(',') && !cmd.contains(')') => format!("Bash({cmd})"),
-        _ => tool.to_owned(),
     }
 }

@@ -26,6 +26,8 @@ pub struct PermissionRequest {
     pub tool_use_id: Option<String>,
     /// What the call does, in the CLI's words.
     pub description: Option<String>,
+    /// The allow rules the CLI proposes for calls like this one.
+    pub suggested_rules: Vec<String>,
 }
 
 /// What became of a permission request.
@@ -61,6 +63,7 @@ impl Escalation {
                 },
             );
         });
+        let session_rule = super::session_rule(&req.tool_name, &req.input, &req.suggested_rules);
         let opened = self
             .deps()
             .request
@@ -75,6 +78,7 @@ impl Escalation {
                         tool_use_id: req.tool_use_id,
                         kind: ApprovalKind::Live,
                         description: req.description,
+                        session_rule,
                     },
                     timeout: self.settings().timeout,
                     await_delivery: false,
@@ -124,6 +128,7 @@ impl Escalation {
                         tool_use_id: Some(d.tool_use_id.clone()),
                         kind: ApprovalKind::Denial,
                         description: Some("The agent's tool call was denied; approve to resume the session with it allowed.".into()),
+                        session_rule: super::exact_rule(&d.tool_name, &d.tool_input),
                     },
                     timeout: self.settings().timeout,
                     await_delivery: false,

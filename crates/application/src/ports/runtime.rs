@@ -183,6 +183,8 @@ pub enum AgentEvent {
         tool_use_id: Option<String>,
         /// What the tool call does, in the CLI's words.
         description: Option<String>,
+        /// The allow rules the CLI proposes for calls like this one (`Bash(npm test:*)`).
+        suggested_rules: Vec<String>,
     },
     /// The CLI denied a tool without asking (`system/permission_denied`).
     PermissionDenied {

@@ -286,7 +286,9 @@ impl EscalationDriver {
         let extra = if live_prompts {
             Vec::new()
         } else {
-            vec![crate::escalation::rule_for(&c.tool, allowed)]
+            // The restarted CLI needs the call pre-allowed: exactly this command where a rule
+            // can say so, else the tool for that one process.
+            vec![crate::escalation::exact_rule(&c.tool, allowed).unwrap_or_else(|| c.tool.clone())]
         };
         if !live_prompts && self.deps.registry.is_live(sid) {
             // The CLI's allowed tools are fixed at start: restart it with the call allowed.

@@ -100,6 +100,7 @@ impl Pump {
                     input,
                     tool_use_id,
                     description,
+                    suggested_rules,
                 }) => {
                     let req = PermissionRequest {
                         request_id,
@@ -107,6 +108,7 @@ impl Pump {
                         input,
                         tool_use_id,
                         description,
+                        suggested_rules,
                     };
                     driver.on_permission_request(id, &live, req).await;
                 }

@@ -273,13 +273,13 @@ async fn allow_for_session_answers_the_same_tool_again_without_asking() {
     let session = f.commands.create.handle(create()).await.unwrap();
     let process = f.runtime.process(0).await;
     process
-        .ask("r1", "Read", json!({"file_path": "/srv/work/a"}))
+        .ask("r1", "Bash", json!({"command": "cargo test"}))
         .await;
     let approval = next_opened(&mut opened).await;
     f.decide(approval, true, ApprovalScope::Session).await;
     process.wait_for(is_answer("r1")).await;
     process
-        .ask("r2", "Read", json!({"file_path": "/srv/work/b"}))
+        .ask("r2", "Bash", json!({"command": "cargo test"}))
         .await;
     let second = process.wait_for(is_answer("r2")).await;
     assert!(matches!(
@@ -295,16 +295,22 @@ async fn allow_for_session_answers_the_same_tool_again_without_asking() {
         .await
         .unwrap();
     assert_eq!(pending, 0, "the second call must not open an approval");
-    assert!(
+    assert_eq!(
         f.sessions
             .find(session.id())
             .await
             .unwrap()
             .unwrap()
             .spec()
-            .allowed_tools
-            .contains(&"Read".to_owned())
+            .allowed_tools,
+        vec!["Bash(cargo test)".to_owned()],
+        "exactly the command (no suggestion came), never the bare tool"
     );
+    // Another command of the same tool is asked again.
+    process
+        .ask("r3", "Bash", json!({"command": "cargo publish"}))
+        .await;
+    next_opened(&mut opened).await;
 }
 
 #[tokio::test]

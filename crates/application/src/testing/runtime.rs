@@ -70,6 +70,7 @@ impl FakeAgentProcess {
             input,
             tool_use_id: Some(format!("toolu_{request_id}")),
             description: None,
+            suggested_rules: Vec::new(),
         })
         .await;
     }

@@ -101,8 +101,29 @@ impl CanUseTool {
             input: self.input,
             tool_use_id: self.tool_use_id,
             description: self.description,
+            suggested_rules: suggested_allow_rules(&self.permission_suggestions),
         }
     }
+}
+
+/// The allow rules among `suggestions`, in Claude Code's rule syntax (`Bash(npm test:*)`).
+/// Directory and mode suggestions are not rules and are left out: granting them would widen
+/// more than the one kind of call a human looked at.
+fn suggested_allow_rules(suggestions: &[PermissionSuggestion]) -> Vec<String> {
+    suggestions
+        .iter()
+        .filter_map(|s| match s {
+            PermissionSuggestion::Known(KnownSuggestion::AddRules {
+                rules, behavior, ..
+            }) if behavior == "allow" => Some(rules),
+            _ => None,
+        })
+        .flatten()
+        .map(|r| match &r.rule_content {
+            Some(content) => format!("{}({content})", r.tool_name),
+            None => r.tool_name.clone(),
+        })
+        .collect()
 }
 
 /// One entry of `permission_suggestions` (the SDK's `PermissionUpdate`).

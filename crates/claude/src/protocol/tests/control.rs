@@ -73,8 +73,18 @@ fn can_use_tool_keeps_its_permission_suggestions_and_extra_fields() {
             input: r.input.clone(),
             tool_use_id: r.tool_use_id.clone(),
             description: r.description.clone(),
+            // The allow rule only: the directory suggestion is not a rule.
+            suggested_rules: vec!["Bash(echo hi *)".to_owned()],
         }
     );
+    // Write suggests switching the mode: that is never a rule to grant.
+    let AgentEvent::PermissionRequest {
+        suggested_rules, ..
+    } = write.clone().into_event()
+    else {
+        panic!("not a permission request");
+    };
+    assert!(suggested_rules.is_empty(), "{suggested_rules:?}");
 }
 
 #[test]
