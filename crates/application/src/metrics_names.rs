@@ -32,6 +32,9 @@ pub const TELEGRAM_API_RETRY_ATTEMPTS_TOTAL: &str = "telegram_api_retry_attempts
 pub const TELEGRAM_API_DURATION_SECONDS: &str = "telegram_api_duration_seconds";
 /// Gauge: 1 when Telegram is healthy (or disabled), 0 otherwise.
 pub const TELEGRAM_SERVICE_HEALTH: &str = "telegram_service_health";
+/// Counter: chat button presses that decided nothing because of who pressed (`why`:
+/// `viewer`, `not_allowed`).
+pub const CHANNEL_DECISIONS_REFUSED_TOTAL: &str = "channel_decisions_refused_total";
 /// Gauge: 0 closed, 1 open, 2 half-open.
 pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
 

@@ -240,6 +240,7 @@ impl Application {
                     ChannelPolicy {
                         chat_id: t.chat_id.unwrap_or_default(),
                         allowed_user_ids: t.allowed_user_ids.clone(),
+                        approvers: t.approvers.clone(),
                     },
                 ),
                 channel_state.clone(),

@@ -120,6 +120,9 @@ impl TelegramUpdates {
             Ok(ChannelDecision::NotAuthorized) => {
                 "You are not allowed to decide approvals here.".to_owned()
             }
+            Ok(ChannelDecision::ViewerOnly) => {
+                "You can see approvals here but not decide them (viewer).".to_owned()
+            }
             Ok(ChannelDecision::NotFound) => "This approval does not exist (any more).".to_owned(),
             Err(err) => {
                 tracing::warn!(error = %err, "could not decide from Telegram");

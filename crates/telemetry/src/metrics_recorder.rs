@@ -133,6 +133,10 @@ fn describe_all() {
     );
 
     describe_counter!(
+        m::CHANNEL_DECISIONS_REFUSED_TOTAL,
+        "Chat button presses refused because of who pressed (viewer, not allowed)."
+    );
+    describe_counter!(
         m::TELEGRAM_API_REQUESTS_TOTAL,
         "Telegram Bot API calls attempted."
     );

@@ -247,6 +247,56 @@ async fn a_button_press_decides_once_and_every_press_is_answered(backend: Backen
     f.app.shutdown().await;
 }
 
+async fn a_telegram_viewer_sees_approvals_but_only_approvers_decide(backend: Backend) {
+    const BOB: i64 = 43;
+    // Alice and Bob are let in; only Bob has the approver role.
+    let f = fixture(
+        backend,
+        &[
+            ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", "42,43"),
+            ("ORCHESTRA__TELEGRAM__APPROVERS", "43"),
+        ],
+    )
+    .await;
+    let id = f.app.create_test_approval().await;
+    let msg = message_for(&f.tg, &id).unwrap();
+    f.tg.press(&format!("a:{id}"), ALICE, "alice", CHAT, msg);
+    f.tg.wait_for(Duration::from_secs(5), "the viewer's answer", |t| {
+        t.answers().len() == 1
+    })
+    .await;
+    assert_eq!(
+        f.tg.answers()[0]["text"],
+        "You can see approvals here but not decide them (viewer)."
+    );
+    assert_eq!(
+        f.app.get_json(&format!("/api/approvals/{id}")).await.1["status"],
+        "Pending",
+        "a viewer's press decides nothing"
+    );
+    assert!(
+        metrics(&f.app)
+            .await
+            .lines()
+            .any(|l| l.starts_with("channel_decisions_refused_total{")
+                && l.contains(r#"why="viewer""#)
+                && l.ends_with(" 1")),
+        "counted"
+    );
+    f.tg.press(&format!("d:{id}"), BOB, "bob", CHAT, msg);
+    let a = f
+        .app
+        .wait_for_json(
+            &format!("/api/approvals/{id}"),
+            Duration::from_secs(10),
+            |a| a["status"] != "Pending",
+        )
+        .await;
+    assert_eq!(a["status"], "Rejected");
+    assert_eq!(a["decidedBy"], "telegram:43 (@bob)");
+    f.app.shutdown().await;
+}
+
 async fn a_manual_rest_decision_updates_the_telegram_message(backend: Backend) {
     let f = fixture(backend, &[]).await;
     let id = f.app.create_test_approval().await;
@@ -988,6 +1038,7 @@ both_backends!(
     the_update_offset_survives_a_restart,
     the_smoke_test_approval_goes_to_telegram_and_is_cancelled_there,
     a_button_press_decides_once_and_every_press_is_answered,
+    a_telegram_viewer_sees_approvals_but_only_approvers_decide,
     a_manual_rest_decision_updates_the_telegram_message,
     telegram_429s_are_retried_after_retry_after,
     a_5xx_storm_opens_the_circuit_and_approvals_stay_decidable,

@@ -7,6 +7,7 @@ use orchestra_domain::{
 
 use super::{DecideApproval, DecideApprovalHandler};
 use crate::error::AppError;
+use crate::metrics_names as m;
 
 /// What the human pressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +42,40 @@ pub struct ChannelCallback {
 pub struct ChannelPolicy {
     /// The chat approvals are posted to; presses from other chats are refused.
     pub chat_id: i64,
-    /// Users allowed to decide; empty allows anyone in the chat.
+    /// Users the bot listens to; empty allows anyone in the chat.
     pub allowed_user_ids: Vec<i64>,
+    /// Users with the approver role; empty makes every allowed user an approver. An allowed
+    /// user who is not an approver is a viewer: their presses decide nothing.
+    pub approvers: Vec<i64>,
+}
+
+/// A chat user's role under a [`ChannelPolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelRole {
+    /// May decide.
+    Approver,
+    /// Sees the messages; may not decide.
+    Viewer,
+    /// Not a user the bot listens to (or another chat).
+    Stranger,
+}
+
+impl ChannelPolicy {
+    /// The role of `user_id` pressing in `chat_id`.
+    pub fn role(&self, chat_id: i64, user_id: i64) -> ChannelRole {
+        if chat_id != self.chat_id {
+            return ChannelRole::Stranger;
+        }
+        if self.approvers.contains(&user_id) {
+            return ChannelRole::Approver;
+        }
+        let allowed = self.allowed_user_ids.is_empty() || self.allowed_user_ids.contains(&user_id);
+        match (allowed, self.approvers.is_empty()) {
+            (true, true) => ChannelRole::Approver,
+            (true, false) => ChannelRole::Viewer,
+            (false, _) => ChannelRole::Stranger,
+        }
+    }
 }
 
 /// What came of a press (the channel tells the human).
@@ -61,6 +94,8 @@ pub enum ChannelDecision {
     Expired,
     /// This user or chat may not decide.
     NotAuthorized,
+    /// This user only has the viewer role.
+    ViewerOnly,
     /// Unknown approval, or a malformed button.
     NotFound,
 }
@@ -97,17 +132,30 @@ impl DecideFromChannelHandler {
     /// # Errors
     /// `Unavailable` when the database fails (the press can be retried).
     pub async fn handle(&self, cb: ChannelCallback) -> Result<ChannelDecision, AppError> {
-        let authorized = cb.chat_id == self.policy.chat_id
-            && (self.policy.allowed_user_ids.is_empty()
-                || self.policy.allowed_user_ids.contains(&cb.user_id));
-        if !authorized {
-            tracing::warn!(
-                channel = cb.channel,
-                user.id = cb.user_id,
-                chat.id = cb.chat_id,
-                "decision refused: user or chat not allowed"
-            );
-            return Ok(ChannelDecision::NotAuthorized);
+        match self.policy.role(cb.chat_id, cb.user_id) {
+            ChannelRole::Approver => {}
+            ChannelRole::Viewer => {
+                metrics::counter!(m::CHANNEL_DECISIONS_REFUSED_TOTAL, "why" => "viewer")
+                    .increment(1);
+                tracing::warn!(
+                    channel = cb.channel,
+                    user.id = cb.user_id,
+                    approval.id = %cb.approval_id,
+                    "decision refused: the user is a viewer, not an approver"
+                );
+                return Ok(ChannelDecision::ViewerOnly);
+            }
+            ChannelRole::Stranger => {
+                metrics::counter!(m::CHANNEL_DECISIONS_REFUSED_TOTAL, "why" => "not_allowed")
+                    .increment(1);
+                tracing::warn!(
+                    channel = cb.channel,
+                    user.id = cb.user_id,
+                    chat.id = cb.chat_id,
+                    "decision refused: user or chat not allowed"
+                );
+                return Ok(ChannelDecision::NotAuthorized);
+            }
         }
         let Ok(id) = cb.approval_id.parse::<ApprovalId>() else {
             return Ok(ChannelDecision::NotFound);
@@ -159,5 +207,40 @@ impl DecideFromChannelHandler {
             Err(AppError::NotFound { .. } | AppError::Invalid(_)) => Ok(ChannelDecision::NotFound),
             Err(other) => Err(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(allowed: &[i64], approvers: &[i64]) -> ChannelPolicy {
+        ChannelPolicy {
+            chat_id: 10,
+            allowed_user_ids: allowed.to_vec(),
+            approvers: approvers.to_vec(),
+        }
+    }
+
+    #[test]
+    fn approvers_decide_other_allowed_users_only_view() {
+        let p = policy(&[1, 2], &[2, 3]);
+        assert_eq!(p.role(10, 2), ChannelRole::Approver);
+        assert_eq!(
+            p.role(10, 3),
+            ChannelRole::Approver,
+            "an approver is allowed too"
+        );
+        assert_eq!(p.role(10, 1), ChannelRole::Viewer);
+        assert_eq!(p.role(10, 4), ChannelRole::Stranger);
+        assert_eq!(p.role(11, 2), ChannelRole::Stranger, "another chat");
+    }
+
+    #[test]
+    fn without_approvers_every_allowed_user_approves() {
+        assert_eq!(policy(&[1], &[]).role(10, 1), ChannelRole::Approver);
+        assert_eq!(policy(&[1], &[]).role(10, 2), ChannelRole::Stranger);
+        assert_eq!(policy(&[], &[]).role(10, 7), ChannelRole::Approver);
+        assert_eq!(policy(&[], &[5]).role(10, 7), ChannelRole::Viewer);
     }
 }

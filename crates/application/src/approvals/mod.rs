@@ -16,7 +16,8 @@ mod test_approval;
 
 pub use cancel::{CancelApproval, CancelApprovalHandler};
 pub use channel::{
-    ChannelAction, ChannelCallback, ChannelDecision, ChannelPolicy, DecideFromChannelHandler,
+    ChannelAction, ChannelCallback, ChannelDecision, ChannelPolicy, ChannelRole,
+    DecideFromChannelHandler,
 };
 pub use decide::{DecideApproval, DecideApprovalHandler};
 pub use events::{ApprovalEvent, ApprovalEvents};

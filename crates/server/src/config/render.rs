@@ -125,6 +125,7 @@ impl Settings {
             ),
             ("api_base_url", q(&t.api_base_url)),
             ("allowed_user_ids", format!("{:?}", t.allowed_user_ids)),
+            ("approvers", format!("{:?}", t.approvers)),
             ("mode", q(t.mode.as_str())),
             (
                 "webhook_url",

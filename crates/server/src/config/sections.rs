@@ -210,8 +210,10 @@ pub struct TelegramSection {
     pub chat_id: Option<i64>,
     /// The Bot API base URL.
     pub api_base_url: String,
-    /// Users allowed to decide (empty: anyone in the chat).
+    /// Users the bot listens to (empty: anyone in the chat).
     pub allowed_user_ids: Vec<i64>,
+    /// Users with the approver role (empty: every allowed user); the others may only view.
+    pub approvers: Vec<i64>,
     /// `polling` or `webhook`.
     pub mode: String,
     /// The public URL of `/api/telegram/webhook` (webhook mode).
@@ -246,6 +248,7 @@ impl Default for TelegramSection {
             chat_id: None,
             api_base_url: "https://api.telegram.org".into(),
             allowed_user_ids: Vec::new(),
+            approvers: Vec::new(),
             mode: "polling".into(),
             webhook_url: None,
             webhook_secret: None,

@@ -51,8 +51,10 @@ pub struct TelegramSettings {
     pub chat_id: Option<i64>,
     /// The Bot API base URL (tests point it at a fake).
     pub api_base_url: String,
-    /// Users allowed to decide (empty: anyone in the chat).
+    /// Users the bot listens to (empty: anyone in the chat).
     pub allowed_user_ids: Vec<i64>,
+    /// Users with the approver role (empty: every allowed user).
+    pub approvers: Vec<i64>,
     /// `polling` (getUpdates) or `webhook`.
     pub mode: TelegramMode,
     /// The public URL Telegram posts updates to (webhook mode).

@@ -66,6 +66,7 @@ pub fn validate(
     if environment != Environment::Development
         && telegram.enabled
         && telegram.allowed_user_ids.is_empty()
+        && telegram.approvers.is_empty()
     {
         return Err(invalid(
             "telegram.allowed_user_ids",
@@ -197,6 +198,7 @@ fn telegram(t: TelegramSection) -> Result<TelegramSettings, ConfigError> {
         chat_id: t.chat_id,
         api_base_url: t.api_base_url,
         allowed_user_ids: t.allowed_user_ids,
+        approvers: t.approvers,
         mode,
         webhook_url: t.webhook_url.filter(|u| !u.trim().is_empty()),
         webhook_secret,
