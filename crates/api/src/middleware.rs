@@ -5,14 +5,31 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use orchestra_application::audit::RequestContext;
 use orchestra_application::metrics_names as m;
 use tracing::Instrument;
 
 /// The route label for requests that matched no route (keeps label cardinality bounded).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// `actix_web::middleware::from_fn(observe)`: spans, metrics and a log line per request.
+/// The request id header: taken from the client when it is a sane token, else made here;
+/// always echoed in the response, and recorded on the span and on audit events.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A client's request id is kept when it is 1 to 64 characters of `[A-Za-z0-9._:-]`.
+fn client_request_id(req: &ServiceRequest) -> Option<String> {
+    let v = req.headers().get(&REQUEST_ID_HEADER)?.to_str().ok()?;
+    let sane = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    sane.then(|| v.to_owned())
+}
+
+/// `actix_web::middleware::from_fn(observe)`: spans, metrics, a log line and a request id
+/// per request.
 ///
 /// # Errors
 /// Only what the inner service returns.
@@ -21,6 +38,11 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
+    let request_id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let origin = RequestContext {
+        request_id: Some(request_id.clone()),
+        client_addr: req.peer_addr().map(|a| a.to_string()),
+    };
     let method = req.method().as_str().to_owned();
     let route = req
         .match_pattern()
@@ -32,12 +54,16 @@ pub async fn observe(
         http.request.method = %method,
         http.route = %route,
         url.path = %req.path(),
+        request.id = %request_id,
         http.response.status_code = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
     metrics::gauge!(m::HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
-    let result = next.call(req).instrument(span.clone()).await;
+    let mut result = origin.scope(next.call(req).instrument(span.clone())).await;
+    if let (Ok(res), Ok(value)) = (&mut result, HeaderValue::from_str(&request_id)) {
+        res.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
     metrics::gauge!(m::HTTP_REQUESTS_IN_FLIGHT).decrement(1.0);
 
     let status = match &result {

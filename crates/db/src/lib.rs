@@ -276,6 +276,53 @@ impl Database {
     }
 }
 
+/// Runs `f` in a write transaction: on SQLite `BEGIN IMMEDIATE` (the write lock at once, so
+/// a read-then-write cannot fail with SQLITE_BUSY half way), on PostgreSQL an ordinary
+/// transaction. `f`'s error rolls it back.
+pub(crate) fn write_transaction<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, RepositoryError>,
+) -> Result<T, RepositoryError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    #[derive(Debug)]
+    enum TxError {
+        Diesel(diesel::result::Error),
+        Repo(RepositoryError),
+    }
+    impl From<diesel::result::Error> for TxError {
+        fn from(e: diesel::result::Error) -> Self {
+            Self::Diesel(e)
+        }
+    }
+    if let DbConn::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(map_diesel)?;
+        let result = f(conn);
+        let DbConn::Sqlite(c) = conn else {
+            return Err(RepositoryError::Unavailable(
+                "the connection changed backend inside a transaction".into(),
+            ));
+        };
+        return match result {
+            Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
+                Ok(()) => Ok(value),
+                Err(err) => {
+                    let _ = AnsiTransactionManager::rollback_transaction(c);
+                    Err(map_diesel(err))
+                }
+            },
+            Err(err) => {
+                AnsiTransactionManager::rollback_transaction(c).map_err(map_diesel)?;
+                Err(err)
+            }
+        };
+    }
+    conn.transaction::<T, TxError, _>(|c| f(c).map_err(TxError::Repo))
+        .map_err(|e| match e {
+            TxError::Diesel(d) => map_diesel(d),
+            TxError::Repo(r) => r,
+        })
+}
+
 /// Maps a diesel error to the port's error at the seam.
 pub(crate) fn map_diesel(err: diesel::result::Error) -> RepositoryError {
     use diesel::result::{DatabaseErrorKind, Error};

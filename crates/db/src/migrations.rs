@@ -35,6 +35,8 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-02-000001_api_keys"),
     migration_sql!("2026-12-02-000002_audit_events"),
     migration_sql!("2026-12-02-000003_session_created_by"),
+    migration_sql!("2026-12-02-000004_approval_session_rule"),
+    migration_sql!("2026-12-02-000005_audit_request_origin"),
 ];
 
 /// One migration and whether it is applied.

@@ -106,6 +106,8 @@ diesel::table! {
         detail -> Nullable<Text>,
         prev_hash -> Text,
         hash -> Text,
+        request_id -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
     }
 }
 

@@ -104,7 +104,12 @@ impl TelegramUpdates {
             username: q.from.username.clone(),
             chat_id,
         };
-        let text = match self.decide.handle(callback).await {
+        // The update id is the request id of whatever this press audits.
+        let origin = orchestra_application::audit::RequestContext {
+            request_id: Some(format!("telegram:update:{}", update.update_id)),
+            client_addr: None,
+        };
+        let text = match origin.scope(self.decide.handle(callback)).await {
             Ok(ChannelDecision::Decided(a)) => match a.status() {
                 ApprovalStatus::Approved => "✅ Approved".to_owned(),
                 ApprovalStatus::Rejected => "❌ Denied".to_owned(),

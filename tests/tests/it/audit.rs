@@ -8,18 +8,21 @@ use orchestra_tests::{Backend, TestApp};
 use serde_json::{Value, json};
 
 fn tamper(connection_string: &str, sql: &str) {
+    assert_eq!(exec(connection_string, sql), 1, "{sql}");
+}
+
+fn exec(connection_string: &str, sql: &str) -> usize {
     let db = Database::open(
         DatabaseTarget::parse(connection_string).unwrap(),
         PoolSettings::default(),
     )
     .unwrap();
     let mut conn = db.checkout().unwrap();
-    let n = match &mut *conn {
+    match &mut *conn {
         DbConn::Sqlite(c) => diesel::sql_query(sql).execute(c),
         DbConn::Postgresql(c) => diesel::sql_query(sql).execute(c),
     }
-    .unwrap();
-    assert_eq!(n, 1, "{sql}");
+    .unwrap()
 }
 
 fn verify(connection_string: &str) -> (i32, String) {
@@ -44,15 +47,28 @@ fn verify(connection_string: &str) -> (i32, String) {
 async fn decisions_are_audited_and_tampering_is_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let approver = app.client_as(Role::Approver).await;
-    for approved in [true, false, true] {
+    // A client's request id is kept; a missing or odd one is replaced by a made one.
+    let mut ids = Vec::new();
+    for (approved, sent) in [
+        (true, Some("ci-run-7.step:1")),
+        (false, None),
+        (true, Some("bad id; DROP TABLE")),
+    ] {
         let id = app.create_test_approval().await;
-        let res = approver
+        let mut req = approver
             .post(app.url(&format!("/api/approvals/{id}/approve")))
-            .json(&json!({"approved": approved, "reason": "checked"}))
-            .send()
-            .await
-            .unwrap();
+            .json(&json!({"approved": approved, "reason": "checked"}));
+        if let Some(sent) = sent {
+            req = req.header("X-Request-Id", sent);
+        }
+        let res = req.send().await.unwrap();
         assert_eq!(res.status(), 200);
+        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        match sent {
+            Some("ci-run-7.step:1") => assert_eq!(echoed, "ci-run-7.step:1"),
+            _ => assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{echoed}"),
+        }
+        ids.push(echoed);
     }
     let (status, page) = app.get_json("/api/audit").await;
     assert_eq!(status, 200, "{page}");
@@ -66,7 +82,23 @@ async fn decisions_are_audited_and_tampering_is_found(backend: Backend) {
         );
         assert_eq!(e["source"], "api");
         assert_eq!(e["before"], "Pending");
+        assert!(
+            e["clientAddress"]
+                .as_str()
+                .unwrap()
+                .starts_with("127.0.0.1:"),
+            "{e}"
+        );
     }
+    // Newest first: the request ids in reverse.
+    let recorded: Vec<&str> = events
+        .iter()
+        .map(|e| e["requestId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        recorded,
+        ids.iter().rev().map(String::as_str).collect::<Vec<_>>()
+    );
     let viewer = app.client_as(Role::Viewer).await;
     let res = viewer.get(app.url("/api/audit")).send().await.unwrap();
     assert_eq!(res.status(), 403, "the audit log is for admins");
@@ -94,7 +126,68 @@ async fn decisions_are_audited_and_tampering_is_found(backend: Backend) {
     app.shutdown().await;
 }
 
-both_backends!(decisions_are_audited_and_tampering_is_found);
+/// A decision and its audit event are one transaction: when the event cannot be written, the
+/// decision is not made either (and the client is told to retry).
+async fn a_decision_whose_audit_event_cannot_be_written_is_not_made(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = app.create_test_approval().await;
+    let cs = app.store.connection_string();
+    match backend {
+        Backend::Sqlite => {
+            exec(
+                &cs,
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+                 BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+            );
+        }
+        Backend::Postgres => {
+            exec(
+                &cs,
+                "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN \
+                 RAISE EXCEPTION 'audit refused'; END $$ LANGUAGE plpgsql",
+            );
+            exec(
+                &cs,
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+            );
+        }
+    }
+    let (status, body) = app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        app.get_json(&format!("/api/approvals/{id}")).await.1["status"],
+        "Pending",
+        "no decision without its audit event"
+    );
+    exec(
+        &cs,
+        match backend {
+            Backend::Sqlite => "DROP TRIGGER refuse_audit",
+            Backend::Postgres => "DROP TRIGGER refuse_audit ON audit_events",
+        },
+    );
+    let (status, body) = app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "the retry succeeds: {body}");
+    let (_, page) = app.get_json("/api/audit").await;
+    assert_eq!(page["total"], 1, "{page}");
+    app.shutdown().await;
+}
+
+both_backends!(
+    decisions_are_audited_and_tampering_is_found,
+    a_decision_whose_audit_event_cannot_be_written_is_not_made
+);
 
 /// Starting a session is audited with the key that asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -123,10 +123,8 @@ async fn the_smoke_test_approval_goes_to_telegram_and_is_cancelled_there(backend
                 .map(|b| b["callback_data"].as_str().unwrap())
         })
         .collect();
-    assert_eq!(
-        buttons,
-        vec![format!("a:{id}"), format!("d:{id}"), format!("s:{id}")]
-    );
+    // A test approval has no session rule, so no "for this session" button.
+    assert_eq!(buttons, vec![format!("a:{id}"), format!("d:{id}")]);
 
     let (status, cancelled) = f.app.delete_json("/api/approvals/test").await;
     assert_eq!((status, cancelled["cancelled"].as_u64()), (200, Some(1)));

@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use orchestra_application::audit::{AuditRecord, AuditTrail};
 use orchestra_application::ports::{
-    ApprovalFilter, ApprovalRepository, DecideOutcome, PageRequest, SessionFilter,
-    SessionRepository,
+    ApprovalFilter, ApprovalRepository, AuditRepository, DecideOutcome, PageRequest, SessionFilter,
+    SessionRepository, SystemClock,
 };
 use orchestra_application::testing::{InMemoryApprovalRepository, InMemorySessionRepository};
 use orchestra_db::{
-    Database, DatabaseTarget, DieselApprovalRepository, DieselSessionRepository, Migrations,
-    PoolSettings,
+    Database, DatabaseTarget, DieselApprovalRepository, DieselAuditRepository,
+    DieselSessionRepository, Migrations, PoolSettings,
 };
 use orchestra_domain::{
     AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalStatus,
@@ -24,6 +25,7 @@ use serde_json::json;
 
 struct Repos {
     approvals: Arc<dyn ApprovalRepository>,
+    audit: Option<Arc<dyn AuditRepository>>,
     sessions: Arc<dyn SessionRepository>,
     _store: Option<TestStore>,
 }
@@ -32,6 +34,7 @@ async fn repos(backend: Option<Backend>) -> Repos {
     let Some(backend) = backend else {
         return Repos {
             approvals: Arc::new(InMemoryApprovalRepository::default()),
+            audit: None,
             sessions: Arc::new(InMemorySessionRepository::default()),
             _store: None,
         };
@@ -55,6 +58,7 @@ async fn repos(backend: Option<Backend>) -> Repos {
     Migrations::apply_pending_async(&db).await.unwrap();
     Repos {
         approvals: Arc::new(DieselApprovalRepository::new(db.clone())),
+        audit: Some(Arc::new(DieselAuditRepository::new(db.clone()))),
         sessions: Arc::new(DieselSessionRepository::new(db)),
         _store: Some(store),
     }
@@ -108,7 +112,11 @@ async fn a_decision_is_compare_and_set(r: Repos) {
     r.approvals.insert(&a).await.unwrap();
     let first = r
         .approvals
-        .decide(a.id(), &decision(DecisionOutcome::Approved, "api", 10))
+        .decide(
+            a.id(),
+            &decision(DecisionOutcome::Approved, "api", 10),
+            None,
+        )
         .await
         .unwrap();
     let DecideOutcome::Decided(decided) = first else {
@@ -127,6 +135,7 @@ async fn a_decision_is_compare_and_set(r: Repos) {
         .decide(
             a.id(),
             &decision(DecisionOutcome::Rejected, "telegram:9", 11),
+            None,
         )
         .await
         .unwrap();
@@ -139,7 +148,8 @@ async fn a_decision_is_compare_and_set(r: Repos) {
         r.approvals
             .decide(
                 ApprovalId::new(),
-                &decision(DecisionOutcome::Approved, "api", 1)
+                &decision(DecisionOutcome::Approved, "api", 1),
+                None
             )
             .await
             .unwrap(),
@@ -160,7 +170,8 @@ async fn racing_decisions_have_exactly_one_winner(r: Repos) {
             DecisionOutcome::Rejected
         };
         tasks.push(tokio::spawn(async move {
-            repo.decide(id, &decision(outcome, &format!("u{i}"), i))
+            let record = AuditRecord::new(&format!("u{i}"), "approval.decide", id);
+            repo.decide(id, &decision(outcome, &format!("u{i}"), i), Some(&record))
                 .await
         }));
     }
@@ -176,6 +187,54 @@ async fn racing_decisions_have_exactly_one_winner(r: Repos) {
         stored.decision().unwrap().decided_by,
         winners[0].decision().unwrap().decided_by
     );
+    // Only the winner's audit event was written, in its transaction.
+    if let Some(audit) = &r.audit {
+        let events = audit.after(0, 100).await.unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].record.actor,
+            stored.decision().unwrap().decided_by
+        );
+    }
+}
+
+async fn decisions_and_other_audit_events_chain_under_concurrency(r: Repos) {
+    let audit = r.audit.clone().expect("a database backend");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let a = approval("s1", ApprovalKind::Live, 0, 600);
+        r.approvals.insert(&a).await.unwrap();
+        let repo = Arc::clone(&r.approvals);
+        tasks.push(tokio::spawn(async move {
+            let record = AuditRecord::new("key:ci", "approval.decide", a.id());
+            let outcome = repo
+                .decide(
+                    a.id(),
+                    &decision(DecisionOutcome::Approved, "key:ci", i),
+                    Some(&record),
+                )
+                .await
+                .unwrap();
+            assert!(matches!(outcome, DecideOutcome::Decided(_)));
+        }));
+        let log = Arc::clone(&audit);
+        tasks.push(tokio::spawn(async move {
+            log.append(&AuditRecord::new("cli", "key.create", i), t(i))
+                .await
+                .unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let events = audit.after(0, 100).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=16).collect::<Vec<_>>()
+    );
+    let trail = AuditTrail::new(audit, Arc::new(SystemClock));
+    let report = trail.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
 
 async fn listing_filters_pages_and_orders_newest_first(r: Repos) {
@@ -191,7 +250,11 @@ async fn listing_filters_pages_and_orders_newest_first(r: Repos) {
         ids.push(a.id());
     }
     r.approvals
-        .decide(ids[1], &decision(DecisionOutcome::Rejected, "api", 20))
+        .decide(
+            ids[1],
+            &decision(DecisionOutcome::Rejected, "api", 20),
+            None,
+        )
         .await
         .unwrap();
 
@@ -286,6 +349,7 @@ async fn expiry_takes_only_what_is_due_and_only_once(r: Repos) {
         .decide(
             decided.id(),
             &decision(DecisionOutcome::Approved, "api", 40),
+            None,
         )
         .await
         .unwrap();
@@ -521,6 +585,19 @@ macro_rules! contract {
         mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::repos(Some(orchestra_tests::Backend::Postgres)).await).await; } )* }
         mod in_memory { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::repos(None).await).await; } )* }
     };
+}
+
+// The audit chain lives in the database only (the in-memory fake keeps the records).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_decisions_and_other_audit_events_chain_under_concurrency() {
+    decisions_and_other_audit_events_chain_under_concurrency(repos(Some(Backend::Sqlite)).await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_decisions_and_other_audit_events_chain_under_concurrency() {
+    decisions_and_other_audit_events_chain_under_concurrency(repos(Some(Backend::Postgres)).await)
+        .await;
 }
 
 contract!(

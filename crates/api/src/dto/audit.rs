@@ -28,6 +28,10 @@ pub struct AuditEventResponse {
     pub after: Option<String>,
     /// More.
     pub detail: Option<String>,
+    /// The request it came with (`X-Request-Id`, or `telegram:update:<id>`).
+    pub request_id: Option<String>,
+    /// The client's address (`ip:port` of the TCP peer) for a request over HTTP.
+    pub client_address: Option<String>,
     /// The hash of the event before.
     pub prev_hash: String,
     /// This event's hash.
@@ -47,6 +51,8 @@ impl From<&AuditEvent> for AuditEventResponse {
             before: r.before.clone(),
             after: r.after.clone(),
             detail: r.detail.clone(),
+            request_id: r.request_id.clone(),
+            client_address: r.client_addr.clone(),
             prev_hash: e.prev_hash.clone(),
             hash: e.hash.clone(),
         }

@@ -49,7 +49,7 @@ impl CancelApprovalHandler {
             self.deps.clock.now(),
             &self.deps.policy,
         )?;
-        apply_decision(&self.deps, cmd.id, &decision).await
+        apply_decision(&self.deps, &current, &decision).await
     }
 
     /// Cancels every Pending approval that `filter` matches (its status is ignored), page by

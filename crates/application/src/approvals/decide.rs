@@ -78,7 +78,7 @@ impl DecideApprovalHandler {
             decision.updated_input = cmd.updated_input;
             decision.scope = cmd.scope;
         }
-        apply_decision(&self.deps, cmd.id, &decision).await
+        apply_decision(&self.deps, &current, &decision).await
     }
 }
 
@@ -100,41 +100,48 @@ pub(crate) fn normalize_reason(reason: Option<String>) -> Result<Option<String>,
     Ok(Some(trimmed.to_owned()))
 }
 
-/// Runs the compare-and-set and the follow-ups shared by decide and cancel.
+/// The audit event of a decision or cancellation, written with it in one transaction.
+fn decision_audit_record(
+    current: &ApprovalRequest,
+    decision: &orchestra_domain::Decision,
+) -> AuditRecord {
+    let action = if decision.outcome == DecisionOutcome::Cancelled {
+        "approval.cancel"
+    } else {
+        "approval.decide"
+    };
+    let detail = format!(
+        "session {}; tool {}{}",
+        current.request().session_id,
+        current.request().tool_name,
+        decision
+            .reason
+            .as_deref()
+            .map(|r| format!("; reason: {r}"))
+            .unwrap_or_default()
+    );
+    AuditRecord::new(&decision.decided_by, action, current.id())
+        .states("Pending", decision.outcome.status().as_str())
+        .detail(Some(detail))
+}
+
+/// Runs the compare-and-set (with its audit event) and the follow-ups shared by decide and
+/// cancel.
 pub(crate) async fn apply_decision(
     deps: &ApprovalDeps,
-    id: ApprovalId,
+    current: &ApprovalRequest,
     decision: &orchestra_domain::Decision,
 ) -> Result<ApprovalRequest, AppError> {
+    let id = current.id();
     let (repo, events, dispatcher) = (&deps.repo, &deps.events, &deps.dispatcher);
-    match repo.decide(id, decision).await? {
+    let audit = deps
+        .audit
+        .as_ref()
+        .map(|_| decision_audit_record(current, decision));
+    match repo.decide(id, decision, audit.as_ref()).await? {
         DecideOutcome::Decided(approval) => {
             record_decision_metrics(&approval);
             refresh_queue_gauge(repo).await;
-            if let Some(audit) = &deps.audit {
-                let action = if approval.status() == orchestra_domain::ApprovalStatus::Cancelled {
-                    "approval.cancel"
-                } else {
-                    "approval.decide"
-                };
-                let detail = format!(
-                    "session {}; tool {}{}",
-                    approval.request().session_id,
-                    approval.request().tool_name,
-                    decision
-                        .reason
-                        .as_deref()
-                        .map(|r| format!("; reason: {r}"))
-                        .unwrap_or_default()
-                );
-                audit
-                    .record(
-                        AuditRecord::new(&decision.decided_by, action, approval.id())
-                            .states("Pending", approval.status().as_str())
-                            .detail(Some(detail)),
-                    )
-                    .await;
-            }
             tracing::info!(
                 approval.id = %approval.id(),
                 approval.status = approval.status().as_str(),

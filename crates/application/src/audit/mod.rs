@@ -2,6 +2,8 @@
 //! session start, decision, cancellation and key change. Each event carries the SHA-256 of
 //! the one before it, so a changed or deleted row is found by [`AuditTrail::verify`].
 
+mod context;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +12,8 @@ use sha2::{Digest, Sha256};
 use crate::error::AppError;
 use crate::metrics_names as m;
 use crate::ports::{AuditRepository, Clock, RepositoryError};
+
+pub use context::RequestContext;
 
 /// The hash the first event chains to.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -32,11 +36,18 @@ pub struct AuditRecord {
     pub after: Option<String>,
     /// More (a reason, a role).
     pub detail: Option<String>,
+    /// The request it came with (`X-Request-Id`), when it came with one.
+    pub request_id: Option<String>,
+    /// The client's address, for a request over HTTP.
+    pub client_addr: Option<String>,
 }
 
 impl AuditRecord {
-    /// A record of `action` on `target` by `actor`, its source read from the actor's kind.
+    /// A record of `action` on `target` by `actor`, its source read from the actor's kind,
+    /// with the request id and client address of the request being handled
+    /// ([`RequestContext`]).
     pub fn new(actor: &str, action: &str, target: impl ToString) -> Self {
+        let ctx = RequestContext::current();
         let source = match actor.split_once(':').map(|(kind, _)| kind) {
             Some("key") => "api",
             Some("telegram") => "telegram",
@@ -50,6 +61,8 @@ impl AuditRecord {
             before: None,
             after: None,
             detail: None,
+            request_id: ctx.request_id,
+            client_addr: ctx.client_addr,
         }
     }
 
@@ -84,6 +97,20 @@ pub struct AuditEvent {
     pub hash: String,
 }
 
+impl AuditEvent {
+    /// The event that follows `last` (or starts the log) with `record`, at `at`.
+    pub fn next(last: Option<&AuditEvent>, record: &AuditRecord, at: DateTime<Utc>) -> Self {
+        let (seq, prev) = last.map_or((1, GENESIS.to_owned()), |e| (e.seq + 1, e.hash.clone()));
+        Self {
+            seq,
+            at,
+            hash: event_hash(seq, at, record, &prev),
+            record: record.clone(),
+            prev_hash: prev,
+        }
+    }
+}
+
 fn field(h: &mut Sha256, value: Option<&str>) {
     // Length-prefixed, so no two different events hash the same text.
     let v = value.unwrap_or("\u{0}none");
@@ -102,6 +129,13 @@ pub fn event_hash(seq: i64, at: DateTime<Utc>, r: &AuditRecord, prev_hash: &str)
     }
     for v in [&r.before, &r.after, &r.detail] {
         field(&mut h, v.as_deref());
+    }
+    // Added later: hashed only when present, so events from before keep their hashes (and
+    // adding one to an old event still changes its hash).
+    if r.request_id.is_some() || r.client_addr.is_some() {
+        for v in [&r.request_id, &r.client_addr] {
+            field(&mut h, v.as_deref());
+        }
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -138,26 +172,7 @@ impl AuditTrail {
     }
 
     async fn try_record(&self, record: &AuditRecord) -> Result<(), RepositoryError> {
-        // Several writers (nodes, tasks) may race for the next seq: the loser reads again.
-        for _ in 0..20 {
-            let last = self.repo.last().await?;
-            let (seq, prev) = last.map_or((1, GENESIS.to_owned()), |e| (e.seq + 1, e.hash));
-            let at = self.clock.now();
-            let event = AuditEvent {
-                seq,
-                at,
-                hash: event_hash(seq, at, record, &prev),
-                record: record.clone(),
-                prev_hash: prev,
-            };
-            match self.repo.append(&event).await {
-                Err(RepositoryError::Conflict(_)) => continue,
-                other => return other,
-            }
-        }
-        Err(RepositoryError::Conflict(
-            "the audit log is busy; gave up after 20 tries".into(),
-        ))
+        self.repo.append(record, self.clock.now()).await.map(|_| ())
     }
 
     /// A page of events, newest first, and the total.

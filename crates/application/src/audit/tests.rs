@@ -13,16 +13,15 @@ struct MemoryLog(Mutex<Vec<AuditEvent>>);
 
 #[async_trait]
 impl AuditRepository for MemoryLog {
-    async fn last(&self) -> Result<Option<AuditEvent>, RepositoryError> {
-        Ok(self.0.lock().unwrap().last().cloned())
-    }
-    async fn append(&self, event: &AuditEvent) -> Result<(), RepositoryError> {
+    async fn append(
+        &self,
+        record: &AuditRecord,
+        at: DateTime<Utc>,
+    ) -> Result<AuditEvent, RepositoryError> {
         let mut log = self.0.lock().unwrap();
-        if log.iter().any(|e| e.seq == event.seq) {
-            return Err(RepositoryError::Conflict("seq taken".into()));
-        }
+        let event = AuditEvent::next(log.last(), record, at);
         log.push(event.clone());
-        Ok(())
+        Ok(event)
     }
     async fn after(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>, RepositoryError> {
         Ok(self
@@ -113,4 +112,45 @@ async fn deleting_the_newest_event_is_invisible_to_the_chain_alone() {
     let (trail, log) = trail_with(3).await;
     log.0.lock().unwrap().pop();
     assert!(trail.verify().await.unwrap().problems.is_empty());
+}
+
+#[tokio::test]
+async fn the_request_context_is_recorded_and_hashed() {
+    let log = Arc::new(MemoryLog::default());
+    let trail = AuditTrail::new(log.clone(), Arc::new(ManualClock::fixed()));
+    let ctx = RequestContext {
+        request_id: Some("req-7".into()),
+        client_addr: Some("10.0.0.9:41000".into()),
+    };
+    // Made inside the scope, as a handler makes it.
+    ctx.scope(async {
+        trail
+            .record(AuditRecord::new("key:ci", "session.create", "s1"))
+            .await;
+    })
+    .await;
+    trail
+        .record(AuditRecord::new("orchestra", "approval.expire", "a1"))
+        .await;
+    let events = log.0.lock().unwrap().clone();
+    assert_eq!(events[0].record.request_id.as_deref(), Some("req-7"));
+    assert_eq!(
+        events[0].record.client_addr.as_deref(),
+        Some("10.0.0.9:41000")
+    );
+    assert_eq!(events[1].record.request_id, None, "outside a request");
+    assert!(trail.verify().await.unwrap().problems.is_empty());
+    // Changing where it came from is found like any other change.
+    log.0.lock().unwrap()[0].record.client_addr = Some("127.0.0.1:1".into());
+    assert!(trail.verify().await.unwrap().problems[0].starts_with("seq 1:"));
+    // An event from before these fields existed keeps its hash.
+    let mut old = AuditRecord::new("cli", "key.create", "ci");
+    old.request_id = None;
+    old.client_addr = None;
+    let mut with_empty = old.clone();
+    with_empty.request_id = Some(String::new());
+    assert_ne!(
+        event_hash(1, events[1].at, &old, GENESIS),
+        event_hash(1, events[1].at, &with_empty, GENESIS)
+    );
 }

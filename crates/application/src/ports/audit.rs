@@ -4,23 +4,24 @@
 use async_trait::async_trait;
 
 use super::RepositoryError;
-use crate::audit::AuditEvent;
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditEvent, AuditRecord};
 
 /// Stores audit events.
 #[async_trait]
 pub trait AuditRepository: Send + Sync + std::fmt::Debug {
-    /// The newest event, if any.
+    /// Appends `record` as the next event, at `at`: reads the newest event, chains to it
+    /// ([`AuditEvent::next`]) and inserts, atomically with respect to every other writer
+    /// (other tasks and nodes).
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn last(&self) -> Result<Option<AuditEvent>, RepositoryError>;
-
-    /// Appends `event`, whose `seq` must be the next one.
-    ///
-    /// # Errors
-    /// `Conflict` when another writer took that `seq` first (read `last` again and retry);
-    /// `Unavailable`.
-    async fn append(&self, event: &AuditEvent) -> Result<(), RepositoryError>;
+    async fn append(
+        &self,
+        record: &AuditRecord,
+        at: DateTime<Utc>,
+    ) -> Result<AuditEvent, RepositoryError>;
 
     /// Up to `limit` events with `seq` greater than `after`, oldest first.
     ///

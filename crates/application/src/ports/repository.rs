@@ -121,7 +121,8 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
         page: PageRequest,
     ) -> Result<Page<ApprovalRequest>, RepositoryError>;
 
-    /// Applies `decision` if and only if the approval is still Pending, atomically.
+    /// Applies `decision` if and only if the approval is still Pending, atomically; with
+    /// `audit`, appends that audit event in the same transaction (both or neither).
     ///
     /// # Errors
     /// `Unavailable` or `Corrupt`; losing the race is `Ok(DecideOutcome::NotPending)`.
@@ -129,6 +130,7 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
         &self,
         id: ApprovalId,
         decision: &Decision,
+        audit: Option<&crate::audit::AuditRecord>,
     ) -> Result<DecideOutcome, RepositoryError>;
 
     /// Expires, atomically, up to `limit` Pending approvals whose deadline is before

@@ -77,6 +77,14 @@ fn page_of<T: Clone>(mut rows: Vec<T>, page: PageRequest) -> Page<T> {
 pub struct InMemoryApprovalRepository {
     rows: Mutex<HashMap<ApprovalId, ApprovalRequest>>,
     warned: Mutex<std::collections::HashSet<ApprovalId>>,
+    audited: Mutex<Vec<crate::audit::AuditRecord>>,
+}
+
+impl InMemoryApprovalRepository {
+    /// The audit records written with decisions, in order.
+    pub fn audited(&self) -> Vec<crate::audit::AuditRecord> {
+        lock(&self.audited).clone()
+    }
 }
 
 #[async_trait]
@@ -126,6 +134,7 @@ impl ApprovalRepository for InMemoryApprovalRepository {
         &self,
         id: ApprovalId,
         decision: &Decision,
+        audit: Option<&crate::audit::AuditRecord>,
     ) -> Result<DecideOutcome, RepositoryError> {
         let mut rows = lock(&self.rows);
         let Some(row) = rows.get_mut(&id) else {
@@ -135,6 +144,7 @@ impl ApprovalRepository for InMemoryApprovalRepository {
             return Ok(DecideOutcome::NotPending(row.clone()));
         }
         row.apply(decision.clone());
+        lock(&self.audited).extend(audit.cloned());
         Ok(DecideOutcome::Decided(row.clone()))
     }
 

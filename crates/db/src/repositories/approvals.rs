@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
+use orchestra_application::audit::AuditRecord;
 use orchestra_application::ports::{
     ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
 };
@@ -146,8 +147,11 @@ impl ApprovalRepository for DieselApprovalRepository {
         &self,
         id: ApprovalId,
         decision: &Decision,
+        audit: Option<&AuditRecord>,
     ) -> Result<DecideOutcome, RepositoryError> {
         let id = id.to_string();
+        let audit = audit.cloned();
+        let audit_at = decision.decided_at;
         let status = decision.outcome.status().as_str();
         let decided_by = decision.decided_by.clone();
         let decided_at = to_naive(decision.decided_at);
@@ -156,26 +160,34 @@ impl ApprovalRepository for DieselApprovalRepository {
         let scope = decision.scope.as_str();
         self.db
             .run("approvals.decide", move |conn| {
-                // The compare-and-set: only a Pending row changes, in one statement.
-                let changed = diesel::update(
-                    approvals::table
-                        .filter(approvals::id.eq(&id))
-                        .filter(approvals::status.eq(ApprovalStatus::Pending.as_str())),
-                )
-                .set((
-                    approvals::status.eq(status),
-                    approvals::decided_by.eq(decided_by),
-                    approvals::decided_at.eq(decided_at),
-                    approvals::reason.eq(reason),
-                    approvals::updated_input.eq(updated_input),
-                    approvals::scope.eq(scope),
-                ))
-                .execute(conn)
-                .map_err(map_diesel)?;
-                Ok(match (changed, load_approval(conn, &id)?) {
-                    (_, None) => DecideOutcome::NotFound,
-                    (1, Some(a)) => DecideOutcome::Decided(a),
-                    (_, Some(a)) => DecideOutcome::NotPending(a),
+                crate::write_transaction(conn, |conn| {
+                    // The compare-and-set: only a Pending row changes, in one statement.
+                    let changed = diesel::update(
+                        approvals::table
+                            .filter(approvals::id.eq(&id))
+                            .filter(approvals::status.eq(ApprovalStatus::Pending.as_str())),
+                    )
+                    .set((
+                        approvals::status.eq(status),
+                        approvals::decided_by.eq(decided_by),
+                        approvals::decided_at.eq(decided_at),
+                        approvals::reason.eq(reason),
+                        approvals::updated_input.eq(updated_input),
+                        approvals::scope.eq(scope),
+                    ))
+                    .execute(conn)
+                    .map_err(map_diesel)?;
+                    if changed == 1
+                        && let Some(record) = &audit
+                    {
+                        // In the same transaction: no decision without its audit event.
+                        super::audit::append_next(conn, record, audit_at)?;
+                    }
+                    Ok(match (changed, load_approval(conn, &id)?) {
+                        (_, None) => DecideOutcome::NotFound,
+                        (1, Some(a)) => DecideOutcome::Decided(a),
+                        (_, Some(a)) => DecideOutcome::NotPending(a),
+                    })
                 })
             })
             .await

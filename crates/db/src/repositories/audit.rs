@@ -1,13 +1,14 @@
 //! The audit log in SQL: read the newest event, append the next, read in order or by page.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use orchestra_application::audit::{AuditEvent, AuditRecord};
 use orchestra_application::ports::{AuditRepository, RepositoryError};
 
 use crate::models::to_naive;
 use crate::schema::audit_events;
-use crate::{Database, map_diesel};
+use crate::{Database, DbConn, map_diesel};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
@@ -23,6 +24,8 @@ struct AuditRow {
     detail: Option<String>,
     prev_hash: String,
     hash: String,
+    request_id: Option<String>,
+    client_addr: Option<String>,
 }
 
 impl From<&AuditEvent> for AuditRow {
@@ -40,6 +43,8 @@ impl From<&AuditEvent> for AuditRow {
             detail: r.detail.clone(),
             prev_hash: e.prev_hash.clone(),
             hash: e.hash.clone(),
+            request_id: r.request_id.clone(),
+            client_addr: r.client_addr.clone(),
         }
     }
 }
@@ -57,11 +62,46 @@ impl From<AuditRow> for AuditEvent {
                 before: r.before_state,
                 after: r.after_state,
                 detail: r.detail,
+                request_id: r.request_id,
+                client_addr: r.client_addr,
             },
             prev_hash: r.prev_hash,
             hash: r.hash,
         }
     }
+}
+
+/// Any constant: the PostgreSQL advisory lock that makes appends one at a time across nodes.
+const AUDIT_APPEND_LOCK: i64 = 0x6f72_6368_6175_6474; // "orchaudt"
+
+/// Appends `record` as the next event. Must run inside a transaction: on PostgreSQL it takes
+/// a transaction-scoped advisory lock first, so concurrent writers (tasks, nodes) queue
+/// instead of racing for the same `seq`; on SQLite the transaction already holds the write
+/// lock (it wrote first, or is IMMEDIATE).
+pub(crate) fn append_next(
+    conn: &mut DbConn,
+    record: &AuditRecord,
+    at: DateTime<Utc>,
+) -> Result<AuditEvent, RepositoryError> {
+    if let DbConn::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(AUDIT_APPEND_LOCK)
+            .execute(pg)
+            .map_err(map_diesel)?;
+    }
+    let last = audit_events::table
+        .order(audit_events::seq.desc())
+        .select(AuditRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(map_diesel)?
+        .map(AuditEvent::from);
+    let event = AuditEvent::next(last.as_ref(), record, at);
+    diesel::insert_into(audit_events::table)
+        .values(&AuditRow::from(&event))
+        .execute(conn)
+        .map_err(map_diesel)?;
+    Ok(event)
 }
 
 /// The audit log in SQL.
@@ -79,30 +119,15 @@ impl DieselAuditRepository {
 
 #[async_trait]
 impl AuditRepository for DieselAuditRepository {
-    async fn last(&self) -> Result<Option<AuditEvent>, RepositoryError> {
-        let row = self
-            .db
-            .run("audit.last", |conn| {
-                audit_events::table
-                    .order(audit_events::seq.desc())
-                    .select(AuditRow::as_select())
-                    .first(conn)
-                    .optional()
-                    .map_err(map_diesel)
-            })
-            .await?;
-        Ok(row.map(AuditEvent::from))
-    }
-
-    async fn append(&self, event: &AuditEvent) -> Result<(), RepositoryError> {
-        let row = AuditRow::from(event);
+    async fn append(
+        &self,
+        record: &AuditRecord,
+        at: DateTime<Utc>,
+    ) -> Result<AuditEvent, RepositoryError> {
+        let record = record.clone();
         self.db
             .run("audit.append", move |conn| {
-                diesel::insert_into(audit_events::table)
-                    .values(&row)
-                    .execute(conn)
-                    .map(|_| ())
-                    .map_err(map_diesel)
+                crate::write_transaction(conn, |conn| append_next(conn, &record, at))
             })
             .await
     }
