@@ -23,13 +23,8 @@ fn concrete(pattern: &str) -> String {
         .join("/")
 }
 
-async fn call(
-    client: &reqwest::Client,
-    app: &TestApp,
-    method: &str,
-    path: &str,
-) -> reqwest::Response {
-    let url = app.url(&concrete(path));
+async fn call(client: &reqwest::Client, base: &str, method: &str, path: &str) -> reqwest::Response {
+    let url = format!("{base}{}", concrete(path));
     let req = match method {
         "GET" => client.get(url),
         "POST" => client.post(url).json(&json!({"approved": false})),
@@ -39,20 +34,63 @@ async fn call(
     req.send().await.unwrap()
 }
 
-/// The route table walked on the running app: no key -> 401 with a challenge; a key whose
-/// role does not grant the route -> 403; one that does -> neither.
+/// `orchestra keys create --role <role>` against the database at `cs`; the printed key.
+fn key_from_cli(dir: &std::path::Path, cs: &str, role: Role) -> String {
+    let out = std::process::Command::new(orchestra_tests::binary::orchestra_binary())
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DB_CONNECTION_STRING", cs)
+        .args(["keys", "create", "--name", &format!("walk-{role}"), "--role", role.as_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The route table walked against the real binary, with keys made by its own CLI: no key ->
+/// 401 with a challenge; a key whose role does not grant the route -> 403; one that does ->
+/// neither.
 async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let anonymous = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (cs, _store) = tokio::task::spawn_blocking(move || orchestra_tests::app::new_store(backend))
+        .await
+        .unwrap();
+    let migrate = std::process::Command::new(orchestra_tests::binary::orchestra_binary())
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DB_CONNECTION_STRING", &cs)
+        .args(["migrate", "apply"])
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     let mut clients = Vec::new();
     for role in Role::ALL {
-        clients.push((role, app.client_as(role).await));
+        let key = key_from_cli(dir.path(), &cs, role);
+        clients.push((role, orchestra_tests::auth::client_with_key(&key)));
     }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = orchestra_tests::binary::ServerProcess::start(
+        dir.path(),
+        port,
+        &[
+            ("DB_CONNECTION_STRING", &cs),
+            ("ORCHESTRA__SERVER__PORT", &port.to_string()),
+        ],
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let anonymous = reqwest::Client::new();
     for (method, path, access) in ROUTES {
         let Access::Role(needed) = access else {
             continue; // the webhook authenticates with Telegram's secret token
         };
-        let res = call(&anonymous, &app, method, path).await;
+        let res = call(&anonymous, &base, method, path).await;
         assert_eq!(res.status().as_u16(), 401, "{method} {path} without a key");
         assert!(
             res.headers()
@@ -63,7 +101,7 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["code"], "unauthenticated");
         for (role, client) in &clients {
-            let status = call(client, &app, method, path).await.status().as_u16();
+            let status = call(client, &base, method, path).await.status().as_u16();
             if role.grants(*needed) {
                 assert!(
                     status != 401 && status != 403,
@@ -74,6 +112,7 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
             }
         }
     }
+    assert_eq!(server.terminate().await, Some(0));
 }
 
 /// A key that is wrong in any way is refused, and a revoked key stops working at once.
