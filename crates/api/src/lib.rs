@@ -27,23 +27,41 @@ use actix_web::web;
 /// The largest JSON body accepted, in bytes.
 pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
 
-/// Mounts every route, the extractor error handlers and (when `swagger`) the Swagger UI on
-/// `cfg`. The state must also be registered with `App::app_data` (see [`AppState::into_data`]).
-pub fn configure(cfg: &mut web::ServiceConfig, swagger: bool) {
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routes {
+    /// `/swagger` and the OpenAPI document.
+    pub swagger: bool,
+    /// `/metrics` (off on the main listener when a separate one serves it).
+    pub metrics: bool,
+}
+
+/// Registers every route of the main listener: `/health*`, `/metrics` (unless
+/// `routes.metrics` is off), `/api/*` and, with `routes.swagger`, `/swagger`.
+pub fn configure(cfg: &mut web::ServiceConfig, routes: Routes) {
     cfg.app_data(error::json_config(MAX_JSON_BODY_BYTES))
         .app_data(error::query_config())
         .app_data(error::path_config())
         .configure(handlers::health::configure)
-        .configure(handlers::metrics::configure)
         .configure(handlers::diagnostics::configure)
         .configure(handlers::approvals::configure)
         .configure(handlers::sessions::configure)
         .configure(handlers::agents::configure)
         .configure(handlers::audit::configure)
         .configure(handlers::telegram::configure);
-    if swagger {
+    if routes.metrics {
+        cfg.configure(handlers::metrics::configure);
+    }
+    if routes.swagger {
         cfg.configure(openapi::configure);
     }
+}
+
+/// Registers the routes of the operations listener (`server.ops_port`): `/health*` and
+/// `/metrics` only, no key needed (like on the main listener).
+pub fn configure_ops(cfg: &mut web::ServiceConfig) {
+    cfg.configure(handlers::health::configure)
+        .configure(handlers::metrics::configure);
 }
 
 /// The answer for a route that does not exist.

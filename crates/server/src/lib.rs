@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod entry;
 pub mod keys;
+pub mod ops;
 pub mod startup;
 pub mod tls;
 

@@ -54,6 +54,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    ops: Option<(u16, actix_web::dev::Server)>,
     stop_background: watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
     database: Database,
@@ -344,13 +345,25 @@ impl Application {
             })?;
         let port = listener.local_addr()?.port();
         let data = state.into_data();
-        let swagger = settings.server.swagger_enabled;
+        let ops = match &settings.server.ops_listener {
+            Some((host, ops_port)) => Some(crate::ops::start(
+                host,
+                *ops_port,
+                data.clone(),
+                settings.server.shutdown_timeout_secs,
+            )?),
+            None => None,
+        };
+        let routes = orchestra_api::Routes {
+            swagger: settings.server.swagger_enabled,
+            metrics: ops.is_none(),
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(orchestra_api::auth::authorize))
                 .wrap(from_fn(orchestra_api::middleware::observe))
                 .app_data(data.clone())
-                .configure(|cfg| orchestra_api::configure(cfg, swagger))
+                .configure(|cfg| orchestra_api::configure(cfg, routes))
                 .default_service(web::to(orchestra_api::not_found))
         });
         let server = match &settings.server.tls {
@@ -401,6 +414,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            ops,
             stop_background,
             background,
             database,
@@ -412,6 +426,11 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The operations listener's bound port, when there is one.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops.as_ref().map(|(p, _)| *p)
     }
 
     /// The database (for tests and diagnostics).
@@ -440,6 +459,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
+        let ops = self.ops.map(|(_, s)| {
+            let handle = s.handle();
+            (handle, tokio::spawn(s))
+        });
         let result = tokio::select! {
             r = &mut server => r,
             () = stop => {
@@ -448,6 +471,10 @@ impl Application {
                 server.await
             }
         };
+        if let Some((handle, task)) = ops {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         // Agents are paused (processes stopped with the ladder) so they are resumable after
         // the restart; then the background services stop.
         self.sessions.recovery.shutdown().await;

@@ -41,10 +41,21 @@ fn key_from_cli(dir: &std::path::Path, cs: &str, role: Role) -> String {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DB_CONNECTION_STRING", cs)
-        .args(["keys", "create", "--name", &format!("walk-{role}"), "--role", role.as_str()])
+        .args([
+            "keys",
+            "create",
+            "--name",
+            &format!("walk-{role}"),
+            "--role",
+            role.as_str(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -53,9 +64,10 @@ fn key_from_cli(dir: &std::path::Path, cs: &str, role: Role) -> String {
 /// neither.
 async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (cs, _store) = tokio::task::spawn_blocking(move || orchestra_tests::app::new_store(backend))
-        .await
-        .unwrap();
+    let (cs, _store) =
+        tokio::task::spawn_blocking(move || orchestra_tests::app::new_store(backend))
+            .await
+            .unwrap();
     let migrate = std::process::Command::new(orchestra_tests::binary::orchestra_binary())
         .current_dir(dir.path())
         .env_clear()
@@ -64,7 +76,11 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
         .args(["migrate", "apply"])
         .output()
         .unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
     let mut clients = Vec::new();
     for role in Role::ALL {
         let key = key_from_cli(dir.path(), &cs, role);

@@ -133,3 +133,61 @@ async fn request_spans_reach_an_otlp_receiver_with_route_status_and_latency() {
         Some(AnyValue::IntValue(404))
     );
 }
+
+/// `server.ops_port`: `/metrics` and `/health*` on a second listener, and `/metrics` off
+/// the main one; nothing else there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operations_listener_serves_metrics_and_health_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, ops) = (free_port(), free_port());
+    let server = ServerProcess::start(
+        dir.path(),
+        port,
+        &[
+            ("ORCHESTRA__SERVER__PORT", &port.to_string()),
+            ("ORCHESTRA__SERVER__OPS_PORT", &ops.to_string()),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let status = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    let metrics = client
+        .get(format!("http://127.0.0.1:{ops}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("# TYPE http_requests_total counter"),
+        "{metrics}"
+    );
+    assert_eq!(status(format!("http://127.0.0.1:{ops}/health")).await, 200);
+    assert_eq!(
+        status(format!("http://127.0.0.1:{ops}/health/ready")).await,
+        200
+    );
+    assert_eq!(
+        status(format!("http://127.0.0.1:{ops}/api/sessions")).await,
+        404,
+        "no API there"
+    );
+    assert_eq!(
+        status(format!("http://127.0.0.1:{port}/metrics")).await,
+        404,
+        "moved off the main listener"
+    );
+    assert_eq!(status(format!("http://127.0.0.1:{port}/health")).await, 200);
+    assert!(
+        server.log_text().contains(&format!(
+            "operations listener (/metrics, /health) on http://127.0.0.1:{ops}"
+        )),
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(server.terminate().await, Some(0));
+}

@@ -73,6 +73,19 @@ impl Settings {
                 s.tls_terminated_by_proxy.to_string(),
             ),
             (
+                "ops_port",
+                s.ops_listener.as_ref().map_or_else(
+                    || "0  # not set: /metrics and /health on the main listener".into(),
+                    |(_, p)| p.to_string(),
+                ),
+            ),
+            (
+                "ops_host",
+                q(s.ops_listener
+                    .as_ref()
+                    .map_or("127.0.0.1", |(h, _)| h.as_str())),
+            ),
+            (
                 "allowed_origins",
                 format!(
                     "[{}]",

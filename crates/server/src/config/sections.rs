@@ -152,6 +152,11 @@ pub struct ServerSection {
     pub tls_key_file: Option<String>,
     /// A proxy in front terminates TLS (Production then starts without certificates).
     pub tls_terminated_by_proxy: bool,
+    /// A second, plain-HTTP listener for `/metrics` and `/health*` only; when set, `/metrics`
+    /// leaves the main listener (unset or 0: everything on the main one).
+    pub ops_port: Option<u16>,
+    /// The second listener's address.
+    pub ops_host: String,
 }
 
 impl Default for ServerSection {
@@ -166,6 +171,8 @@ impl Default for ServerSection {
             tls_cert_file: None,
             tls_key_file: None,
             tls_terminated_by_proxy: false,
+            ops_port: None,
+            ops_host: "127.0.0.1".into(),
         }
     }
 }

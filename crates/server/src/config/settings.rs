@@ -27,6 +27,8 @@ pub struct ServerSettings {
     pub tls: Option<crate::tls::TlsFiles>,
     /// A proxy in front terminates TLS.
     pub tls_terminated_by_proxy: bool,
+    /// The second listener for `/metrics` and `/health*` (host, port), when configured.
+    pub ops_listener: Option<(String, u16)>,
 }
 
 /// Database settings.

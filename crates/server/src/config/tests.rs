@@ -85,6 +85,23 @@ fn production_needs_tls_or_a_proxy_that_terminates_it() {
 }
 
 #[test]
+fn the_operations_listener_is_opt_in_and_not_the_main_port() {
+    assert_eq!(load(&[]).unwrap().server.ops_listener, None);
+    assert_eq!(
+        load(&[("ORCHESTRA__SERVER__OPS_PORT", "0")])
+            .unwrap()
+            .server
+            .ops_listener,
+        None,
+        "0 means none"
+    );
+    let s = load(&[("ORCHESTRA__SERVER__OPS_PORT", "9464")]).unwrap();
+    assert_eq!(s.server.ops_listener, Some(("127.0.0.1".into(), 9464)));
+    let err = load(&[("ORCHESTRA__SERVER__OPS_PORT", "5284")]).unwrap_err();
+    assert!(err.to_string().contains("server.ops_port"), "{err}");
+}
+
+#[test]
 fn production_refuses_plain_http_for_telegram() {
     let err = load(&[
         ("ASPNETCORE_ENVIRONMENT", "Production"),

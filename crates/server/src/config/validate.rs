@@ -84,6 +84,12 @@ pub fn validate(
         ));
     }
     let tls = tls(environment, &s)?;
+    if s.ops_port.is_some_and(|p| p != 0 && p == s.port) {
+        return Err(invalid(
+            "server.ops_port",
+            "must differ from server.port (it is a second listener; 0 or unset: none)",
+        ));
+    }
     Ok(Settings {
         environment,
         server: ServerSettings {
@@ -95,6 +101,10 @@ pub fn validate(
             allowed_origins: s.allowed_origins,
             tls,
             tls_terminated_by_proxy: s.tls_terminated_by_proxy,
+            ops_listener: s
+                .ops_port
+                .filter(|p| *p != 0)
+                .map(|p| (s.ops_host.clone(), p)),
         },
         database,
         telegram,
