@@ -14,8 +14,10 @@ use crate::ports::ApiKeyRepository;
 /// within this time (at once on the node that revoked it).
 pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(10);
 
-/// Entries kept at most (garbage keys are refused before they reach the cache).
-const CACHE_CAP: usize = 10_000;
+/// Unknown keys remembered at most (malformed ones are refused before any lookup). Known
+/// keys are cached apart, so a flood of well-formed unknown keys can neither evict them nor
+/// grow memory without bound.
+const UNKNOWN_CAP: usize = 10_000;
 
 /// Why a request is not authenticated.
 #[derive(Debug, thiserror::Error)]
@@ -31,10 +33,49 @@ pub enum AuthError {
     Unavailable(#[source] crate::ports::RepositoryError),
 }
 
+/// Lookups by key hash: the keys that exist (as many as there are keys), and the ones that
+/// do not (bounded by [`UNKNOWN_CAP`]).
+#[derive(Debug, Default)]
+struct Cache {
+    known: HashMap<String, (Principal, Instant)>,
+    unknown: HashMap<String, Instant>,
+}
+
+impl Cache {
+    /// A fresh answer for `hash`: `Some(Some(who))` known, `Some(None)` known not to exist.
+    fn fresh(&self, hash: &str) -> Option<Option<Principal>> {
+        if let Some((who, at)) = self.known.get(hash)
+            && at.elapsed() < AUTH_CACHE_TTL
+        {
+            return Some(Some(who.clone()));
+        }
+        match self.unknown.get(hash) {
+            Some(at) if at.elapsed() < AUTH_CACHE_TTL => Some(None),
+            _ => None,
+        }
+    }
+
+    fn store(&mut self, hash: String, found: Option<Principal>) {
+        match found {
+            Some(who) => {
+                self.unknown.remove(&hash);
+                self.known.insert(hash, (who, Instant::now()));
+            }
+            None => {
+                self.known.remove(&hash);
+                if self.unknown.len() >= UNKNOWN_CAP {
+                    self.unknown.clear();
+                }
+                self.unknown.insert(hash, Instant::now());
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     repo: Arc<dyn ApiKeyRepository>,
-    cache: Mutex<HashMap<String, (Option<Principal>, Instant)>>,
+    cache: Mutex<Cache>,
 }
 
 /// Authenticates requests. Cheap to clone.
@@ -49,12 +90,12 @@ impl Authenticator {
         Self {
             inner: Arc::new(Inner {
                 repo,
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::new(Cache::default()),
             }),
         }
     }
 
-    fn cache(&self) -> MutexGuard<'_, HashMap<String, (Option<Principal>, Instant)>> {
+    fn cache(&self) -> MutexGuard<'_, Cache> {
         self.inner
             .cache
             .lock()
@@ -71,10 +112,9 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         }
         let hash = hash_key(presented);
-        if let Some((found, at)) = self.cache().get(&hash)
-            && at.elapsed() < AUTH_CACHE_TTL
-        {
-            return found.clone().ok_or(AuthError::Invalid);
+        let cached = self.cache().fresh(&hash);
+        if let Some(found) = cached {
+            return found.ok_or(AuthError::Invalid);
         }
         let found = match self.inner.repo.find_by_hash(&hash).await {
             Ok(key) => key
@@ -84,17 +124,11 @@ impl Authenticator {
             // again (a revocation cannot be read meanwhile either), so operators can still
             // look at diagnostics; an unknown key cannot be checked.
             Err(err) => {
-                return match self.cache().get(&hash) {
-                    Some((Some(who), _)) => Ok(who.clone()),
-                    _ => Err(AuthError::Unavailable(err)),
-                };
+                let known = self.cache().known.get(&hash).map(|(who, _)| who.clone());
+                return known.ok_or(AuthError::Unavailable(err));
             }
         };
-        let mut cache = self.cache();
-        if cache.len() >= CACHE_CAP {
-            cache.clear();
-        }
-        cache.insert(hash, (found.clone(), Instant::now()));
+        self.cache().store(hash, found.clone());
         found.ok_or(AuthError::Invalid)
     }
 
@@ -108,7 +142,7 @@ impl Authenticator {
         let mut cache = self.cache();
         let mut n = 0;
         for k in keys.into_iter().filter(orchestra_domain::ApiKey::is_active) {
-            cache.insert(k.key_hash.clone(), (Some(k.principal()), Instant::now()));
+            cache.store(k.key_hash.clone(), Some(k.principal()));
             n += 1;
         }
         Ok(n)
@@ -116,6 +150,46 @@ impl Authenticator {
 
     /// Forgets every cached lookup (after a revocation on this node).
     pub fn forget_all(&self) {
-        self.cache().clear();
+        *self.cache() = Cache::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orchestra_domain::Role;
+
+    use super::*;
+
+    #[test]
+    fn a_flood_of_unknown_keys_neither_evicts_known_ones_nor_grows_without_bound() {
+        let mut cache = Cache::default();
+        cache.store(
+            "good".into(),
+            Some(Principal::api_key("ci", Role::Operator)),
+        );
+        for i in 0..UNKNOWN_CAP + 50 {
+            cache.store(format!("bad-{i}"), None);
+        }
+        assert!(cache.unknown.len() <= UNKNOWN_CAP);
+        assert_eq!(
+            cache.fresh("good").flatten().map(|p| p.name().to_owned()),
+            Some("key:ci".to_owned())
+        );
+        assert_eq!(
+            cache.fresh(&format!("bad-{}", UNKNOWN_CAP + 49)),
+            Some(None)
+        );
+        assert_eq!(cache.fresh("never-seen"), None);
+    }
+
+    #[test]
+    fn a_key_that_became_known_or_unknown_is_cached_once() {
+        let mut cache = Cache::default();
+        cache.store("k".into(), None);
+        cache.store("k".into(), Some(Principal::api_key("ci", Role::Viewer)));
+        assert!(cache.fresh("k").flatten().is_some());
+        cache.store("k".into(), None);
+        assert_eq!(cache.fresh("k"), Some(None));
+        assert!(cache.known.is_empty());
     }
 }
