@@ -11,6 +11,7 @@ pub mod config;
 pub mod entry;
 pub mod keys;
 pub mod ops;
+pub mod policy_audit;
 pub mod startup;
 pub mod tls;
 

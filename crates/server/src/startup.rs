@@ -148,6 +148,13 @@ impl Application {
             Arc::new(DieselAuditRepository::new(database.clone())),
             clock.clone(),
         );
+        crate::policy_audit::record_if_changed(
+            &settings.policy_text(),
+            channel_state.as_ref(),
+            &audit,
+            clock.as_ref(),
+        )
+        .await;
         let deps = ApprovalDeps {
             audit: Some(audit.clone()),
             repo: approvals_repo.clone(),

@@ -72,8 +72,10 @@ async fn decisions_are_audited_and_tampering_is_found(backend: Backend) {
     }
     let (status, page) = app.get_json("/api/audit").await;
     assert_eq!(status, 200, "{page}");
-    let events = page["items"].as_array().unwrap();
-    assert_eq!(page["total"], 3, "{page}");
+    // The first start recorded the policy (seq 1); then the three decisions.
+    assert_eq!(page["total"], 4, "{page}");
+    assert_eq!(page["items"][3]["action"], "policy.change", "{page}");
+    let events = &page["items"].as_array().unwrap()[..3];
     for e in events {
         assert_eq!(e["action"], "approval.decide");
         assert!(
@@ -106,7 +108,7 @@ async fn decisions_are_audited_and_tampering_is_found(backend: Backend) {
     let cs = app.store.connection_string();
     let (code, out) = verify(&cs);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("intact: 3 events"), "{out}");
+    assert!(out.contains("intact: 4 events"), "{out}");
 
     tamper(
         &cs,
@@ -180,13 +182,65 @@ async fn a_decision_whose_audit_event_cannot_be_written_is_not_made(backend: Bac
         .await;
     assert_eq!(status, 200, "the retry succeeds: {body}");
     let (_, page) = app.get_json("/api/audit").await;
-    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(
+        page["total"], 2,
+        "the policy at start, and the decision: {page}"
+    );
+    assert_eq!(page["items"][0]["action"], "approval.decide");
     app.shutdown().await;
+}
+
+/// A policy change between two starts is audited once, with before and after.
+async fn a_policy_change_between_starts_is_audited(backend: Backend) {
+    let policy_events = |page: &Value| -> Vec<Value> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "policy.change")
+            .cloned()
+            .collect()
+    };
+    let app = TestApp::spawn(backend).await;
+    let (_, page) = app.get_json("/api/audit").await;
+    let first = policy_events(&page);
+    assert_eq!(first.len(), 1, "{page}");
+    assert_eq!(first[0]["before"], "none");
+    assert_eq!(first[0]["actor"], "config");
+    let store = app.shutdown_keep_store().await;
+    let cs = store.connection_string();
+    // The same policy again: nothing new.
+    let same = orchestra_tests::TestAppOptions::default().with("DB_CONNECTION_STRING", cs.clone());
+    let app = TestApp::spawn_with(backend, same).await;
+    let (_, page) = app.get_json("/api/audit").await;
+    assert_eq!(policy_events(&page).len(), 1, "{page}");
+    app.shutdown_keep_store().await;
+    // A narrower policy: one event, chained to the first.
+    let narrower = orchestra_tests::TestAppOptions::default()
+        .with("DB_CONNECTION_STRING", cs)
+        .with("ORCHESTRA__POLICY__CLIENT_ALLOWED_TOOLS", "Grep");
+    let app = TestApp::spawn_with(backend, narrower).await;
+    let (_, page) = app.get_json("/api/audit").await;
+    let events = policy_events(&page);
+    assert_eq!(events.len(), 2, "{page}");
+    assert_eq!(events[0]["before"], first[0]["after"]);
+    assert_ne!(events[0]["after"], first[0]["after"]);
+    assert!(
+        events[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(r#"client_allowed_tools = ["Grep"]"#),
+        "{}",
+        events[0]["detail"]
+    );
+    app.shutdown().await;
+    drop(store);
 }
 
 both_backends!(
     decisions_are_audited_and_tampering_is_found,
-    a_decision_whose_audit_event_cannot_be_written_is_not_made
+    a_decision_whose_audit_event_cannot_be_written_is_not_made,
+    a_policy_change_between_starts_is_audited
 );
 
 /// Starting a session is audited with the key that asked.

@@ -1031,7 +1031,68 @@ async fn the_update_offset_survives_a_restart(backend: Backend) {
     drop(store);
 }
 
+/// A session granted `npm test:*` by a human, with `npm test` as the first call.
+async fn session_with_a_granted_rule(f: &Fixture, extra: Value) -> String {
+    let session = f.app.create_session(f.work.path(), extra).await;
+    let (_, turn) = f
+        .app
+        .send(&session, r#"ASK Bash {"command":"npm test"}"#)
+        .await;
+    let id = wait_for_pending(&f.app, &session).await;
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true, "scope": "session"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    turn_result(&f.app, &session, &turn).await;
+    let (status, body) = f
+        .app
+        .post_json(&format!("/api/sessions/{session}/pause"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    session
+}
+
+async fn resume_rechecks_the_policy_but_keeps_what_a_human_granted(backend: Backend) {
+    let f = fixture(backend, &[]).await;
+    let granted_only = session_with_a_granted_rule(&f, json!({})).await;
+    let with_read = session_with_a_granted_rule(&f, json!({"allowedTools": ["Read"]})).await;
+    let store = f.app.shutdown_keep_store().await;
+    // The operator narrows the policy: clients may no longer pre-allow Read.
+    let options = TestAppOptions::default()
+        .fake_cli(f.home.path())
+        .with("DB_CONNECTION_STRING", store.connection_string())
+        .with("ORCHESTRA__POLICY__CLIENT_ALLOWED_TOOLS", "Glob,Grep");
+    let app = TestApp::spawn_with(backend, options).await;
+    let (status, body) = app
+        .post_json(&format!("/api/sessions/{with_read}/resume"), &json!({}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "allowedTools", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`Read`"),
+        "{body}"
+    );
+    assert_eq!(
+        store.session_status(&with_read).await,
+        "Paused",
+        "unchanged"
+    );
+    // What a human granted is not the client's to lose.
+    let (status, body) = app
+        .post_json(&format!("/api/sessions/{granted_only}/resume"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["allowedTools"], json!(["Bash(npm test:*)"]));
+    app.shutdown().await;
+    drop(store);
+}
+
 both_backends!(
+    resume_rechecks_the_policy_but_keeps_what_a_human_granted,
     telegram_down_or_slow_never_fails_a_turn,
     the_update_offset_survives_a_restart,
     the_smoke_test_approval_goes_to_telegram_and_is_cancelled_there,

@@ -96,6 +96,41 @@ impl Escalation {
         &self.inner.settings
     }
 
+    /// The rules a human granted the session (approvals decided "for the session"), read
+    /// from the database so they survive restarts.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn granted_rules(
+        &self,
+        id: SessionId,
+    ) -> Result<Vec<String>, crate::ports::RepositoryError> {
+        let filter = ApprovalFilter {
+            status: Some(ApprovalStatus::Approved),
+            session_id: Some(id.to_string()),
+            kind: None,
+        };
+        let mut rules = Vec::new();
+        let mut page = crate::ports::PageRequest {
+            offset: 0,
+            limit: crate::ports::PageRequest::MAX_LIMIT,
+        };
+        loop {
+            let found = self.inner.deps.repo.list(&filter, page).await?;
+            let n = found.items.len() as u64;
+            rules.extend(found.items.iter().filter_map(|a| {
+                let session_wide = a
+                    .decision()
+                    .is_some_and(|d| d.scope == orchestra_domain::ApprovalScope::Session);
+                a.request().session_rule.clone().filter(|_| session_wide)
+            }));
+            page.offset += n;
+            if n == 0 || page.offset >= found.total {
+                return Ok(rules);
+            }
+        }
+    }
+
     pub(crate) fn deps(&self) -> &EscalationDeps {
         &self.inner.deps
     }

@@ -81,9 +81,24 @@ impl Lifecycle {
                         "the session already has a running agent",
                     ));
                 }
-                // The policy may have changed since the session started. Its allowed tools are
-                // what the policy let a client pre-allow then, or what a human granted since.
-                validate::within_policy(current.spec().permission_mode, &[], &d.settings.policy)?;
+                // The policy may have changed since the session started: its mode and every
+                // allowed tool a human did not grant ("for the session") must still pass.
+                let granted = match &d.escalation {
+                    Some(esc) => esc.granted_rules(id).await?,
+                    None => Vec::new(),
+                };
+                let client_allowed: Vec<String> = current
+                    .spec()
+                    .allowed_tools
+                    .iter()
+                    .filter(|r| !granted.contains(r))
+                    .cloned()
+                    .collect();
+                validate::within_policy(
+                    current.spec().permission_mode,
+                    &client_allowed,
+                    &d.settings.policy,
+                )?;
                 let permit = d.registry.acquire_slot().await?;
                 self.supervisor
                     .start(current.spec(), true, Vec::new(), permit)

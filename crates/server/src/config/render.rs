@@ -295,6 +295,20 @@ impl Settings {
         ]
     }
 
+    /// What a client may and may not get, as text: the `[policy]` section and the
+    /// working-directory roots. Its change between two starts is audited (`policy.change`).
+    pub fn policy_text(&self) -> String {
+        let mut out = String::from("[policy]\n");
+        for (k, v) in self.policy_lines() {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+        out.push_str(&format!(
+            "claude.allowed_working_directories = {:?}\n",
+            self.claude.allowed_working_directories
+        ));
+        out
+    }
+
     fn policy_lines(&self) -> Lines {
         let list = |items: Vec<String>| {
             format!(
