@@ -40,6 +40,9 @@ pub struct Faults {
     pub failing: u32,
     /// Every call gets 503 while set.
     pub down: bool,
+    /// Every HTML message is refused (400 `can't parse entities`) while set, as Telegram
+    /// would refuse markup it does not like for a reason nobody foresaw.
+    pub refuse_html: bool,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +58,7 @@ struct State {
     delivered: Vec<(i64, Instant, u128)>,
     calls: Vec<String>,
     faults: Faults,
+    refused: Vec<Value>,
 }
 
 /// The fake server.
@@ -97,6 +101,22 @@ struct Shared {
 
 fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
     s.lock().unwrap()
+}
+
+/// A message text as Telegram checks it: parsed as HTML in that parse mode, and never
+/// empty or too long.
+fn check(params: &Value, faults: &Faults) -> Result<String, String> {
+    let text = params["text"].as_str().unwrap_or_default();
+    match params["parse_mode"].as_str() {
+        Some("HTML") if faults.refuse_html => {
+            Err("Bad Request: can't parse entities: refused by the fake".into())
+        }
+        Some("HTML") => crate::telegram_html::parse(text),
+        Some(other) => Err(format!(
+            "Bad Request: unsupported parse_mode {other} (fake)"
+        )),
+        None => crate::telegram_html::check_text(text),
+    }
 }
 
 async fn api(
@@ -147,8 +167,9 @@ async fn api(
             let id = st.next_message_id;
             let chat_id = params["chat_id"].as_i64().unwrap_or_default();
             let text = params["text"].as_str().unwrap_or_default().to_owned();
-            if text.chars().count() > 4096 {
-                return error(400, "Bad Request: message is too long", None);
+            if let Err(description) = check(&params, &st.faults) {
+                st.refused.push(params.clone());
+                return error(400, &description, None);
             }
             st.sent.push(Sent {
                 chat_id,
@@ -165,8 +186,9 @@ async fn api(
         "editMessageText" => {
             let mut st = lock(&shared.state);
             let text = params["text"].as_str().unwrap_or_default().to_owned();
-            if text.chars().count() > 4096 {
-                return error(400, "Bad Request: message is too long", None);
+            if let Err(description) = check(&params, &st.faults) {
+                st.refused.push(params.clone());
+                return error(400, &description, None);
             }
             st.edits.push(params.clone());
             ok(
@@ -266,6 +288,11 @@ impl FakeTelegram {
     /// Messages sent so far.
     pub fn sent(&self) -> Vec<Sent> {
         self.st().sent.clone()
+    }
+
+    /// `sendMessage` and `editMessageText` bodies refused with 400 for their text.
+    pub fn refused(&self) -> Vec<Value> {
+        self.st().refused.clone()
     }
 
     /// `editMessageText` bodies so far.

@@ -19,5 +19,6 @@ pub mod fake_telegram;
 pub mod mock_anthropic;
 pub mod pg;
 pub mod sse;
+pub mod telegram_html;
 
 pub use app::{Backend, TestApp, TestAppOptions};

@@ -30,6 +30,9 @@ pub const TELEGRAM_API_FAILURES_TOTAL: &str = "telegram_api_failures_total";
 pub const TELEGRAM_API_RETRY_ATTEMPTS_TOTAL: &str = "telegram_api_retry_attempts_total";
 /// Histogram: Telegram Bot API call duration.
 pub const TELEGRAM_API_DURATION_SECONDS: &str = "telegram_api_duration_seconds";
+/// Counter: messages Telegram refused as HTML and that were sent again as plain text
+/// (`message`: `request`, `decided`, `expiring`).
+pub const TELEGRAM_PLAIN_TEXT_FALLBACKS_TOTAL: &str = "telegram_plain_text_fallbacks_total";
 /// Gauge: 1 when Telegram is healthy (or disabled), 0 otherwise.
 pub const TELEGRAM_SERVICE_HEALTH: &str = "telegram_service_health";
 /// Counter: chat button presses that decided nothing because of who pressed (`why`:

@@ -3,6 +3,7 @@
 //! decisions.
 
 mod client;
+pub mod message;
 mod notifier;
 mod poller;
 pub mod render;

@@ -14,6 +14,7 @@ use orchestra_domain::ApprovalRequest;
 
 use super::client::{TelegramApi, TelegramError};
 use super::render;
+use orchestra_application::metrics_names as m;
 
 /// Sends approvals to one chat.
 #[derive(Debug)]
@@ -57,6 +58,17 @@ fn to_notify_error(e: TelegramError) -> NotifyError {
     }
 }
 
+/// Whether Telegram refused the text itself (a 400 other than "not modified"): worth one
+/// more try as plain text, never nothing.
+fn refused_text(e: &TelegramError) -> bool {
+    matches!(e, TelegramError::Api { code: 400, description, .. } if !description.contains("not modified"))
+}
+
+fn count_fallback(approval: &ApprovalRequest, what: &'static str, err: &TelegramError) {
+    metrics::counter!(m::TELEGRAM_PLAIN_TEXT_FALLBACKS_TOTAL, "message" => what).increment(1);
+    tracing::warn!(approval.id = %approval.id(), message = what, error = %err, "Telegram refused the HTML message; sending it as plain text");
+}
+
 /// `telegram:<chat>:<message>` -> (chat, message).
 fn parse_ref(reference: &str) -> Option<(i64, i32)> {
     let mut parts = reference.strip_prefix("telegram:")?.split(':');
@@ -86,18 +98,24 @@ impl ApprovalNotifier for TelegramNotifier {
         &self,
         approval: &ApprovalRequest,
     ) -> Result<Option<String>, NotifyError> {
-        let params = SendMessageParams::builder()
+        let text = render::pending(approval);
+        let mut params = SendMessageParams::builder()
             .chat_id(self.chat_id)
-            .text(render::pending_text(approval))
+            .text(text.html())
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
             .reply_markup(ReplyMarkup::InlineKeyboardMarkup(keyboard(approval)))
             .build();
-        let message = self
-            .api
-            .send_message(&params)
-            .await
-            .map_err(to_notify_error)?;
+        let message = match self.api.send_message(&params).await {
+            Err(e) if refused_text(&e) => {
+                count_fallback(approval, "request", &e);
+                params.text = text.text();
+                params.parse_mode = None;
+                self.api.send_message(&params).await
+            }
+            other => other,
+        }
+        .map_err(to_notify_error)?;
         tracing::info!(approval.id = %approval.id(), telegram.message_id = message.message_id, "approval sent to Telegram");
         Ok(Some(format!(
             "telegram:{}:{}",
@@ -109,14 +127,24 @@ impl ApprovalNotifier for TelegramNotifier {
         let Some((chat, message)) = approval.notification_ref().and_then(parse_ref) else {
             return Ok(());
         };
-        let params = EditMessageTextParams::builder()
+        let text = render::decided(approval);
+        let mut params = EditMessageTextParams::builder()
             .chat_id(chat)
             .message_id(message)
-            .text(render::decided_text(approval))
+            .text(text.html())
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
             .build();
-        match self.api.edit_message_text(&params).await {
+        let mut result = self.api.edit_message_text(&params).await;
+        if let Err(e) = &result
+            && refused_text(e)
+        {
+            count_fallback(approval, "decided", e);
+            params.text = Some(text.text());
+            params.parse_mode = None;
+            result = self.api.edit_message_text(&params).await;
+        }
+        match result {
             Ok(()) => Ok(()),
             // Edited already (a duplicate update): nothing to do.
             Err(TelegramError::Api {
@@ -129,9 +157,10 @@ impl ApprovalNotifier for TelegramNotifier {
     }
 
     async fn notify_expiring(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        let text = render::expiring(approval, self.clock.now());
         let mut params = SendMessageParams::builder()
             .chat_id(self.chat_id)
-            .text(render::expiring_text(approval, self.clock.now()))
+            .text(text.html())
             .parse_mode(ParseMode::Html)
             .build();
         if let Some((_, message)) = approval.notification_ref().and_then(parse_ref) {
@@ -142,11 +171,17 @@ impl ApprovalNotifier for TelegramNotifier {
                     .build(),
             );
         }
-        self.api
-            .send_message(&params)
-            .await
-            .map(|_| ())
-            .map_err(to_notify_error)
+        match self.api.send_message(&params).await {
+            Err(e) if refused_text(&e) => {
+                count_fallback(approval, "expiring", &e);
+                params.text = text.text();
+                params.parse_mode = None;
+                self.api.send_message(&params).await
+            }
+            other => other,
+        }
+        .map(|_| ())
+        .map_err(to_notify_error)
     }
 
     fn status(&self) -> NotifierStatus {

@@ -1,138 +1,143 @@
-//! Message texts (Telegram HTML). Everything from the agent is escaped; long tool inputs
-//! are cut with a pointer to the full input over the API; no text exceeds Telegram's limit.
+//! Message texts. Everything from the agent is plain text in a [`Message`] run, escaped
+//! when rendered; long tool inputs are cut (before escaping) with a pointer to the full
+//! input over the API; every message fits Telegram's limit after entity parsing.
 
 use chrono::{DateTime, Utc};
 use orchestra_domain::{ApprovalKind, ApprovalRequest, DecisionOutcome};
 
-/// Telegram's message limit, in characters.
-pub const MAX_MESSAGE_CHARS: usize = 4096;
-/// How much of a tool input a message shows.
-pub const MAX_INPUT_CHARS: usize = 2500;
+pub use crate::message::MAX_MESSAGE_UNITS;
+use crate::message::{Message, Style, prefix, units};
 
-/// Escapes text for Telegram's HTML parse mode.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// How much of a tool input a message shows at most, in units.
+pub const MAX_INPUT_UNITS: usize = 2500;
 
-fn cut(text: &str, max: usize) -> (String, usize) {
-    let total = text.chars().count();
-    if total <= max {
-        (text.to_owned(), 0)
-    } else {
-        (text.chars().take(max).collect(), total - max)
-    }
+fn cut(text: &str, max: usize) -> &str {
+    prefix(text, max)
 }
 
 fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// The text of a Pending approval.
-pub fn pending_text(a: &ApprovalRequest) -> String {
+/// The message of a Pending approval, leaving `reserve` units for what follows it.
+fn pending_with_reserve(a: &ApprovalRequest, reserve: usize) -> Message {
     let r = a.request();
     let heading = match r.kind {
-        ApprovalKind::Test => "🧪 <b>Test approval</b> (safe to approve, deny or ignore)",
-        ApprovalKind::Denial => {
-            "🔁 <b>Approval needed</b>: the agent's tool call was denied; approve to let it continue"
-        }
-        ApprovalKind::Live => "🔐 <b>Approval needed</b>",
+        ApprovalKind::Test => Message::new()
+            .plain("🧪 ")
+            .push(Style::Bold, "Test approval")
+            .plain(" (safe to approve, deny or ignore)"),
+        ApprovalKind::Denial => Message::new()
+            .plain("🔁 ")
+            .push(Style::Bold, "Approval needed")
+            .plain(": the agent's tool call was denied; approve to let it continue"),
+        ApprovalKind::Live => Message::new()
+            .plain("🔐 ")
+            .push(Style::Bold, "Approval needed"),
     };
+    let field = |m: Message, name: &str, value: &str| {
+        m.push(Style::Bold, &format!("{name}:"))
+            .plain(" ")
+            .push(Style::Code, cut(value, 200))
+            .plain("\n")
+    };
+    let mut head = field(heading.plain("\n\n"), "Tool", &r.tool_name);
+    head = field(head, "Session", &r.session_id);
+    head = field(head, "Agent", &r.agent_id);
+    if let Some(d) = &r.description {
+        head = head
+            .push(Style::Bold, "What:")
+            .plain(" ")
+            .plain(cut(d, 300))
+            .plain("\n");
+    }
+    if let Some(rule) = &r.session_rule {
+        head = head
+            .push(Style::Bold, "For the session:")
+            .plain(" ")
+            .push(Style::Code, cut(rule, 200))
+            .plain("\n");
+    }
+    head = head.push(Style::Bold, "Input:").plain("\n");
+    let tail = Message::new()
+        .plain("\nExpires ")
+        .plain(&time(a.expires_at()))
+        .plain(" · ")
+        .push(Style::Code, &a.id().to_string());
     let pretty =
         serde_json::to_string_pretty(&r.tool_input).unwrap_or_else(|_| r.tool_input.to_string());
-    let (input, more) = cut(&pretty, MAX_INPUT_CHARS);
-    let mut text = format!(
-        "{heading}\n\n<b>Tool:</b> <code>{}</code>\n<b>Session:</b> <code>{}</code>\n<b>Agent:</b> <code>{}</code>\n",
-        escape(&cut(&r.tool_name, 200).0),
-        escape(&cut(&r.session_id, 200).0),
-        escape(&cut(&r.agent_id, 200).0),
-    );
-    if let Some(d) = &r.description {
-        text.push_str(&format!("<b>What:</b> {}\n", escape(&cut(d, 300).0)));
-    }
-    text.push_str(&format!("<b>Input:</b>\n<pre>{}</pre>\n", escape(&input)));
+    let pretty = crate::message::sanitize(&pretty);
+    let pointer =
+        |more: usize| format!("… {more} more characters: GET /api/approvals/{}\n", a.id());
+    let total_chars = pretty.chars().count();
+    let fixed = head.units() + tail.units() + reserve + units(&pointer(total_chars)) + 1;
+    let room = MAX_MESSAGE_UNITS.saturating_sub(fixed).min(MAX_INPUT_UNITS);
+    let shown = prefix(&pretty, room);
+    let more = total_chars - shown.chars().count();
+    let mut m = head
+        .push(Style::Pre, if shown.is_empty() { " " } else { shown })
+        .plain("\n");
     if more > 0 {
-        text.push_str(&format!(
-            "<i>… {more} more characters: GET /api/approvals/{}</i>\n",
-            a.id()
-        ));
+        m = m.push(Style::Italic, &pointer(more));
     }
-    text.push_str(&format!(
-        "\nExpires {} · <code>{}</code>",
-        time(a.expires_at()),
-        a.id()
-    ));
-    finish(text)
+    m.extend(tail)
+        .fit(MAX_MESSAGE_UNITS.saturating_sub(reserve))
 }
 
-/// The text after a decision, expiry or cancellation (the buttons are removed).
-pub fn decided_text(a: &ApprovalRequest) -> String {
-    let mut text = pending_text(a);
-    if let Some(d) = a.decision() {
-        let (icon, what) = match d.outcome {
-            DecisionOutcome::Approved => ("✅", "Approved"),
-            DecisionOutcome::Rejected => ("❌", "Denied"),
-            DecisionOutcome::Expired => ("⌛", "Expired"),
-            DecisionOutcome::Cancelled => ("🚫", "Cancelled"),
-        };
-        let scope = if d.scope == orchestra_domain::ApprovalScope::Session
-            && d.outcome == DecisionOutcome::Approved
-        {
-            " (allowed for the rest of the session)"
-        } else {
-            ""
-        };
-        let reason = d
-            .reason
-            .as_deref()
-            .map(|r| format!("\n<i>{}</i>", escape(&cut(r, 300).0)))
-            .unwrap_or_default();
-        let footer = format!(
-            "\n\n{icon} <b>{what}</b>{scope} by {} at {}{reason}",
-            escape(&cut(&d.decided_by, 100).0),
-            time(d.decided_at)
-        );
-        // The footer must survive: shorten the body if needed.
-        let budget = MAX_MESSAGE_CHARS.saturating_sub(footer.chars().count() + 2);
-        if text.chars().count() > budget {
-            text = text.chars().take(budget).collect();
-            if let Some(open) = text.rfind("<pre>")
-                && !text[open..].contains("</pre>")
-            {
-                text.push_str("</pre>");
-            }
+/// The message of a Pending approval.
+pub fn pending(a: &ApprovalRequest) -> Message {
+    pending_with_reserve(a, 0)
+}
+
+/// The message after a decision, expiry or cancellation (the buttons are removed): the
+/// request, shortened if need be so the outcome always shows.
+pub fn decided(a: &ApprovalRequest) -> Message {
+    let Some(d) = a.decision() else {
+        return pending(a);
+    };
+    let (icon, what) = match d.outcome {
+        DecisionOutcome::Approved => ("✅", "Approved"),
+        DecisionOutcome::Rejected => ("❌", "Denied"),
+        DecisionOutcome::Expired => ("⌛", "Expired"),
+        DecisionOutcome::Cancelled => ("🚫", "Cancelled"),
+    };
+    let scope = if d.scope == orchestra_domain::ApprovalScope::Session
+        && d.outcome == DecisionOutcome::Approved
+    {
+        match &a.request().session_rule {
+            Some(rule) => format!(" ({} allowed for the rest of the session)", cut(rule, 200)),
+            None => " (allowed for the rest of the session)".to_owned(),
         }
-        text.push_str(&footer);
+    } else {
+        String::new()
+    };
+    let mut footer = Message::new()
+        .plain(&format!("\n\n{icon} "))
+        .push(Style::Bold, what)
+        .plain(&format!(
+            "{scope} by {} at {}",
+            cut(&d.decided_by, 100),
+            time(d.decided_at)
+        ));
+    if let Some(reason) = &d.reason {
+        footer = footer.plain("\n").push(Style::Italic, cut(reason, 300));
     }
-    finish(text)
+    pending_with_reserve(a, footer.units()).extend(footer)
 }
 
 /// The warning that an approval expires soon.
-pub fn expiring_text(a: &ApprovalRequest, now: DateTime<Utc>) -> String {
+pub fn expiring(a: &ApprovalRequest, now: DateTime<Utc>) -> Message {
     let minutes = (a.expires_at() - now).num_minutes().max(0);
-    finish(format!(
-        "⏰ Approval <code>{}</code> for <code>{}</code> expires in {minutes} min ({}); undecided approvals are denied.",
-        a.id(),
-        escape(&cut(&a.request().tool_name, 200).0),
-        time(a.expires_at())
-    ))
-}
-
-fn finish(text: String) -> String {
-    if text.chars().count() <= MAX_MESSAGE_CHARS {
-        text
-    } else {
-        text.chars().take(MAX_MESSAGE_CHARS).collect()
-    }
+    Message::new()
+        .plain("⏰ Approval ")
+        .push(Style::Code, &a.id().to_string())
+        .plain(" for ")
+        .push(Style::Code, cut(&a.request().tool_name, 200))
+        .plain(&format!(
+            " expires in {minutes} min ({}); undecided approvals are denied.",
+            time(a.expires_at())
+        ))
+        .fit(MAX_MESSAGE_UNITS)
 }
 
 #[cfg(test)]
@@ -164,9 +169,10 @@ mod tests {
 
     #[test]
     fn agent_text_is_escaped() {
-        let t = pending_text(&approval(
+        let t = pending(&approval(
             json!({"command": "echo '<script>' && rm -rf /tmp/x > out.txt"}),
-        ));
+        ))
+        .html();
         assert!(
             t.contains("&lt;script&gt;") && t.contains("&amp;&amp;") && t.contains("s&lt;1&gt;")
         );
@@ -176,12 +182,13 @@ mod tests {
     #[test]
     fn a_huge_input_is_cut_with_a_pointer_to_the_api_and_fits_the_limit() {
         let a = approval(json!({"content": "é".repeat(100_000)}));
-        let t = pending_text(&a);
-        assert!(t.chars().count() <= MAX_MESSAGE_CHARS);
+        let m = pending(&a);
+        assert!(m.units() <= MAX_MESSAGE_UNITS);
+        let t = m.html();
         assert!(t.contains(&format!("GET /api/approvals/{}", a.id())));
         assert!(t.contains("</pre>"));
-        let mut decided = a.clone();
-        let d = decided
+        let mut done = a.clone();
+        let d = done
             .decide(
                 DecisionOutcome::Approved,
                 "telegram:1 (@ops)".to_owned(),
@@ -190,13 +197,10 @@ mod tests {
                 &ApprovalTimeoutPolicy::default(),
             )
             .unwrap();
-        decided.apply(d);
-        let t = decided_text(&decided);
-        assert!(
-            t.chars().count() <= MAX_MESSAGE_CHARS,
-            "{}",
-            t.chars().count()
-        );
+        done.apply(d);
+        let m = decided(&done);
+        assert!(m.units() <= MAX_MESSAGE_UNITS, "{}", m.units());
+        let t = m.html();
         assert!(t.contains("Approved</b> by telegram:1 (@ops)"));
     }
 }

@@ -133,6 +133,10 @@ fn describe_all() {
     );
 
     describe_counter!(
+        m::TELEGRAM_PLAIN_TEXT_FALLBACKS_TOTAL,
+        "Messages Telegram refused as HTML, sent again as plain text."
+    );
+    describe_counter!(
         m::CHANNEL_DECISIONS_REFUSED_TOTAL,
         "Chat button presses refused because of who pressed (viewer, not allowed)."
     );

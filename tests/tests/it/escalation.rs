@@ -1031,6 +1031,61 @@ async fn the_update_offset_survives_a_restart(backend: Backend) {
     drop(store);
 }
 
+/// The case from the field: an agent writing a JSX file (`<`, `"`, `&`, thousands of
+/// characters) gets a message Telegram accepts; and when Telegram refuses the HTML anyway,
+/// the same text goes as plain text, never nothing.
+async fn markup_in_tool_input_reaches_the_chat_and_a_refused_message_falls_back_to_plain_text(
+    backend: Backend,
+) {
+    let f = fixture(backend, &[]).await;
+    let session = f.app.create_session(f.work.path(), json!({})).await;
+    let jsx =
+        "export const A = () => <div className=\"a&b\">{x < 3 && \"<b>\"}</div>;\n".repeat(80);
+    let input = json!({"file_path": "/srv/work/a.jsx", "content": jsx});
+    let (_, turn) = f.app.send(&session, &format!("ASK Write {input}")).await;
+    let id = wait_for_pending(&f.app, &session).await;
+    f.tg.wait_for(Duration::from_secs(5), "the approval message", |t| {
+        message_for(t, &id).is_some()
+    })
+    .await;
+    let sent =
+        f.tg.sent()
+            .into_iter()
+            .find(|m| m.text.contains(&id))
+            .unwrap();
+    assert_eq!(sent.body["parse_mode"], "HTML");
+    assert!(f.tg.refused().is_empty(), "{:?}", f.tg.refused());
+    f.app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": false}),
+        )
+        .await;
+    turn_result(&f.app, &session, &turn).await;
+
+    f.tg.set_faults(Faults {
+        refuse_html: true,
+        ..Faults::default()
+    });
+    let id = f.app.create_test_approval().await;
+    f.tg.wait_for(Duration::from_secs(5), "the plain-text message", |t| {
+        t.sent()
+            .iter()
+            .any(|m| m.text.contains(&id) && m.body["parse_mode"].is_null())
+    })
+    .await;
+    assert_eq!(f.tg.refused().len(), 1, "one HTML attempt was refused");
+    let m = metrics(&f.app).await;
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("telegram_plain_text_fallbacks_total{")
+                && l.contains(r#"message="request""#)
+                && l.ends_with(" 1")),
+        "{m}"
+    );
+    f.app.shutdown().await;
+}
+
 /// A session granted `npm test:*` by a human, with `npm test` as the first call.
 async fn session_with_a_granted_rule(f: &Fixture, extra: Value) -> String {
     let session = f.app.create_session(f.work.path(), extra).await;
@@ -1092,6 +1147,7 @@ async fn resume_rechecks_the_policy_but_keeps_what_a_human_granted(backend: Back
 }
 
 both_backends!(
+    markup_in_tool_input_reaches_the_chat_and_a_refused_message_falls_back_to_plain_text,
     resume_rechecks_the_policy_but_keeps_what_a_human_granted,
     telegram_down_or_slow_never_fails_a_turn,
     the_update_offset_survives_a_restart,

@@ -40,4 +40,5 @@ mod restart;
 mod seed_smoke;
 mod sessions;
 mod snapshots;
+mod telegram_render;
 mod tls;
