@@ -30,6 +30,11 @@ pub const TELEGRAM_API_FAILURES_TOTAL: &str = "telegram_api_failures_total";
 pub const TELEGRAM_API_RETRY_ATTEMPTS_TOTAL: &str = "telegram_api_retry_attempts_total";
 /// Histogram: Telegram Bot API call duration.
 pub const TELEGRAM_API_DURATION_SECONDS: &str = "telegram_api_duration_seconds";
+/// Counter: failed deliveries to the human channel (`message`: `request`, `update`,
+/// `warning`); each is retried by the outbox.
+pub const ESCALATION_NOTIFICATIONS_FAILED_TOTAL: &str = "escalation_notifications_failed_total";
+/// Gauge: approvals with a delivery still due (the outbox's backlog).
+pub const ESCALATION_NOTIFICATIONS_PENDING: &str = "escalation_notifications_pending";
 /// Counter: messages Telegram refused as HTML and that were sent again as plain text
 /// (`message`: `request`, `decided`, `expiring`).
 pub const TELEGRAM_PLAIN_TEXT_FALLBACKS_TOTAL: &str = "telegram_plain_text_fallbacks_total";

@@ -37,6 +37,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-02-000003_session_created_by"),
     migration_sql!("2026-12-02-000004_approval_session_rule"),
     migration_sql!("2026-12-02-000005_audit_request_origin"),
+    migration_sql!("2026-12-02-000006_notification_outbox"),
 ];
 
 /// One migration and whether it is applied.

@@ -141,6 +141,10 @@ pub(crate) struct ApprovalRow {
     pub scope: String,
     pub notification_ref: Option<String>,
     pub session_rule: Option<String>,
+    pub notification: String,
+    pub notify_attempts: i32,
+    pub notify_error: Option<String>,
+    pub notify_after: Option<NaiveDateTime>,
 }
 
 impl From<&ApprovalRequest> for ApprovalRow {
@@ -167,6 +171,18 @@ impl From<&ApprovalRequest> for ApprovalRow {
             scope: d.map_or("Once", |d| d.scope.as_str()).to_owned(),
             notification_ref: snap.notification_ref.clone(),
             session_rule: req.session_rule.clone(),
+            notification: snap.notification.as_str().to_owned(),
+            notify_attempts: snap.notify_attempts,
+            notify_error: snap.notify_error.clone(),
+            // The immediate attempt's head start over the outbox.
+            notify_after: snap.notification.is_due().then(|| {
+                to_naive(
+                    snap.created_at
+                        + chrono::Duration::seconds(
+                            orchestra_domain::notification::FIRST_ATTEMPT_LEASE_SECS,
+                        ),
+                )
+            }),
         }
     }
 }
@@ -224,6 +240,12 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
             expires_at: to_utc(r.expires_at),
             decision,
             notification_ref: r.notification_ref,
+            notification: r
+                .notification
+                .parse()
+                .map_err(|e| corrupt("approval notification", e))?,
+            notify_attempts: r.notify_attempts,
+            notify_error: r.notify_error,
         }))
     }
 }

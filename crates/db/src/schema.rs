@@ -47,6 +47,10 @@ diesel::table! {
         notification_ref -> Nullable<Text>,
         warned_at -> Nullable<Timestamp>,
         session_rule -> Nullable<Text>,
+        notification -> Text,
+        notify_attempts -> Integer,
+        notify_error -> Nullable<Text>,
+        notify_after -> Nullable<Timestamp>,
     }
 }
 

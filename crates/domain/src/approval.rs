@@ -291,6 +291,12 @@ pub struct ApprovalSnapshot {
     pub decision: Option<Decision>,
     /// Where the notifier delivered it (e.g. `telegram:<chat>:<message>`), once delivered.
     pub notification_ref: Option<String>,
+    /// Where the human channel stands with it.
+    pub notification: crate::NotificationState,
+    /// Delivery attempts that failed since the last success.
+    pub notify_attempts: i32,
+    /// The last delivery failure, until a delivery succeeds.
+    pub notify_error: Option<String>,
 }
 
 /// A tool call (or a test) waiting for a human decision.
@@ -316,6 +322,9 @@ impl ApprovalRequest {
                 expires_at,
                 decision: None,
                 notification_ref: None,
+                notification: crate::NotificationState::Pending,
+                notify_attempts: 0,
+                notify_error: None,
             },
         }
     }
@@ -370,6 +379,21 @@ impl ApprovalRequest {
         self.state.notification_ref = Some(reference.into());
     }
 
+    /// Where the human channel stands with it.
+    pub fn notification(&self) -> crate::NotificationState {
+        self.state.notification
+    }
+
+    /// Failed delivery attempts since the last success.
+    pub fn notify_attempts(&self) -> i32 {
+        self.state.notify_attempts
+    }
+
+    /// The last delivery failure, until a delivery succeeds.
+    pub fn notify_error(&self) -> Option<&str> {
+        self.state.notify_error.as_deref()
+    }
+
     /// Checks that `outcome` may be applied now and builds the decision.
     ///
     /// Human outcomes (approve / reject) are refused past the deadline; expiry is refused
@@ -413,6 +437,7 @@ impl ApprovalRequest {
 
     /// Applies a decision built by [`Self::decide`] (after the repository accepted it).
     pub fn apply(&mut self, decision: Decision) {
+        self.state.notification = self.state.notification.after_decision();
         self.state.status = decision.outcome.status();
         self.state.decision = Some(decision);
     }

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod approval;
 pub mod ids;
+pub mod notification;
 pub mod session;
 pub mod text;
 pub mod turn;
@@ -23,6 +24,7 @@ pub use approval::{
     ApprovalTimeoutPolicy, DecideApprovalError, Decision, DecisionOutcome, NewApproval,
 };
 pub use ids::{ApprovalId, ParseIdError, SessionId, TurnId};
+pub use notification::{NotificationState, ParseNotificationStateError};
 pub use session::{
     AgentSession, NewSession, PermissionMode, SessionSnapshot, SessionStatus, SessionTotals,
     TransitionError, TurnTotals,

@@ -93,6 +93,38 @@ pub fn spawn_approval_timeout_service(
     })
 }
 
+/// How often the notification outbox looks for due deliveries.
+pub const OUTBOX_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The notification outbox: a pass every `interval` retries what the human channel has not
+/// got yet.
+pub fn spawn_notification_outbox(
+    outbox: orchestra_application::approvals::NotificationOutbox,
+    interval: Duration,
+    mut shutdown: Shutdown,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match outbox.pass().await {
+                Ok(r) if r.requests + r.updates > 0 => {
+                    tracing::info!(
+                        requests = r.requests,
+                        updates = r.updates,
+                        "notification outbox pass"
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "notification outbox pass failed; retrying next interval");
+                }
+            }
+            if !tick(&mut shutdown, interval).await {
+                break;
+            }
+        }
+    })
+}
+
 /// Keeps the Prometheus histograms drained (the exporter runs no thread of its own).
 pub fn spawn_metrics_upkeep(handle: MetricsHandle, mut shutdown: Shutdown) -> JoinHandle<()> {
     tokio::spawn(async move {

@@ -143,7 +143,13 @@ impl Application {
         };
         let events = ApprovalEvents::default();
         let dispatcher =
-            NotificationDispatcher::new(Arc::clone(&notifier), Arc::clone(&approvals_repo));
+            NotificationDispatcher::new(Arc::clone(&notifier), Arc::clone(&approvals_repo))
+                .with_clock(clock.clone());
+        let outbox = orchestra_application::approvals::NotificationOutbox::new(
+            Arc::clone(&approvals_repo),
+            dispatcher.clone(),
+            clock.clone(),
+        );
         let audit = AuditTrail::new(
             Arc::new(DieselAuditRepository::new(database.clone())),
             clock.clone(),
@@ -323,6 +329,11 @@ impl Application {
             background::spawn_approval_timeout_service(
                 expire,
                 Duration::from_secs(a.sweep_interval_secs),
+                shutdown.clone(),
+            ),
+            background::spawn_notification_outbox(
+                outbox,
+                background::OUTBOX_INTERVAL,
                 shutdown.clone(),
             ),
             background::spawn_agent_discovery(

@@ -124,10 +124,28 @@ impl ApprovalNotifier for TelegramNotifier {
     }
 
     async fn notify_decided(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
-        let Some((chat, message)) = approval.notification_ref().and_then(parse_ref) else {
-            return Ok(());
-        };
         let text = render::decided(approval);
+        let Some((chat, message)) = approval.notification_ref().and_then(parse_ref) else {
+            // The request never reached the chat: one message with the outcome, so the
+            // approval is not unseen.
+            let mut params = SendMessageParams::builder()
+                .chat_id(self.chat_id)
+                .text(text.html())
+                .parse_mode(ParseMode::Html)
+                .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+                .build();
+            return match self.api.send_message(&params).await {
+                Err(e) if refused_text(&e) => {
+                    count_fallback(approval, "decided", &e);
+                    params.text = text.text();
+                    params.parse_mode = None;
+                    self.api.send_message(&params).await
+                }
+                other => other,
+            }
+            .map(|_| ())
+            .map_err(to_notify_error);
+        };
         let mut params = EditMessageTextParams::builder()
             .chat_id(chat)
             .message_id(message)

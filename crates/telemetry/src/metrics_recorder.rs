@@ -133,6 +133,14 @@ fn describe_all() {
     );
 
     describe_counter!(
+        m::ESCALATION_NOTIFICATIONS_FAILED_TOTAL,
+        "Failed deliveries to the human channel, by message; the outbox retries each."
+    );
+    describe_gauge!(
+        m::ESCALATION_NOTIFICATIONS_PENDING,
+        "Approvals with a delivery to the human channel still due."
+    );
+    describe_counter!(
         m::TELEGRAM_PLAIN_TEXT_FALLBACKS_TOTAL,
         "Messages Telegram refused as HTML, sent again as plain text."
     );

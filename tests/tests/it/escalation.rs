@@ -1031,6 +1031,140 @@ async fn the_update_offset_survives_a_restart(backend: Backend) {
     drop(store);
 }
 
+/// The outbox: an approval whose message failed (Telegram down) shows it, is counted, and
+/// is delivered by a later pass once Telegram is back; its outcome, decided while Telegram
+/// was down again, reaches the chat the same way.
+async fn an_undelivered_approval_is_retried_until_the_chat_has_it_and_its_outcome(
+    backend: Backend,
+) {
+    let f = fixture(backend, &[]).await;
+    f.tg.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    let (status, body) = f
+        .app
+        .post_json("/api/approvals/test", &json!({"toolName": "Bash"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["approval"]["id"].as_str().unwrap().to_owned();
+    let a = f
+        .app
+        .wait_for_json(
+            &format!("/api/approvals/{id}"),
+            Duration::from_secs(10),
+            |a| a["notifyAttempts"].as_i64().unwrap_or(0) >= 1,
+        )
+        .await;
+    assert_eq!(a["notification"], "pending", "{a}");
+    assert!(
+        a["lastNotifyError"].as_str().is_some_and(|e| !e.is_empty()),
+        "{a}"
+    );
+    assert!(
+        metrics(&f.app)
+            .await
+            .lines()
+            .any(|l| l.starts_with("escalation_notifications_failed_total{")
+                && l.contains(r#"message="request""#)),
+        "counted"
+    );
+    f.tg.set_faults(Faults::default());
+    let a = f
+        .app
+        .wait_for_json(
+            &format!("/api/approvals/{id}"),
+            Duration::from_secs(30),
+            |a| a["notification"] == "sent",
+        )
+        .await;
+    assert_eq!(a["lastNotifyError"], Value::Null, "{a}");
+    assert_eq!(
+        f.tg.sent().iter().filter(|m| m.text.contains(&id)).count(),
+        1,
+        "delivered once"
+    );
+
+    // Decided while Telegram is down: the edit is retried too.
+    f.tg.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    f.app
+        .wait_for_json(
+            &format!("/api/approvals/{id}"),
+            Duration::from_secs(10),
+            |a| a["notifyAttempts"].as_i64().unwrap_or(0) >= 1 && a["notification"] == "pending",
+        )
+        .await;
+    f.tg.set_faults(Faults::default());
+    f.app
+        .wait_for_json(
+            &format!("/api/approvals/{id}"),
+            Duration::from_secs(30),
+            |a| a["notification"] == "sent",
+        )
+        .await;
+    assert!(
+        f.tg.edits()
+            .iter()
+            .any(|e| e["text"].as_str().unwrap().contains("Denied")),
+        "{:?}",
+        f.tg.edits()
+    );
+    f.app.shutdown().await;
+}
+
+/// Decided before Telegram ever had the request: one message with the outcome, no buttons.
+async fn an_approval_decided_before_delivery_is_still_shown_with_its_outcome(backend: Backend) {
+    let f = fixture(backend, &[]).await;
+    f.tg.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    let (_, body) = f
+        .app
+        .post_json("/api/approvals/test", &json!({"toolName": "Bash"}))
+        .await;
+    let id = body["approval"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    f.tg.set_faults(Faults::default());
+    f.app
+        .wait_for_json(
+            &format!("/api/approvals/{id}"),
+            Duration::from_secs(30),
+            |a| a["notification"] == "sent",
+        )
+        .await;
+    let shown: Vec<_> =
+        f.tg.sent()
+            .into_iter()
+            .filter(|m| m.text.contains(&id))
+            .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].text.contains("Approved"), "{}", shown[0].text);
+    assert!(
+        shown[0].body["reply_markup"].is_null(),
+        "no buttons on a decided approval"
+    );
+    f.app.shutdown().await;
+}
+
 /// The case from the field: an agent writing a JSX file (`<`, `"`, `&`, thousands of
 /// characters) gets a message Telegram accepts; and when Telegram refuses the HTML anyway,
 /// the same text goes as plain text, never nothing.
@@ -1147,6 +1281,8 @@ async fn resume_rechecks_the_policy_but_keeps_what_a_human_granted(backend: Back
 }
 
 both_backends!(
+    an_undelivered_approval_is_retried_until_the_chat_has_it_and_its_outcome,
+    an_approval_decided_before_delivery_is_still_shown_with_its_outcome,
     markup_in_tool_input_reaches_the_chat_and_a_refused_message_falls_back_to_plain_text,
     resume_rechecks_the_policy_but_keeps_what_a_human_granted,
     telegram_down_or_slow_never_fails_a_turn,

@@ -48,6 +48,14 @@ pub struct ApprovalResponse {
     pub scope: Option<String>,
     /// Whether a human channel got a message for it.
     pub notified: bool,
+    /// The human channel: `pending` (a delivery is still due: the request, or the outcome
+    /// once decided; retried with backoff), `sent` (the chat shows the latest state),
+    /// `failed` (gave up showing the outcome), `disabled` (no channel).
+    pub notification: String,
+    /// Failed delivery attempts since the last success.
+    pub notify_attempts: i32,
+    /// The last delivery failure, until a delivery succeeds.
+    pub last_notify_error: Option<String>,
 }
 
 impl From<&ApprovalRequest> for ApprovalResponse {
@@ -73,6 +81,9 @@ impl From<&ApprovalRequest> for ApprovalResponse {
             updated_input: d.and_then(|d| d.updated_input.clone()),
             scope: d.map(|d| d.scope.as_str().to_owned()),
             notified: a.notification_ref().is_some(),
+            notification: a.notification().public().to_owned(),
+            notify_attempts: a.notify_attempts(),
+            last_notify_error: a.notify_error().map(str::to_owned),
         }
     }
 }

@@ -10,6 +10,7 @@ mod decide;
 mod events;
 mod expire;
 mod notify;
+mod outbox;
 mod query;
 mod request;
 mod test_approval;
@@ -22,7 +23,8 @@ pub use channel::{
 pub use decide::{DecideApproval, DecideApprovalHandler};
 pub use events::{ApprovalEvent, ApprovalEvents};
 pub use expire::{ExpireApprovalsHandler, SweepReport};
-pub use notify::{Delivery, NotificationDispatcher};
+pub use notify::{Delivery, MAX_UPDATE_ATTEMPTS, NotificationDispatcher, retry_delay};
+pub use outbox::{NotificationOutbox, OUTBOX_BATCH, OutboxReport};
 pub use query::{GetApprovalHandler, ListApprovals, ListApprovalsHandler};
 pub use request::{RequestApproval, RequestApprovalHandler};
 pub use test_approval::{

@@ -145,7 +145,8 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
 
-    /// Records where the notifier delivered an approval.
+    /// Records where the notifier delivered an approval's request: it is `sent` (or, when
+    /// it was decided meanwhile, its update is due at once); failures are forgotten.
     ///
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable` otherwise.
@@ -154,6 +155,49 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
         id: ApprovalId,
         reference: &str,
     ) -> Result<(), RepositoryError>;
+
+    /// Sets the notification state (`updated` after the chat shows the outcome, `disabled`
+    /// with no channel); `updated` forgets failures.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn set_notification_state(
+        &self,
+        id: ApprovalId,
+        state: orchestra_domain::NotificationState,
+    ) -> Result<(), RepositoryError>;
+
+    /// Records a failed delivery: one more attempt, its error, the next try at `retry_at`;
+    /// with `give_up`, the state becomes `failed`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn record_notify_failure(
+        &self,
+        id: ApprovalId,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        give_up: bool,
+    ) -> Result<(), RepositoryError>;
+
+    /// Claims, atomically, up to `limit` approvals whose delivery is due at `now` (state
+    /// `pending` or `update_pending`), leasing them until `lease_until` so no other node or
+    /// pass takes the same delivery; returns them.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn claim_due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
+
+    /// How many approvals have a delivery due (state `pending` or `update_pending`).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn count_notifications_due(&self) -> Result<u64, RepositoryError>;
 
     /// Counts approvals by status.
     ///

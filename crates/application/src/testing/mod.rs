@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use orchestra_domain::{
-    AgentSession, ApprovalId, ApprovalRequest, ApprovalStatus, Decision, SessionId, SessionStatus,
-    Turn, TurnId, TurnStatus, TurnTotals,
+    AgentSession, ApprovalId, ApprovalRequest, ApprovalStatus, Decision, NotificationState,
+    SessionId, SessionStatus, Turn, TurnId, TurnStatus, TurnTotals,
 };
 
 use crate::ports::{
@@ -78,6 +78,20 @@ pub struct InMemoryApprovalRepository {
     rows: Mutex<HashMap<ApprovalId, ApprovalRequest>>,
     warned: Mutex<std::collections::HashSet<ApprovalId>>,
     audited: Mutex<Vec<crate::audit::AuditRecord>>,
+    /// When each approval's next delivery is due (the outbox lease).
+    notify_after: Mutex<HashMap<ApprovalId, DateTime<Utc>>>,
+}
+
+/// The immediate attempt's head start over the outbox.
+fn lease() -> chrono::Duration {
+    chrono::Duration::seconds(orchestra_domain::notification::FIRST_ATTEMPT_LEASE_SECS)
+}
+
+/// Rewrites an approval's outbox fields.
+fn with_outbox(row: &mut ApprovalRequest, f: impl FnOnce(&mut orchestra_domain::ApprovalSnapshot)) {
+    let mut snap = row.snapshot().clone();
+    f(&mut snap);
+    *row = ApprovalRequest::restore(snap);
 }
 
 impl InMemoryApprovalRepository {
@@ -98,6 +112,7 @@ impl ApprovalRepository for InMemoryApprovalRepository {
             )));
         }
         rows.insert(approval.id(), approval.clone());
+        lock(&self.notify_after).insert(approval.id(), approval.created_at() + lease());
         Ok(())
     }
 
@@ -144,6 +159,7 @@ impl ApprovalRepository for InMemoryApprovalRepository {
             return Ok(DecideOutcome::NotPending(row.clone()));
         }
         row.apply(decision.clone());
+        lock(&self.notify_after).insert(id, decision.decided_at + lease());
         lock(&self.audited).extend(audit.cloned());
         Ok(DecideOutcome::Decided(row.clone()))
     }
@@ -183,7 +199,87 @@ impl ApprovalRepository for InMemoryApprovalRepository {
         let mut rows = lock(&self.rows);
         let row = rows.get_mut(&id).ok_or(RepositoryError::NotFound)?;
         row.set_notification_ref(reference);
+        let pending = row.status() == ApprovalStatus::Pending;
+        with_outbox(row, |s| {
+            s.notify_attempts = 0;
+            s.notify_error = None;
+            if s.notification.is_due() {
+                s.notification = if pending {
+                    NotificationState::Sent
+                } else {
+                    NotificationState::UpdatePending
+                };
+            }
+        });
+        lock(&self.notify_after).remove(&id);
         Ok(())
+    }
+
+    async fn set_notification_state(
+        &self,
+        id: ApprovalId,
+        state: NotificationState,
+    ) -> Result<(), RepositoryError> {
+        if let Some(row) = lock(&self.rows).get_mut(&id) {
+            with_outbox(row, |s| {
+                s.notification = state;
+                if state == NotificationState::Updated {
+                    s.notify_attempts = 0;
+                    s.notify_error = None;
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn record_notify_failure(
+        &self,
+        id: ApprovalId,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        give_up: bool,
+    ) -> Result<(), RepositoryError> {
+        if let Some(row) = lock(&self.rows).get_mut(&id)
+            && row.notification().is_due()
+        {
+            with_outbox(row, |s| {
+                s.notify_attempts += 1;
+                s.notify_error = Some(error.chars().take(500).collect());
+                if give_up && s.notification == NotificationState::UpdatePending {
+                    s.notification = NotificationState::Failed;
+                }
+            });
+            lock(&self.notify_after).insert(id, retry_at);
+        }
+        Ok(())
+    }
+
+    async fn claim_due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let rows = lock(&self.rows);
+        let mut after = lock(&self.notify_after);
+        let mut due: Vec<&ApprovalRequest> = rows
+            .values()
+            .filter(|a| a.notification().is_due())
+            .filter(|a| after.get(&a.id()).is_none_or(|t| *t <= now))
+            .collect();
+        due.sort_by_key(|a| a.created_at());
+        due.truncate(limit as usize);
+        for a in &due {
+            after.insert(a.id(), lease_until);
+        }
+        Ok(due.into_iter().cloned().collect())
+    }
+
+    async fn count_notifications_due(&self) -> Result<u64, RepositoryError> {
+        Ok(lock(&self.rows)
+            .values()
+            .filter(|a| a.notification().is_due())
+            .count() as u64)
     }
 
     async fn count_by_status(&self, status: ApprovalStatus) -> Result<u64, RepositoryError> {

@@ -44,6 +44,11 @@ fn load_approval(conn: &mut DbConn, id: &str) -> Result<Option<ApprovalRequest>,
 /// approvals it changed. One statement, so it is atomic on both backends and takes
 /// SQLite's write lock at once (a read-then-write transaction could fail with
 /// SQLITE_BUSY).
+/// When the outbox may take over a delivery whose immediate attempt starts at `t`.
+fn lease_after(t: NaiveDateTime) -> NaiveDateTime {
+    t + chrono::Duration::seconds(orchestra_domain::notification::FIRST_ATTEMPT_LEASE_SECS)
+}
+
 fn claim_approvals(
     conn: &mut DbConn,
     sql: &dyn Fn([&str; 3]) -> String,
@@ -52,7 +57,7 @@ fn claim_approvals(
     limit: u32,
 ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
     let rows: Vec<IdRow> = match conn {
-        DbConn::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?"]))
+        DbConn::Sqlite(c) => diesel::sql_query(sql(["?1", "?2", "?3"]))
             .bind::<Timestamp, _>(set_at)
             .bind::<Timestamp, _>(cutoff)
             .bind::<BigInt, _>(i64::from(limit))
@@ -177,6 +182,22 @@ impl ApprovalRepository for DieselApprovalRepository {
                     ))
                     .execute(conn)
                     .map_err(map_diesel)?;
+                    if changed == 1 {
+                        // The outbox: the chat must now show the outcome.
+                        diesel::update(
+                            approvals::table
+                                .filter(approvals::id.eq(&id))
+                                .filter(approvals::notification.eq_any(["pending", "sent"])),
+                        )
+                        .set((
+                            approvals::notification.eq("update_pending"),
+                            approvals::notify_attempts.eq(0),
+                            approvals::notify_error.eq(None::<String>),
+                            approvals::notify_after.eq(Some(lease_after(decided_at))),
+                        ))
+                        .execute(conn)
+                        .map_err(map_diesel)?;
+                    }
                     if changed == 1
                         && let Some(record) = &audit
                     {
@@ -207,10 +228,12 @@ impl ApprovalRepository for DieselApprovalRepository {
                 // concurrent sweeper that picked the same rows skips those another committed.
                 let sql = |p: [&str; 3]| {
                     format!(
-                        "UPDATE approvals SET status = 'Expired', decided_by = 'system:timeout', decided_at = {}, \
-                         reason = 'no decision before the deadline' \
+                        "UPDATE approvals SET status = 'Expired', decided_by = 'system:timeout', decided_at = {0}, \
+                         reason = 'no decision before the deadline', \
+                         notification = CASE WHEN notification IN ('pending', 'sent') THEN 'update_pending' ELSE notification END, \
+                         notify_attempts = 0, notify_error = NULL, notify_after = {0} \
                          WHERE status = 'Pending' AND id IN (SELECT id FROM approvals WHERE status = 'Pending' \
-                         AND expires_at < {} ORDER BY expires_at LIMIT {}) RETURNING id",
+                         AND expires_at < {1} ORDER BY expires_at LIMIT {2}) RETURNING id",
                         p[0], p[1], p[2]
                     )
                 };
@@ -229,14 +252,135 @@ impl ApprovalRepository for DieselApprovalRepository {
         self.db
             .run("approvals.set_notification_ref", move |conn| {
                 let n = diesel::update(approvals::table.find(&id))
-                    .set(approvals::notification_ref.eq(reference))
+                    .set((
+                        approvals::notification_ref.eq(reference),
+                        approvals::notify_attempts.eq(0),
+                        approvals::notify_error.eq(None::<String>),
+                        approvals::notify_after.eq(None::<NaiveDateTime>),
+                    ))
                     .execute(conn)
                     .map_err(map_diesel)?;
                 if n == 0 {
-                    Err(RepositoryError::NotFound)
-                } else {
-                    Ok(())
+                    return Err(RepositoryError::NotFound);
                 }
+                // Sent; or, decided while it was being sent, its update is due now.
+                let due = || {
+                    approvals::table
+                        .filter(approvals::id.eq(&id))
+                        .filter(approvals::notification.eq_any(["pending", "update_pending"]))
+                };
+                diesel::update(due().filter(approvals::status.eq("Pending")))
+                    .set(approvals::notification.eq("sent"))
+                    .execute(conn)
+                    .map_err(map_diesel)?;
+                diesel::update(due().filter(approvals::status.ne("Pending")))
+                    .set(approvals::notification.eq("update_pending"))
+                    .execute(conn)
+                    .map_err(map_diesel)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn set_notification_state(
+        &self,
+        id: ApprovalId,
+        state: orchestra_domain::NotificationState,
+    ) -> Result<(), RepositoryError> {
+        let id = id.to_string();
+        self.db
+            .run("approvals.set_notification_state", move |conn| {
+                let row = approvals::table.filter(approvals::id.eq(&id));
+                if state == orchestra_domain::NotificationState::Updated {
+                    diesel::update(row)
+                        .set((
+                            approvals::notification.eq(state.as_str()),
+                            approvals::notify_attempts.eq(0),
+                            approvals::notify_error.eq(None::<String>),
+                        ))
+                        .execute(conn)
+                } else {
+                    diesel::update(row)
+                        .set(approvals::notification.eq(state.as_str()))
+                        .execute(conn)
+                }
+                .map(|_| ())
+                .map_err(map_diesel)
+            })
+            .await
+    }
+
+    async fn record_notify_failure(
+        &self,
+        id: ApprovalId,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        give_up: bool,
+    ) -> Result<(), RepositoryError> {
+        let id = id.to_string();
+        let error: String = error.chars().take(500).collect();
+        let retry_at = to_naive(retry_at);
+        self.db
+            .run("approvals.record_notify_failure", move |conn| {
+                let row = approvals::table
+                    .filter(approvals::id.eq(&id))
+                    .filter(approvals::notification.eq_any(["pending", "update_pending"]));
+                diesel::update(row)
+                    .set((
+                        approvals::notify_attempts.eq(approvals::notify_attempts + 1),
+                        approvals::notify_error.eq(Some(error)),
+                        approvals::notify_after.eq(Some(retry_at)),
+                    ))
+                    .execute(conn)
+                    .map_err(map_diesel)?;
+                if give_up {
+                    diesel::update(
+                        approvals::table
+                            .filter(approvals::id.eq(&id))
+                            .filter(approvals::notification.eq("update_pending")),
+                    )
+                    .set(approvals::notification.eq("failed"))
+                    .execute(conn)
+                    .map_err(map_diesel)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn claim_due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let now = to_naive(now);
+        let lease_until = to_naive(lease_until);
+        self.db
+            .run("approvals.claim_due_notifications", move |conn| {
+                let sql = |p: [&str; 3]| {
+                    format!(
+                        "UPDATE approvals SET notify_after = {0} WHERE notification IN ('pending', 'update_pending') \
+                         AND (notify_after IS NULL OR notify_after <= {1}) \
+                         AND id IN (SELECT id FROM approvals WHERE notification IN ('pending', 'update_pending') \
+                         AND (notify_after IS NULL OR notify_after <= {1}) ORDER BY created_at LIMIT {2}) RETURNING id",
+                        p[0], p[1], p[2]
+                    )
+                };
+                claim_approvals(conn, &sql, lease_until, now, limit)
+            })
+            .await
+    }
+
+    async fn count_notifications_due(&self) -> Result<u64, RepositoryError> {
+        self.db
+            .run("approvals.count_notifications_due", move |conn| {
+                approvals::table
+                    .filter(approvals::notification.eq_any(["pending", "update_pending"]))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .map(to_count)
+                    .map_err(map_diesel)
             })
             .await
     }
