@@ -1069,6 +1069,8 @@ async fn an_undelivered_approval_is_retried_until_the_chat_has_it_and_its_outcom
                 && l.contains(r#"message="request""#)),
         "counted"
     );
+    let (_, dm) = f.app.get_json("/api/diagnostics/metrics").await;
+    assert_eq!(dm["NotificationsPending"], 1, "{dm}");
     f.tg.set_faults(Faults::default());
     let a = f
         .app

@@ -54,6 +54,9 @@ pub struct CircuitBreakerResponse {
 pub struct ServiceMetricsResponse {
     /// Pending approvals.
     pub queue_size: u64,
+    /// Approvals whose message (request or outcome) the chat has not got yet; the outbox
+    /// retries them.
+    pub notifications_pending: u64,
     /// Whether Telegram works (true when disabled).
     pub telegram_service_healthy: bool,
     /// Whether Telegram is enabled.

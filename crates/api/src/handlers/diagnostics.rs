@@ -105,9 +105,11 @@ pub async fn service_metrics(state: web::Data<AppState>) -> Result<HttpResponse,
         .into_iter()
         .map(|(s, n)| (s.as_str().to_owned(), n))
         .collect();
+    let notifications_pending = state.approvals.list.notifications_due().await?;
     let n = state.notifier.status();
     Ok(HttpResponse::Ok().json(ServiceMetricsResponse {
         queue_size: pending.total,
+        notifications_pending,
         telegram_service_healthy: n.healthy,
         telegram_enabled: n.enabled,
         circuit_breaker_state: n.circuit_state.to_owned(),

@@ -60,4 +60,12 @@ impl ListApprovalsHandler {
         crate::paging::validate_page(query.page)?;
         Ok(self.repo.list(&query.filter, query.page).await?)
     }
+
+    /// How many approvals have a delivery to the human channel still due.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn notifications_due(&self) -> Result<u64, AppError> {
+        Ok(self.repo.count_notifications_due().await?)
+    }
 }
