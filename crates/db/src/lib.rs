@@ -72,12 +72,16 @@ impl fmt::Debug for DbConn {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     target: DatabaseTarget,
+    sqlite_full_sync: bool,
 }
 
 impl ConnectionManager {
-    /// A manager for `target`.
+    /// A manager for `target` (SQLite with `synchronous = FULL`).
     pub fn new(target: DatabaseTarget) -> Self {
-        Self { target }
+        Self {
+            target,
+            sqlite_full_sync: true,
+        }
     }
 }
 
@@ -100,7 +104,13 @@ impl ManageConnection for ConnectionManager {
                 for pragma in [
                     "PRAGMA busy_timeout = 5000",
                     "PRAGMA journal_mode = WAL",
-                    "PRAGMA synchronous = NORMAL",
+                    // FULL: a commit (a decision) is on disk before it is acted on, even
+                    // across a power loss; NORMAL only across a process crash.
+                    if self.sqlite_full_sync {
+                        "PRAGMA synchronous = FULL"
+                    } else {
+                        "PRAGMA synchronous = NORMAL"
+                    },
                     "PRAGMA foreign_keys = ON",
                 ] {
                     diesel::sql_query(pragma)
@@ -134,6 +144,8 @@ pub struct PoolSettings {
     pub min_idle: u32,
     /// How long a caller waits for a connection.
     pub connection_timeout: Duration,
+    /// SQLite: `synchronous = FULL` (every commit synced) rather than `NORMAL`.
+    pub sqlite_full_sync: bool,
 }
 
 impl Default for PoolSettings {
@@ -142,6 +154,7 @@ impl Default for PoolSettings {
             max_size: 10,
             min_idle: 1,
             connection_timeout: Duration::from_secs(5),
+            sqlite_full_sync: true,
         }
     }
 }
@@ -191,7 +204,10 @@ impl Database {
             .min_idle(Some(settings.min_idle.min(max_size)))
             .connection_timeout(settings.connection_timeout)
             .test_on_check_out(false)
-            .build_unchecked(ConnectionManager::new(target.clone()));
+            .build_unchecked(ConnectionManager {
+                target: target.clone(),
+                sqlite_full_sync: settings.sqlite_full_sync,
+            });
         let db = Self {
             pool,
             target: Arc::new(target),

@@ -418,6 +418,13 @@ impl Application {
         }
         let server = server.run();
 
+        if !settings.database.pool.sqlite_full_sync
+            && database.backend() == orchestra_db::Backend::Sqlite
+        {
+            tracing::warn!(
+                "database.sqlite_synchronous = normal: a power loss may lose the last committed decisions (durability weakened by configuration)"
+            );
+        }
         tracing::info!(
             address = %format!("{}:{port}", settings.server.host),
             environment = %settings.environment,

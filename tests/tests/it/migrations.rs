@@ -76,3 +76,36 @@ fn postgres_migrations_go_up_down_and_up_again() {
     let db = TestDatabase::empty();
     up_down_up(&db.url());
 }
+
+#[derive(QueryableByName)]
+struct Synchronous {
+    #[diesel(sql_type = BigInt)]
+    synchronous: i64,
+}
+
+/// SQLite syncs every commit by default (`synchronous = FULL`, 2); `normal` (1) only when
+/// configured.
+#[test]
+fn sqlite_connections_sync_every_commit_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let cs = format!("Data Source={}", dir.path().join("sync.db").display());
+    for (full, expected) in [(true, 2), (false, 1)] {
+        let db = Database::open(
+            DatabaseTarget::parse(&cs).unwrap(),
+            PoolSettings {
+                sqlite_full_sync: full,
+                ..PoolSettings::default()
+            },
+        )
+        .unwrap();
+        let mut conn = db.checkout().unwrap();
+        let DbConn::Sqlite(c) = &mut *conn else {
+            panic!("not SQLite")
+        };
+        let got: Synchronous = diesel::sql_query("PRAGMA synchronous")
+            .get_result(c)
+            .unwrap();
+        assert_eq!(got.synchronous, expected);
+    }
+    assert!(PoolSettings::default().sqlite_full_sync);
+}

@@ -120,6 +120,14 @@ impl Settings {
                 d.pool.connection_timeout.as_secs().to_string(),
             ),
             ("auto_migrate", d.auto_migrate.to_string()),
+            (
+                "sqlite_synchronous",
+                q(if d.pool.sqlite_full_sync {
+                    "full"
+                } else {
+                    "normal"
+                }),
+            ),
         ]
     }
 

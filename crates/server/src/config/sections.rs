@@ -191,6 +191,9 @@ pub struct DatabaseSection {
     pub connect_timeout_secs: u64,
     /// Whether pending migrations are applied at start (Development: true).
     pub auto_migrate: bool,
+    /// SQLite's `synchronous`: `full` (default: every commit, every decision, synced to
+    /// disk) or `normal` (faster; a power loss may lose the last commits).
+    pub sqlite_synchronous: String,
 }
 
 impl Default for DatabaseSection {
@@ -201,6 +204,7 @@ impl Default for DatabaseSection {
             min_idle: 1,
             connect_timeout_secs: 5,
             auto_migrate: false,
+            sqlite_synchronous: "full".into(),
         }
     }
 }

@@ -85,6 +85,18 @@ fn production_needs_tls_or_a_proxy_that_terminates_it() {
 }
 
 #[test]
+fn sqlite_commits_are_synced_unless_weakened_by_name() {
+    assert!(load(&[]).unwrap().database.pool.sqlite_full_sync);
+    let s = load(&[("ORCHESTRA__DATABASE__SQLITE_SYNCHRONOUS", "normal")]).unwrap();
+    assert!(!s.database.pool.sqlite_full_sync);
+    let err = load(&[("ORCHESTRA__DATABASE__SQLITE_SYNCHRONOUS", "off")]).unwrap_err();
+    assert!(
+        err.to_string().contains("database.sqlite_synchronous"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_operations_listener_is_opt_in_and_not_the_main_port() {
     assert_eq!(load(&[]).unwrap().server.ops_listener, None);
     assert_eq!(

@@ -147,10 +147,21 @@ fn database(environment: Environment, d: DatabaseSection) -> Result<DatabaseSett
             "must be between 1 and 1000",
         ));
     }
+    let sqlite_full_sync = match d.sqlite_synchronous.to_ascii_lowercase().as_str() {
+        "full" => true,
+        "normal" => false,
+        _ => {
+            return Err(invalid(
+                "database.sqlite_synchronous",
+                "must be `full` or `normal`",
+            ));
+        }
+    };
     let pool = PoolSettings {
         max_size,
         min_idle: d.min_idle.min(max_size),
         connection_timeout: std::time::Duration::from_secs(d.connect_timeout_secs.max(1)),
+        sqlite_full_sync,
     };
     Ok(DatabaseSettings {
         target,
