@@ -25,6 +25,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
     info(title = "Orchestra", description = "Runs Claude Code agents as supervised subprocesses with a human in the loop."),
     paths(
         handlers::health::health,
+        handlers::health::ready,
         handlers::health::live,
         handlers::metrics::metrics,
         handlers::diagnostics::database,

@@ -52,6 +52,28 @@ async fn openapi_document_snapshot() {
     app.shutdown().await;
 }
 
+/// Every operation has its own operationId (clients and fuzzers key on them), and every
+/// route the server mounts outside `/api` is in the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_operation_ids_are_unique_and_health_routes_are_documented() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, doc) = app.get_json("/swagger/v1/swagger.json").await;
+    let mut ids = std::collections::BTreeMap::<String, usize>::new();
+    for ops in doc["paths"].as_object().unwrap().values() {
+        for op in ops.as_object().unwrap().values() {
+            if let Some(id) = op["operationId"].as_str() {
+                *ids.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let doubled: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "{doubled:?}");
+    for path in ["/health", "/health/ready", "/health/live", "/metrics"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+    app.shutdown().await;
+}
+
 // --- Routing ---
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

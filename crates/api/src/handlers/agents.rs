@@ -11,7 +11,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The agents this server can run, from the latest discovery.
-#[utoipa::path(get, path = "/api/agents", tag = "sessions", responses((status = 200, body = Vec<AgentResponse>)))]
+#[utoipa::path(get, operation_id = "list_agents", path = "/api/agents", tag = "sessions", responses((status = 200, body = Vec<AgentResponse>)))]
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let found = state.sessions.agents.current().await;
     let live = &state.sessions.commands.live;

@@ -37,7 +37,7 @@ fn parse_id(raw: &str) -> Result<ApprovalId, ApiError> {
 }
 
 /// Lists approvals, newest first, filtered and paged.
-#[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ApprovalListQuery),
+#[utoipa::path(get, operation_id = "list_approvals", path = "/api/approvals", tag = "approvals", params(ApprovalListQuery),
     responses((status = 200, body = PageResponse<ApprovalResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -81,7 +81,7 @@ pub async fn list(
 }
 
 /// Reads one approval.
-#[utoipa::path(get, path = "/api/approvals/{approvalId}", tag = "approvals",
+#[utoipa::path(get, operation_id = "get_approval", path = "/api/approvals/{approvalId}", tag = "approvals",
     params(("approvalId" = String, Path, description = "Approval id (UUID)")),
     responses((status = 200, body = ApprovalResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(

@@ -13,7 +13,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The audit log, newest first: who started, decided, cancelled or changed what, and when.
-#[utoipa::path(get, path = "/api/audit", tag = "audit",
+#[utoipa::path(get, operation_id = "list_audit_events", path = "/api/audit", tag = "audit",
     params(PagingQuery),
     responses((status = 200, body = PageResponse<AuditEventResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list(

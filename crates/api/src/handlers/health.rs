@@ -19,8 +19,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         resource("/health/ready")
-            .route(web::get().to(health))
-            .route(web::head().to(health)),
+            .route(web::get().to(ready))
+            .route(web::head().to(ready)),
     );
 }
 
@@ -69,6 +69,18 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// Readiness: the same checks as `/health` (the database answers).
+#[utoipa::path(
+    get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = HealthResponse),
+        (status = 503, description = "A check failed", body = HealthResponse),
+    )
+)]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    health(state).await
 }
 
 /// Liveness: 200 while the process serves requests.

@@ -64,7 +64,7 @@ fn detail(state: &AppState, session: &AgentSession) -> SessionDetailResponse {
 }
 
 /// Lists sessions, newest first, filtered and paged.
-#[utoipa::path(get, path = "/api/sessions", tag = "sessions", params(SessionListQuery),
+#[utoipa::path(get, operation_id = "list_sessions", path = "/api/sessions", tag = "sessions", params(SessionListQuery),
     responses((status = 200, body = PageResponse<SessionResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -141,7 +141,7 @@ pub async fn create(
 }
 
 /// Reads one session with its totals and its live process.
-#[utoipa::path(get, path = "/api/sessions/{sessionId}", tag = "sessions",
+#[utoipa::path(get, operation_id = "get_session", path = "/api/sessions/{sessionId}", tag = "sessions",
     params(("sessionId" = String, Path, description = "Session id (UUID)")),
     responses((status = 200, body = SessionDetailResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
