@@ -178,15 +178,22 @@ impl SessionDeps {
     /// Marks an Active session Failed with `reason` (and logs it); others stay as they are.
     pub(crate) async fn fail_if_active(&self, id: SessionId, reason: &str) -> Result<(), AppError> {
         let now = self.clock.now();
+        // Set by the attempt that was stored (a retried transition runs the closure again).
+        let failed_now = std::sync::atomic::AtomicBool::new(false);
         self.transition(id, |s| {
-            if s.status() == SessionStatus::Active {
+            let active = s.status() == SessionStatus::Active;
+            failed_now.store(active, std::sync::atomic::Ordering::Relaxed);
+            if active {
                 s.fail(reason.to_owned(), now)
             } else {
                 Ok(())
             }
         })
         .await?;
-        self.log_status(id, SessionStatus::Failed, Some(reason.to_owned()));
+        // Only a session this call failed gets a Failed status event.
+        if failed_now.load(std::sync::atomic::Ordering::Relaxed) {
+            self.log_status(id, SessionStatus::Failed, Some(reason.to_owned()));
+        }
         Ok(())
     }
 

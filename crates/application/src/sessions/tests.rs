@@ -23,6 +23,7 @@ use crate::testing::{
 };
 
 struct Fixture {
+    deps: SessionDeps,
     runtime: Arc<FakeAgentRuntime>,
     sessions: Arc<dyn SessionRepository>,
     approvals: Arc<dyn ApprovalRepository>,
@@ -75,6 +76,7 @@ fn fixture(park_after: Duration) -> Fixture {
     let commands = SessionCommands::new(&deps);
     let driver = commands.escalation.clone();
     Fixture {
+        deps: deps.clone(),
         _driver: tokio::spawn(async move { driver.run(std::future::pending()).await }),
         decide: DecideApprovalHandler::new(approval_deps),
         runtime,
@@ -427,4 +429,27 @@ async fn closing_a_session_withdraws_its_approvals_and_forgets_it() {
     );
     assert_eq!(f.commands.live.live_count(), 0);
     assert!(f.commands.live.info(session.id()).is_none());
+}
+
+#[tokio::test]
+async fn failing_a_session_that_is_not_active_changes_and_logs_nothing() {
+    let f = fixture(Duration::from_secs(600));
+    let session = f.commands.create.handle(create()).await.unwrap();
+    f.commands.pause.handle(session.id()).await.unwrap();
+    f.deps
+        .fail_if_active(session.id(), "the agent died")
+        .await
+        .unwrap();
+    assert_eq!(f.status(session.id()).await, SessionStatus::Paused);
+    let (events, _) = f.deps.logs.get(session.id()).since(0);
+    assert!(
+        !events.iter().any(|e| matches!(
+            e.event,
+            super::event_log::SessionEvent::StatusChanged {
+                status: SessionStatus::Failed,
+                ..
+            }
+        )),
+        "no Failed event for a session that did not fail"
+    );
 }
