@@ -274,12 +274,15 @@ impl EscalationDriver {
 
     async fn continue_after_approval(&self, esc: &Escalation, sid: SessionId, c: Continuation) {
         let _guard = self.deps.registry.lock_lifecycle(sid).await;
-        let Ok(Some(session)) = self.deps.sessions.find(sid).await else {
-            return;
+        let session = match self.deps.sessions.find(sid).await {
+            Ok(Some(s)) if s.status() != SessionStatus::Closed => s,
+            Ok(_) => {
+                // A decision about a closed or unknown session: keep no lock entry for it.
+                self.deps.registry.forget(sid);
+                return;
+            }
+            Err(_) => return,
         };
-        if session.status() == SessionStatus::Closed {
-            return;
-        }
         esc.grant_once(sid, &c.tool, &c.input, c.updated_input.clone());
         let allowed = c.updated_input.as_ref().unwrap_or(&c.input);
         let live_prompts = esc.settings().live_prompts;

@@ -61,6 +61,9 @@ impl Lifecycle {
 
     async fn run(&self, id: SessionId, step: Step) -> Result<AgentSession, AppError> {
         let d = &self.deps;
+        // An unknown id is refused before it gets a lock entry (the map holds only sessions
+        // that exist).
+        d.load(id).await?;
         let _guard = d.registry.lock_lifecycle(id).await;
         // Refuse a step the status does not allow before touching the process.
         let current = d.load(id).await?;

@@ -93,6 +93,11 @@ impl LiveRegistry {
         m.lock_owned().await
     }
 
+    /// Sessions with a lifecycle lock entry.
+    pub fn lifecycle_entries(&self) -> usize {
+        lock(&self.inner.lifecycle).len()
+    }
+
     /// Forgets a closed session's lock.
     pub(crate) fn forget(&self, id: SessionId) {
         lock(&self.inner.lifecycle).remove(&id);

@@ -453,3 +453,18 @@ async fn failing_a_session_that_is_not_active_changes_and_logs_nothing() {
         "no Failed event for a session that did not fail"
     );
 }
+
+#[tokio::test]
+async fn lifecycle_steps_on_unknown_sessions_leave_no_lock_entries() {
+    let f = fixture(Duration::from_secs(600));
+    let before = f.deps.registry.lifecycle_entries();
+    for _ in 0..200 {
+        let unknown = orchestra_domain::SessionId::new();
+        assert!(matches!(
+            f.commands.pause.handle(unknown).await,
+            Err(AppError::NotFound { .. })
+        ));
+        assert!(f.commands.close.handle(unknown).await.is_err());
+    }
+    assert_eq!(f.deps.registry.lifecycle_entries(), before);
+}
