@@ -54,6 +54,8 @@ pub enum ErrorCode {
     SessionClosed,
     /// Every agent process slot is taken.
     AgentCapacityExhausted,
+    /// Too many event streams are open (for the session, or overall).
+    TooManySubscribers,
     /// The agent CLI did not start.
     AgentStartFailed,
     /// The agent process cannot be talked to.
@@ -101,6 +103,7 @@ impl ErrorCode {
         Self::SessionStopping,
         Self::SessionClosed,
         Self::AgentCapacityExhausted,
+        Self::TooManySubscribers,
         Self::AgentStartFailed,
         Self::AgentUnavailable,
         Self::DatabaseUnavailable,
@@ -139,6 +142,7 @@ impl ErrorCode {
             Self::SessionStopping => "session_stopping",
             Self::SessionClosed => "session_closed",
             Self::AgentCapacityExhausted => "agent_capacity_exhausted",
+            Self::TooManySubscribers => "too_many_subscribers",
             Self::AgentStartFailed => "agent_start_failed",
             Self::AgentUnavailable => "agent_unavailable",
             Self::DatabaseUnavailable => "database_unavailable",

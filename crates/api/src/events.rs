@@ -128,6 +128,8 @@ struct State {
     last: u64,
     keepalive: tokio::time::Interval,
     prelude: Option<Bytes>,
+    /// Held while the stream lives (its place under the subscriber caps).
+    _permit: crate::sse_limits::SsePermit,
 }
 
 fn ends_stream(e: &LoggedEvent) -> bool {
@@ -146,6 +148,7 @@ fn ends_stream(e: &LoggedEvent) -> bool {
 pub fn sse_stream(
     log: Arc<EventLog>,
     after: Option<u64>,
+    permit: crate::sse_limits::SsePermit,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
     let sub = log.subscribe(after);
     let first = sub.backlog.first().map_or(log.next_seq(), |e| e.seq);
@@ -163,6 +166,7 @@ pub fn sse_stream(
         last: after.unwrap_or(0),
         keepalive,
         prelude,
+        _permit: permit,
     };
     futures_util::stream::unfold(state, |mut st| async move {
         if let Some(p) = st.prelude.take() {

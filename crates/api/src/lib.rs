@@ -17,6 +17,7 @@ pub mod events;
 pub mod handlers;
 pub mod middleware;
 pub mod openapi;
+pub mod sse_limits;
 mod state;
 
 pub use error::{ApiError, ErrorCode};

@@ -86,6 +86,8 @@ pub struct AppState {
     pub audit: orchestra_application::audit::AuditTrail,
     /// Web origins that may call the API from a browser (`Origin` header); none by default.
     pub allowed_origins: Vec<String>,
+    /// Caps on open event streams.
+    pub sse: crate::sse_limits::SseLimits,
 }
 
 impl std::fmt::Debug for AppState {

@@ -288,6 +288,7 @@ impl Application {
             .map(|t| t as Arc<dyn InboundChannel>);
 
         let state = AppState {
+            sse: orchestra_api::sse_limits::SseLimits::default(),
             auth,
             allowed_origins: settings.server.allowed_origins.clone(),
             audit: audit.clone(),

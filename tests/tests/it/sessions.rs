@@ -764,7 +764,43 @@ async fn shutdown_pauses_live_sessions(backend: Backend) {
     assert_eq!(store.session_status(&id).await, "Paused");
 }
 
+/// Event streams are capped per session: the 17th gets 503 `too_many_subscribers`, and a
+/// stream that goes away frees its place.
+async fn event_streams_are_capped_per_session(backend: Backend) {
+    let f = fixture(backend, &[]).await;
+    let id = f.app.create_session(f.work.path(), json!({})).await;
+    let url = f.app.url(&format!("/api/sessions/{id}/events"));
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        let res = f.app.client.get(&url).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        open.push(res);
+    }
+    let res = f.app.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_subscribers", "{body}");
+    drop(open.pop());
+    // The server notices the closed connection when it next writes (the first keep-alive is
+    // 15 s away): wait for the place to come free rather than sleeping.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let res = f.app.client.get(&url).send().await.unwrap();
+        if res.status().as_u16() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place never came free"
+        );
+        // Events make the server write to every stream, so it finds the closed one.
+        f.app.turn(&id, "hello").await;
+    }
+    f.app.shutdown().await;
+}
+
 both_backends!(
+    event_streams_are_capped_per_session,
     a_turn_runs_and_its_totals_add_up,
     pause_stops_the_process_and_resume_continues_the_conversation,
     an_interrupted_turn_ends_interrupted_and_the_session_goes_on,

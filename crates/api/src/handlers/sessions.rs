@@ -251,7 +251,7 @@ pub async fn get_turn(
 /// what was missed from the buffer (a `gap` event says when some is gone).
 #[utoipa::path(get, path = "/api/sessions/{sessionId}/events", tag = "sessions",
     params(("sessionId" = String, Path, description = "Session id"), EventsQuery),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody), (status = 409, description = "the session is closed", body = ErrorBody)))]
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody), (status = 409, description = "the session is closed", body = ErrorBody), (status = 503, description = "too many event streams open", body = ErrorBody)))]
 pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -280,12 +280,28 @@ pub async fn events(
         ),
     };
     let after = query.after.or(last_event_id);
+    let permit = state.sse.acquire(id).map_err(|full| {
+        let message = match full {
+            crate::sse_limits::SseFull::Session(n) => {
+                format!("this session already has {n} event streams open; close one and retry")
+            }
+            crate::sse_limits::SseFull::Total(n) => {
+                format!("the server already serves {n} event streams; retry later")
+            }
+        };
+        tracing::warn!(session.id = %id, "event stream refused: {message}");
+        ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            crate::ErrorCode::TooManySubscribers,
+            message,
+        )
+    })?;
     let log = state.sessions.commands.live.event_log(id);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(crate::events::sse_stream(log, after)))
+        .streaming(crate::events::sse_stream(log, after, permit)))
 }
 
 /// Interrupts the running turn (it ends `Interrupted`).
