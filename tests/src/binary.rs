@@ -144,6 +144,18 @@ impl ServerProcess {
         self.log_text()
     }
 
+    /// Waits (at most `within`) for the process to exit by itself, as a crash point makes
+    /// it; returns its log. Fails when it is still running.
+    pub async fn wait_exit(mut self, within: Duration) -> String {
+        let exited = tokio::time::timeout(within, self.child.wait()).await;
+        assert!(
+            exited.is_ok(),
+            "orchestra is still running after {within:?}:\n{}",
+            self.log_text()
+        );
+        self.log_text()
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -15,6 +15,7 @@ pub mod app;
 pub mod auth;
 pub mod bin_support;
 pub mod binary;
+pub mod crash;
 pub mod fake_telegram;
 pub mod mock_anthropic;
 pub mod pg;

@@ -10,6 +10,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod chaos;
 pub mod diagnostics;
 pub mod error;
 pub mod escalation;

@@ -33,6 +33,15 @@ pub const TELEGRAM_API_DURATION_SECONDS: &str = "telegram_api_duration_seconds";
 /// Counter: failed deliveries to the human channel (`message`: `request`, `update`,
 /// `warning`); each is retried by the outbox.
 pub const ESCALATION_NOTIFICATIONS_FAILED_TOTAL: &str = "escalation_notifications_failed_total";
+/// Counter: decisions nobody had acted on (a crash, a database error, another node) that
+/// the recovery pass carried out.
+pub const ESCALATION_DECISIONS_RECOVERED_TOTAL: &str = "escalation_decisions_recovered_total";
+/// Counter: decisions whose delivery to the agent was interrupted midway (the node
+/// stopped): marked `uncertain`, not sent again.
+pub const ESCALATION_DECISIONS_UNCERTAIN_TOTAL: &str = "escalation_decisions_uncertain_total";
+/// Counter: decisions that could not be claimed or recorded as acted on (the database
+/// failed); the recovery pass retries them.
+pub const ESCALATION_DECISION_ACTION_ERRORS_TOTAL: &str = "escalation_decision_action_errors_total";
 /// Gauge: approvals with a delivery still due (the outbox's backlog).
 pub const ESCALATION_NOTIFICATIONS_PENDING: &str = "escalation_notifications_pending";
 /// Counter: messages Telegram refused as HTML and that were sent again as plain text

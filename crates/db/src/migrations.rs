@@ -38,6 +38,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-02-000004_approval_session_rule"),
     migration_sql!("2026-12-02-000005_audit_request_origin"),
     migration_sql!("2026-12-02-000006_notification_outbox"),
+    migration_sql!("2026-12-02-000007_decision_acted_on"),
 ];
 
 /// One migration and whether it is applied.

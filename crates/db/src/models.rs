@@ -145,6 +145,7 @@ pub(crate) struct ApprovalRow {
     pub notify_attempts: i32,
     pub notify_error: Option<String>,
     pub notify_after: Option<NaiveDateTime>,
+    pub acted_on: String,
 }
 
 impl From<&ApprovalRequest> for ApprovalRow {
@@ -183,6 +184,7 @@ impl From<&ApprovalRequest> for ApprovalRow {
                         ),
                 )
             }),
+            acted_on: snap.acted_on.as_str().to_owned(),
         }
     }
 }
@@ -246,6 +248,10 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                 .map_err(|e| corrupt("approval notification", e))?,
             notify_attempts: r.notify_attempts,
             notify_error: r.notify_error,
+            acted_on: r
+                .acted_on
+                .parse()
+                .map_err(|e| corrupt("approval acted_on", e))?,
         }))
     }
 }

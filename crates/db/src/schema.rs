@@ -51,6 +51,9 @@ diesel::table! {
         notify_attempts -> Integer,
         notify_error -> Nullable<Text>,
         notify_after -> Nullable<Timestamp>,
+        acted_on -> Text,
+        acted_by -> Nullable<Text>,
+        acted_at -> Nullable<Timestamp>,
     }
 }
 

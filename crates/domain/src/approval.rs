@@ -297,6 +297,8 @@ pub struct ApprovalSnapshot {
     pub notify_attempts: i32,
     /// The last delivery failure, until a delivery succeeds.
     pub notify_error: Option<String>,
+    /// Whether the decision has been carried out on the session.
+    pub acted_on: crate::ActedOn,
 }
 
 /// A tool call (or a test) waiting for a human decision.
@@ -325,6 +327,7 @@ impl ApprovalRequest {
                 notification: crate::NotificationState::Pending,
                 notify_attempts: 0,
                 notify_error: None,
+                acted_on: crate::ActedOn::Waiting,
             },
         }
     }
@@ -394,6 +397,11 @@ impl ApprovalRequest {
         self.state.notify_error.as_deref()
     }
 
+    /// Whether the decision has been carried out on the session.
+    pub fn acted_on(&self) -> crate::ActedOn {
+        self.state.acted_on
+    }
+
     /// Checks that `outcome` may be applied now and builds the decision.
     ///
     /// Human outcomes (approve / reject) are refused past the deadline; expiry is refused
@@ -438,6 +446,8 @@ impl ApprovalRequest {
     /// Applies a decision built by [`Self::decide`] (after the repository accepted it).
     pub fn apply(&mut self, decision: Decision) {
         self.state.notification = self.state.notification.after_decision();
+        self.state.acted_on =
+            crate::ActedOn::after_decision(self.state.request.kind == ApprovalKind::Test);
         self.state.status = decision.outcome.status();
         self.state.decision = Some(decision);
     }

@@ -11,6 +11,7 @@
 //! transition rules; adapters only store what these methods produce.
 
 pub mod access;
+pub mod acted_on;
 pub mod approval;
 pub mod ids;
 pub mod notification;
@@ -19,6 +20,7 @@ pub mod text;
 pub mod turn;
 
 pub use access::{ApiKey, KeyNameError, ParseRoleError, Principal, Role};
+pub use acted_on::{ActedOn, ParseActedOnError};
 pub use approval::{
     ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalSnapshot, ApprovalStatus,
     ApprovalTimeoutPolicy, DecideApprovalError, Decision, DecisionOutcome, NewApproval,

@@ -189,6 +189,7 @@ impl Application {
                 park_after: Duration::from_secs(a.park_after_secs),
                 timeout: None,
                 live_prompts: c.live_permission_prompts,
+                node_id: c.node_id.clone(),
             },
         );
         let session_deps = SessionDeps::new(

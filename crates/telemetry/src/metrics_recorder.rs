@@ -136,6 +136,18 @@ fn describe_all() {
         m::ESCALATION_NOTIFICATIONS_FAILED_TOTAL,
         "Failed deliveries to the human channel, by message; the outbox retries each."
     );
+    describe_counter!(
+        m::ESCALATION_DECISIONS_RECOVERED_TOTAL,
+        "Decisions nobody had acted on that the recovery pass carried out."
+    );
+    describe_counter!(
+        m::ESCALATION_DECISIONS_UNCERTAIN_TOTAL,
+        "Decisions whose delivery to the agent a stopped node interrupted (not sent again)."
+    );
+    describe_counter!(
+        m::ESCALATION_DECISION_ACTION_ERRORS_TOTAL,
+        "Decisions that could not be claimed or recorded as acted on; retried."
+    );
     describe_gauge!(
         m::ESCALATION_NOTIFICATIONS_PENDING,
         "Approvals with a delivery to the human channel still due."

@@ -29,6 +29,7 @@ mod architecture;
 mod audit;
 mod auth;
 mod cli;
+mod crash;
 mod escalation;
 mod http_api;
 mod isolation;

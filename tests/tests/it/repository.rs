@@ -15,9 +15,9 @@ use orchestra_db::{
     DieselSessionRepository, Migrations, PoolSettings,
 };
 use orchestra_domain::{
-    AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalStatus,
-    Decision, DecisionOutcome, NewApproval, NewSession, PermissionMode, SessionId, SessionStatus,
-    TurnTotals,
+    ActedOn, AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope,
+    ApprovalStatus, Decision, DecisionOutcome, NewApproval, NewSession, PermissionMode, SessionId,
+    SessionStatus, TurnTotals,
 };
 use orchestra_tests::Backend;
 use orchestra_tests::app::{TestStore, new_store};
@@ -600,6 +600,135 @@ async fn postgres_decisions_and_other_audit_events_chain_under_concurrency() {
         .await;
 }
 
+async fn a_decision_is_acted_on_once_and_interrupted_claims_become_uncertain(r: Repos) {
+    let (a, b, test) = (
+        approval("s1", ApprovalKind::Live, 0, 600),
+        approval("s1", ApprovalKind::Denial, 1, 600),
+        approval("test", ApprovalKind::Test, 2, 600),
+    );
+    for x in [&a, &b, &test] {
+        r.approvals.insert(x).await.unwrap();
+        assert_eq!(x.acted_on(), ActedOn::Waiting);
+        assert!(
+            !r.approvals.claim_action(x.id(), "n1", t(3)).await.unwrap(),
+            "nothing to act on yet"
+        );
+    }
+    assert!(
+        r.approvals
+            .list_unacted(t(1_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for (x, at) in [(&a, 10), (&b, 20), (&test, 30)] {
+        r.approvals
+            .decide(
+                x.id(),
+                &decision(DecisionOutcome::Approved, "api", at),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let acted = |id| {
+        let repo = r.approvals.clone();
+        async move { repo.find(id).await.unwrap().unwrap().acted_on() }
+    };
+    assert_eq!(
+        acted(test.id()).await,
+        ActedOn::Done,
+        "a test approval has no session"
+    );
+    assert_eq!(acted(a.id()).await, ActedOn::Due);
+    let ids = |v: Vec<ApprovalRequest>| v.iter().map(ApprovalRequest::id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(r.approvals.list_unacted(t(15), 10).await.unwrap()),
+        vec![a.id()],
+        "decided before the cutoff"
+    );
+    assert_eq!(
+        ids(r.approvals.list_unacted(t(1_000), 10).await.unwrap()),
+        vec![a.id(), b.id()],
+        "oldest first"
+    );
+
+    // One claim wins.
+    assert!(r.approvals.claim_action(a.id(), "n1", t(40)).await.unwrap());
+    assert!(!r.approvals.claim_action(a.id(), "n2", t(40)).await.unwrap());
+    assert_eq!(acted(a.id()).await, ActedOn::Acting);
+    r.approvals
+        .finish_action(a.id(), ActedOn::Done, t(41))
+        .await
+        .unwrap();
+    assert_eq!(acted(a.id()).await, ActedOn::Done);
+    assert!(
+        !r.approvals.claim_action(a.id(), "n1", t(42)).await.unwrap(),
+        "done is done"
+    );
+
+    // A claim left by a stopped node: taken over by that node at start, or by anyone once stale.
+    assert!(r.approvals.claim_action(b.id(), "n1", t(50)).await.unwrap());
+    assert!(
+        r.approvals
+            .abandon_actions("n2", t(49), t(60), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another node's fresh claim"
+    );
+    let gone = r
+        .approvals
+        .abandon_actions("n1", t(49), t(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(gone.clone()), vec![b.id()]);
+    assert_eq!(gone[0].acted_on(), ActedOn::Uncertain);
+    assert_eq!(acted(b.id()).await, ActedOn::Uncertain);
+    r.approvals
+        .finish_action(b.id(), ActedOn::Done, t(61))
+        .await
+        .unwrap();
+    assert_eq!(
+        acted(b.id()).await,
+        ActedOn::Uncertain,
+        "finishing an abandoned claim changes nothing"
+    );
+    assert!(
+        !r.approvals.claim_action(b.id(), "n1", t(62)).await.unwrap(),
+        "never acted on again"
+    );
+
+    let c = approval("s2", ApprovalKind::Live, 70, 600);
+    r.approvals.insert(&c).await.unwrap();
+    r.approvals
+        .decide(
+            c.id(),
+            &decision(DecisionOutcome::Rejected, "api", 71),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(r.approvals.claim_action(c.id(), "n2", t(72)).await.unwrap());
+    assert!(
+        r.approvals
+            .abandon_actions("", t(72), t(80), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not stale yet"
+    );
+    assert_eq!(
+        ids(r
+            .approvals
+            .abandon_actions("", t(73), t(80), 10)
+            .await
+            .unwrap()),
+        vec![c.id()],
+        "stale"
+    );
+}
+
 contract!(
     approvals_round_trip_exactly,
     a_decision_is_compare_and_set,
@@ -611,4 +740,5 @@ contract!(
     sessions_round_trip_and_lifecycle_is_optimistic,
     turn_totals_add_up_without_touching_the_lifecycle,
     sessions_list_and_count_by_status,
+    a_decision_is_acted_on_once_and_interrupted_claims_become_uncertain,
 );

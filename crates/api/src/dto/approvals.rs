@@ -56,6 +56,11 @@ pub struct ApprovalResponse {
     pub notify_attempts: i32,
     /// The last delivery failure, until a delivery succeeds.
     pub last_notify_error: Option<String>,
+    /// Whether the decision was carried out on the session: `waiting` (not decided),
+    /// `due` (not yet; retried), `acting`, `done`, or `uncertain` (Orchestra stopped while
+    /// telling the agent: the answer may not have arrived and is not sent again; check the
+    /// session).
+    pub acted_on: String,
 }
 
 impl From<&ApprovalRequest> for ApprovalResponse {
@@ -84,6 +89,7 @@ impl From<&ApprovalRequest> for ApprovalResponse {
             notification: a.notification().public().to_owned(),
             notify_attempts: a.notify_attempts(),
             last_notify_error: a.notify_error().map(str::to_owned),
+            acted_on: a.acted_on().as_str().to_owned(),
         }
     }
 }

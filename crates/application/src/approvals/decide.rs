@@ -140,6 +140,7 @@ pub(crate) async fn apply_decision(
         .map(|_| decision_audit_record(current, decision));
     match repo.decide(id, decision, audit.as_ref()).await? {
         DecideOutcome::Decided(approval) => {
+            crate::chaos::point(crate::chaos::DECISION_COMMITTED);
             record_decision_metrics(&approval);
             refresh_queue_gauge(repo).await;
             tracing::info!(

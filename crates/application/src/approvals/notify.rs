@@ -123,6 +123,7 @@ impl NotificationDispatcher {
                 if let Err(err) = stored {
                     tracing::warn!(approval.id = %approval.id(), error = %err, "could not store the notification reference");
                 }
+                crate::chaos::point(crate::chaos::APPROVAL_NOTIFIED);
                 Delivery::Delivered(reference)
             }
             Err(NotifyError::Disabled) => {

@@ -76,6 +76,7 @@ impl RequestApprovalHandler {
         let expires_at = self.deps.policy.deadline(now, cmd.timeout);
         let approval = ApprovalRequest::open(id, request, now, expires_at);
         self.deps.repo.insert(&approval).await?;
+        crate::chaos::point(crate::chaos::APPROVAL_INSERTED);
 
         metrics::counter!(m::ESCALATION_QUEUE_ENQUEUE_TOTAL).increment(1);
         refresh_queue_gauge(&self.deps.repo).await;

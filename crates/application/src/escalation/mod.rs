@@ -41,6 +41,8 @@ pub struct EscalationSettings {
     /// Whether agents ask through `--permission-prompt-tool stdio` (otherwise the CLI denies
     /// by itself and denials become approvals after the turn).
     pub live_prompts: bool,
+    /// This node's id: it claims the decisions it carries out under this name.
+    pub node_id: String,
 }
 
 impl Default for EscalationSettings {
@@ -49,6 +51,7 @@ impl Default for EscalationSettings {
             park_after: Duration::from_secs(240),
             timeout: None,
             live_prompts: true,
+            node_id: "local".into(),
         }
     }
 }

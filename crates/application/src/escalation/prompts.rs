@@ -50,6 +50,7 @@ impl Escalation {
             tracing::info!(session.id = %id, tool = %req.tool_name, why, "permission answered without asking");
             return Prompted::Answer(answer);
         }
+        crate::chaos::point(crate::chaos::PERMISSION_ASKED);
         // The prompt waits under the approval's id before the approval exists: a decision
         // made the instant it becomes visible (REST, Telegram) then finds the prompt to answer.
         let approval_id = ApprovalId::new();

@@ -199,6 +199,53 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
     /// `Unavailable`.
     async fn count_notifications_due(&self) -> Result<u64, RepositoryError>;
 
+    /// Claims the carrying out of a decision for `node` at `at`: `due` → `acting`, atomically.
+    /// False when it is not due (another path or node has it, or it is done).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn claim_action(
+        &self,
+        id: ApprovalId,
+        node: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Ends the carrying out of a decision: `acting` → `outcome` (`done`).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn finish_action(
+        &self,
+        id: ApprovalId,
+        outcome: orchestra_domain::ActedOn,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepositoryError>;
+
+    /// Up to `limit` decisions not acted on yet (`due`) that were made before `before`,
+    /// oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn list_unacted(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
+
+    /// Marks `uncertain`, atomically, up to `limit` decisions left `acting` by `node` (an
+    /// earlier run of this node) or by any node since before `stale_before`; returns them.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn abandon_actions(
+        &self,
+        node: &str,
+        stale_before: DateTime<Utc>,
+        at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
+
     /// Counts approvals by status.
     ///
     /// # Errors

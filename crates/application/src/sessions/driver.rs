@@ -21,10 +21,12 @@ use crate::ports::{PermissionAnswer, TurnReport};
 /// How often prompts are checked for parking (reads only memory).
 pub const PARK_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
+pub use super::acting::UNACTED_PASS_INTERVAL;
+
 /// Carries out escalation on the sessions. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EscalationDriver {
-    deps: SessionDeps,
+    pub(super) deps: SessionDeps,
     supervisor: Supervisor,
 }
 
@@ -46,7 +48,7 @@ impl EscalationDriver {
         }
     }
 
-    fn escalation(&self) -> Option<&Escalation> {
+    pub(super) fn escalation(&self) -> Option<&Escalation> {
         self.deps.escalation.as_ref()
     }
 
@@ -206,14 +208,13 @@ impl EscalationDriver {
         self.deps.publish_gauges();
     }
 
-    /// A decision (any channel, or expiry): answers the waiting prompt, or continues a
-    /// session that no longer waits. Each decision is acted on once.
-    pub async fn on_decided(&self, approval: ApprovalRequest) {
-        let Some(esc) = self.escalation() else { return };
+    /// Carries out a claimed decision: answers the waiting prompt, or continues a session
+    /// that no longer waits.
+    pub(super) async fn act(&self, esc: &Escalation, approval: &ApprovalRequest) {
         let Ok(sid) = approval.request().session_id.parse::<SessionId>() else {
             return;
         };
-        let Some(plan) = esc.plan(&approval, self.deps.registry.is_live(sid)) else {
+        let Some(plan) = esc.plan(approval, self.deps.registry.is_live(sid)) else {
             return;
         };
         let decided = SessionEvent::ApprovalDecided {
@@ -253,6 +254,7 @@ impl EscalationDriver {
                 self.supervisor
                     .answer(sid, &live, &request_id, tool_use_id.as_deref(), answer)
                     .await;
+                crate::chaos::point(crate::chaos::DECISION_ANSWERED);
             }
             PlanAction::Continue {
                 tool,
@@ -377,8 +379,9 @@ impl EscalationDriver {
     }
 
     /// Feeds decisions (the bus, with the database poll on the same path) to
-    /// [`Self::on_decided`], each on its own task, and parks prompts nobody answers, until
-    /// `stop` resolves or the bus closes.
+    /// [`Self::on_decided`], each on its own task, parks prompts nobody answers, and carries
+    /// out decisions nobody acted on (a crash, another node's), until `stop` resolves or the
+    /// bus closes. Its first pass takes over what an earlier run of this node left.
     pub async fn run(&self, stop: impl Future<Output = ()>) {
         let Some(esc) = self.escalation() else {
             stop.await;
@@ -387,6 +390,13 @@ impl EscalationDriver {
         let mut feed = DecisionFeed::new(esc);
         let mut parks = tokio::time::interval(PARK_CHECK_INTERVAL);
         parks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut unacted = tokio::time::interval_at(
+            tokio::time::Instant::now() + UNACTED_PASS_INTERVAL,
+            UNACTED_PASS_INTERVAL,
+        );
+        unacted.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.abandon_interrupted(esc, true).await;
+        self.act_on_unacted(esc, true).await;
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -397,6 +407,10 @@ impl EscalationDriver {
                     self.deps.spawn_task(async move { this.on_decided(approval).await });
                 }
                 _ = parks.tick() => self.park_due().await,
+                _ = unacted.tick() => {
+                    self.abandon_interrupted(esc, false).await;
+                    self.act_on_unacted(esc, false).await;
+                }
             }
         }
     }

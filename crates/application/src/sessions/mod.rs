@@ -3,6 +3,7 @@
 //! turn bookkeeping; the health check and recovery; the sessions side of escalation; the
 //! event log and the queries.
 
+mod acting;
 mod create;
 mod deps;
 mod discovery;

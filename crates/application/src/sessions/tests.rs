@@ -59,6 +59,7 @@ fn fixture(park_after: Duration) -> Fixture {
             park_after,
             timeout: None,
             live_prompts: true,
+            node_id: "test-node".into(),
         },
     );
     let deps = SessionDeps::new(

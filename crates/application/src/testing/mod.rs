@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use orchestra_domain::{
-    AgentSession, ApprovalId, ApprovalRequest, ApprovalStatus, Decision, NotificationState,
-    SessionId, SessionStatus, Turn, TurnId, TurnStatus, TurnTotals,
+    ActedOn, AgentSession, ApprovalId, ApprovalRequest, ApprovalStatus, Decision,
+    NotificationState, SessionId, SessionStatus, Turn, TurnId, TurnStatus, TurnTotals,
 };
 
 use crate::ports::{
@@ -80,6 +80,8 @@ pub struct InMemoryApprovalRepository {
     audited: Mutex<Vec<crate::audit::AuditRecord>>,
     /// When each approval's next delivery is due (the outbox lease).
     notify_after: Mutex<HashMap<ApprovalId, DateTime<Utc>>>,
+    /// Who claimed each decision being acted on, and when.
+    acting: Mutex<HashMap<ApprovalId, (String, DateTime<Utc>)>>,
 }
 
 /// The immediate attempt's head start over the outbox.
@@ -280,6 +282,80 @@ impl ApprovalRepository for InMemoryApprovalRepository {
             .values()
             .filter(|a| a.notification().is_due())
             .count() as u64)
+    }
+
+    async fn claim_action(
+        &self,
+        id: ApprovalId,
+        node: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let Some(row) = rows.get_mut(&id).filter(|r| r.acted_on() == ActedOn::Due) else {
+            return Ok(false);
+        };
+        with_outbox(row, |s| s.acted_on = ActedOn::Acting);
+        lock(&self.acting).insert(id, (node.to_owned(), at));
+        Ok(true)
+    }
+
+    async fn finish_action(
+        &self,
+        id: ApprovalId,
+        outcome: ActedOn,
+        _at: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        if let Some(row) = lock(&self.rows)
+            .get_mut(&id)
+            .filter(|r| r.acted_on() == ActedOn::Acting)
+        {
+            with_outbox(row, |s| s.acted_on = outcome);
+        }
+        lock(&self.acting).remove(&id);
+        Ok(())
+    }
+
+    async fn list_unacted(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let decided_at = |a: &ApprovalRequest| a.decision().map(|d| d.decided_at);
+        let mut due: Vec<ApprovalRequest> = lock(&self.rows)
+            .values()
+            .filter(|a| a.acted_on() == ActedOn::Due)
+            .filter(|a| decided_at(a).is_some_and(|t| t < before))
+            .cloned()
+            .collect();
+        due.sort_by_key(decided_at);
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+
+    async fn abandon_actions(
+        &self,
+        node: &str,
+        stale_before: DateTime<Utc>,
+        _at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let mut acting = lock(&self.acting);
+        let gone: Vec<ApprovalId> = acting
+            .iter()
+            .filter(|(_, (n, at))| n == node || *at < stale_before)
+            .map(|(id, _)| *id)
+            .take(limit as usize)
+            .collect();
+        let mut out = Vec::new();
+        for id in gone {
+            acting.remove(&id);
+            if let Some(row) = rows.get_mut(&id) {
+                with_outbox(row, |s| s.acted_on = ActedOn::Uncertain);
+                out.push(row.clone());
+            }
+        }
+        Ok(out)
     }
 
     async fn count_by_status(&self, status: ApprovalStatus) -> Result<u64, RepositoryError> {

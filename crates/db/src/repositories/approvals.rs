@@ -8,7 +8,9 @@ use orchestra_application::audit::AuditRecord;
 use orchestra_application::ports::{
     ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
 };
-use orchestra_domain::{ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
+use orchestra_domain::{
+    ActedOn, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalStatus, Decision,
+};
 
 use super::{IdRow, offset_limit, to_count};
 use crate::models::{ApprovalRow, to_naive};
@@ -198,6 +200,21 @@ impl ApprovalRepository for DieselApprovalRepository {
                         .execute(conn)
                         .map_err(map_diesel)?;
                     }
+                    if changed == 1 {
+                        // The session must now be told (a test approval has none).
+                        diesel::update(approvals::table.filter(approvals::id.eq(&id)))
+                            .set(approvals::acted_on.eq(ActedOn::Due.as_str()))
+                            .execute(conn)
+                            .map_err(map_diesel)?;
+                        diesel::update(
+                            approvals::table
+                                .filter(approvals::id.eq(&id))
+                                .filter(approvals::kind.eq(ApprovalKind::Test.as_str())),
+                        )
+                        .set(approvals::acted_on.eq(ActedOn::Done.as_str()))
+                        .execute(conn)
+                        .map_err(map_diesel)?;
+                    }
                     if changed == 1
                         && let Some(record) = &audit
                     {
@@ -231,7 +248,8 @@ impl ApprovalRepository for DieselApprovalRepository {
                         "UPDATE approvals SET status = 'Expired', decided_by = 'system:timeout', decided_at = {0}, \
                          reason = 'no decision before the deadline', \
                          notification = CASE WHEN notification IN ('pending', 'sent') THEN 'update_pending' ELSE notification END, \
-                         notify_attempts = 0, notify_error = NULL, notify_after = {0} \
+                         notify_attempts = 0, notify_error = NULL, notify_after = {0}, \
+                         acted_on = CASE WHEN kind = 'Test' THEN 'done' ELSE 'due' END \
                          WHERE status = 'Pending' AND id IN (SELECT id FROM approvals WHERE status = 'Pending' \
                          AND expires_at < {1} ORDER BY expires_at LIMIT {2}) RETURNING id",
                         p[0], p[1], p[2]
@@ -417,6 +435,130 @@ impl ApprovalRepository for DieselApprovalRepository {
                     )
                 };
                 claim_approvals(conn, &sql, now, before, limit)
+            })
+            .await
+    }
+
+    async fn claim_action(
+        &self,
+        id: ApprovalId,
+        node: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let id = id.to_string();
+        let node = node.to_owned();
+        let at = to_naive(at);
+        self.db
+            .run("approvals.claim_action", move |conn| {
+                diesel::update(
+                    approvals::table
+                        .filter(approvals::id.eq(&id))
+                        .filter(approvals::acted_on.eq(ActedOn::Due.as_str())),
+                )
+                .set((
+                    approvals::acted_on.eq(ActedOn::Acting.as_str()),
+                    approvals::acted_by.eq(Some(node)),
+                    approvals::acted_at.eq(Some(at)),
+                ))
+                .execute(conn)
+                .map(|n| n == 1)
+                .map_err(map_diesel)
+            })
+            .await
+    }
+
+    async fn finish_action(
+        &self,
+        id: ApprovalId,
+        outcome: ActedOn,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let id = id.to_string();
+        let at = to_naive(at);
+        self.db
+            .run("approvals.finish_action", move |conn| {
+                diesel::update(
+                    approvals::table
+                        .filter(approvals::id.eq(&id))
+                        .filter(approvals::acted_on.eq(ActedOn::Acting.as_str())),
+                )
+                .set((
+                    approvals::acted_on.eq(outcome.as_str()),
+                    approvals::acted_at.eq(Some(at)),
+                ))
+                .execute(conn)
+                .map(|_| ())
+                .map_err(map_diesel)
+            })
+            .await
+    }
+
+    async fn list_unacted(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let before = to_naive(before);
+        self.db
+            .run("approvals.list_unacted", move |conn| {
+                approvals::table
+                    .filter(approvals::acted_on.eq(ActedOn::Due.as_str()))
+                    .filter(approvals::decided_at.lt(before))
+                    .order((approvals::decided_at.asc(), approvals::id.asc()))
+                    .limit(i64::from(limit))
+                    .select(ApprovalRow::as_select())
+                    .load::<ApprovalRow>(conn)
+                    .map_err(map_diesel)?
+                    .into_iter()
+                    .map(ApprovalRequest::try_from)
+                    .collect()
+            })
+            .await
+    }
+
+    async fn abandon_actions(
+        &self,
+        node: &str,
+        stale_before: DateTime<Utc>,
+        at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let node = node.to_owned();
+        let stale_before = to_naive(stale_before);
+        let at = to_naive(at);
+        self.db
+            .run("approvals.abandon_actions", move |conn| {
+                let ids: Vec<String> = approvals::table
+                    .filter(approvals::acted_on.eq(ActedOn::Acting.as_str()))
+                    .filter(
+                        approvals::acted_by
+                            .eq(&node)
+                            .or(approvals::acted_at.lt(stale_before)),
+                    )
+                    .order(approvals::acted_at.asc())
+                    .limit(i64::from(limit))
+                    .select(approvals::id)
+                    .load(conn)
+                    .map_err(map_diesel)?;
+                let mut out = Vec::new();
+                for id in ids {
+                    // Still acting (compare-and-set): a claim that ended meanwhile is left.
+                    let changed = diesel::update(
+                        approvals::table
+                            .filter(approvals::id.eq(&id))
+                            .filter(approvals::acted_on.eq(ActedOn::Acting.as_str())),
+                    )
+                    .set((
+                        approvals::acted_on.eq(ActedOn::Uncertain.as_str()),
+                        approvals::acted_at.eq(Some(at)),
+                    ))
+                    .execute(conn)
+                    .map_err(map_diesel)?;
+                    if changed == 1 {
+                        out.extend(load_approval(conn, &id)?);
+                    }
+                }
+                Ok(out)
             })
             .await
     }

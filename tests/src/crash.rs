@@ -1,0 +1,212 @@
+//! A rig for crash tests: the real binary on the fake CLI and the fake Bot API, restarted
+//! over the same database (a SQLite file or a PostgreSQL database), HOME and node id, and
+//! killed at a named point (`ORCHESTRA_TEST_CRASH_AT`, see
+//! `orchestra_application::chaos::POINTS`) or with `kill -9` from outside.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::Backend;
+use crate::binary::{ServerProcess, test_binary};
+use crate::fake_telegram::FakeTelegram;
+use crate::pg::TestDatabase;
+
+/// The chat the rig's Orchestra sends approvals to.
+pub const CHAT: i64 = -100_555;
+/// The Telegram user allowed to decide.
+pub const APPROVER: i64 = 4242;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One node's files, database and fakes, across restarts.
+#[derive(Debug)]
+pub struct CrashRig {
+    /// The fake Bot API.
+    pub tg: FakeTelegram,
+    /// The node id (its agent processes carry it).
+    pub node: String,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// An admin client.
+    pub client: reqwest::Client,
+    dir: tempfile::TempDir,
+    home: tempfile::TempDir,
+    work: tempfile::TempDir,
+    port: u16,
+    env: Vec<(String, String)>,
+    _db: Option<TestDatabase>,
+}
+
+impl CrashRig {
+    /// A rig on `backend` (a fresh database), with `extra` settings.
+    pub async fn new(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        let db = match backend {
+            Backend::Postgres => Some(
+                tokio::task::spawn_blocking(TestDatabase::empty)
+                    .await
+                    .unwrap(),
+            ),
+            Backend::Sqlite => None,
+        };
+        let tg = FakeTelegram::start("777:crash-token").await;
+        let (dir, home, work) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let port = free_port();
+        let node = format!("crash-{}", uuid::Uuid::new_v4().simple());
+        let mut env: Vec<(String, String)> = [
+            ("ORCHESTRA__SERVER__PORT", port.to_string()),
+            ("ORCHESTRA__SERVER__HOST", "127.0.0.1".into()),
+            (
+                "ORCHESTRA__CLAUDE__BINARY",
+                test_binary("fake-claude").display().to_string(),
+            ),
+            ("ORCHESTRA__CLAUDE__HOME", home.path().display().to_string()),
+            ("ORCHESTRA__CLAUDE__NODE_ID", node.clone()),
+            ("ORCHESTRA__DATABASE__AUTO_MIGRATE", "true".into()),
+            ("TelegramEscalation__Enabled", "true".into()),
+            ("TelegramEscalation__BotToken", tg.token.clone()),
+            ("TelegramEscalation__ChatId", CHAT.to_string()),
+            ("ORCHESTRA__TELEGRAM__API_BASE_URL", tg.base_url.clone()),
+            (
+                "ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS",
+                APPROVER.to_string(),
+            ),
+            ("ORCHESTRA__TELEGRAM__POLL_TIMEOUT_SECS", "1".into()),
+            ("ORCHESTRA__TELEGRAM__RETRY_BASE_MS", "20".into()),
+            ("ORCHESTRA__TELEGRAM__RETRY_MAX_MS", "100".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(db) = &db {
+            env.push(("DB_CONNECTION_STRING".into(), db.url()));
+        }
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Self {
+            tg,
+            node,
+            base: format!("http://127.0.0.1:{port}"),
+            client: crate::auth::client_with_key(crate::auth::TEST_ADMIN_KEY),
+            dir,
+            home,
+            work,
+            port,
+            env,
+            _db: db,
+        }
+    }
+
+    /// Starts Orchestra; with `crash_at`, it kills itself the first time it reaches that
+    /// point.
+    pub async fn start(&self, crash_at: Option<&str>) -> ServerProcess {
+        let mut env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if let Some(point) = crash_at {
+            env.push(("ORCHESTRA_TEST_CRASH_AT", point));
+        }
+        ServerProcess::start(self.dir.path(), self.port, &env).await
+    }
+
+    /// A GET's JSON body (`Null` when the server is gone).
+    pub async fn get(&self, path: &str) -> Value {
+        match self.client.get(format!("{}{path}", self.base)).send().await {
+            Ok(res) => res.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// A POST's status and JSON body; `None` when the server went away before answering.
+    pub async fn post(&self, path: &str, body: Value) -> Option<(u16, Value)> {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        let status = res.status().as_u16();
+        Some((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// A new session in the rig's working directory.
+    pub async fn create_session(&self) -> String {
+        let (status, s) = self
+            .post(
+                "/api/sessions",
+                json!({"workingDirectory": self.work.path()}),
+            )
+            .await
+            .expect("the server answers");
+        assert_eq!(status, 201, "{s}");
+        s["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Makes the session's agent ask to run `command` with Bash. `None` when the server
+    /// went away meanwhile.
+    pub async fn ask(&self, session: &str, command: &str) -> Option<(u16, Value)> {
+        let prompt = format!("ASK Bash {}", json!({ "command": command }));
+        self.post(
+            &format!("/api/sessions/{session}/messages"),
+            json!({ "prompt": prompt }),
+        )
+        .await
+    }
+
+    /// The session's approvals, newest first.
+    pub async fn approvals_of(&self, session: &str) -> Vec<Value> {
+        let list = self
+            .get(&format!("/api/approvals?sessionId={session}&limit=100"))
+            .await;
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Tool calls the fake CLI ran for the session.
+    pub fn tools_ran(&self, session: &str) -> usize {
+        std::fs::read_to_string(
+            self.home
+                .path()
+                .join(".fake-claude")
+                .join(format!("{session}.tools")),
+        )
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+    }
+
+    /// Agent processes of this node still alive.
+    pub fn agent_processes(&self) -> usize {
+        orchestra_claude::procfs::scan(&self.node).len()
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, failing after `within` with `what`.
+pub async fn wait_until<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
