@@ -144,6 +144,11 @@ impl ServerProcess {
         self.log_text()
     }
 
+    /// Whether the process has exited (by itself: a crash point).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
+    }
+
     /// Waits (at most `within`) for the process to exit by itself, as a crash point makes
     /// it; returns its log. Fails when it is still running.
     pub async fn wait_exit(mut self, within: Duration) -> String {

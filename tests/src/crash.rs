@@ -17,12 +17,15 @@ pub const CHAT: i64 = -100_555;
 /// The Telegram user allowed to decide.
 pub const APPROVER: i64 = 4242;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A free port below the kernel's ephemeral range (32768 and up here), so that another
+/// test's `bind(0)` never takes it while the rig's Orchestra is down between two starts.
+fn rig_port() -> u16 {
+    // Nextest runs each test in its own process: pids set concurrent rigs apart.
+    let seed = u64::from(std::process::id());
+    (0..1000)
+        .map(|i| 20_000 + u16::try_from((seed + i * 7919) % 10_000).unwrap())
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port in 20000-29999")
 }
 
 /// One node's files, database and fakes, across restarts.
@@ -61,7 +64,7 @@ impl CrashRig {
             tempfile::tempdir().unwrap(),
             tempfile::tempdir().unwrap(),
         );
-        let port = free_port();
+        let port = rig_port();
         let node = format!("crash-{}", uuid::Uuid::new_v4().simple());
         let mut env: Vec<(String, String)> = [
             ("ORCHESTRA__SERVER__PORT", port.to_string()),
@@ -172,7 +175,7 @@ impl CrashRig {
     /// The session's approvals, newest first.
     pub async fn approvals_of(&self, session: &str) -> Vec<Value> {
         let list = self
-            .get(&format!("/api/approvals?sessionId={session}&limit=100"))
+            .get(&format!("/api/approvals?sessionId={session}&pageSize=100"))
             .await;
         list["items"].as_array().cloned().unwrap_or_default()
     }

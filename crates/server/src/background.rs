@@ -104,6 +104,9 @@ pub fn spawn_notification_outbox(
     mut shutdown: Shutdown,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        if let Err(err) = outbox.take_over_at_start().await {
+            tracing::warn!(error = %err, "notification outbox could not take over earlier deliveries; they wait for their lease");
+        }
         loop {
             match outbox.pass().await {
                 Ok(r) if r.requests + r.updates > 0 => {

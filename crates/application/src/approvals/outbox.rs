@@ -48,6 +48,26 @@ impl NotificationOutbox {
         }
     }
 
+    /// At start: deliveries leased to a first attempt are due now (the attempts of this
+    /// node's last run died with it). On several nodes, one still in flight elsewhere may
+    /// then be sent twice: a duplicate message, never a missing one.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn take_over_at_start(&self) -> Result<u64, RepositoryError> {
+        let n = self
+            .repo
+            .release_first_attempt_leases(self.clock.now())
+            .await?;
+        if n > 0 {
+            tracing::info!(
+                deliveries = n,
+                "notification outbox took over deliveries an earlier run had in flight"
+            );
+        }
+        Ok(n)
+    }
+
     /// One pass: claims what is due and delivers it, one at a time.
     ///
     /// # Errors

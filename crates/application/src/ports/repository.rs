@@ -193,6 +193,17 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
 
+    /// Makes due at `now` every delivery leased to a first attempt (none failed yet) that is
+    /// not due yet: at start, this node's attempts in flight died with its last run. Returns
+    /// how many.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn release_first_attempt_leases(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError>;
+
     /// How many approvals have a delivery due (state `pending` or `update_pending`).
     ///
     /// # Errors

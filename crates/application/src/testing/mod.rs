@@ -277,6 +277,25 @@ impl ApprovalRepository for InMemoryApprovalRepository {
         Ok(due.into_iter().cloned().collect())
     }
 
+    async fn release_first_attempt_leases(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        let rows = lock(&self.rows);
+        let mut after = lock(&self.notify_after);
+        let mut n = 0;
+        for a in rows.values() {
+            if a.notification().is_due()
+                && a.notify_attempts() == 0
+                && after.get(&a.id()).is_some_and(|t| *t > now)
+            {
+                after.insert(a.id(), now);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     async fn count_notifications_due(&self) -> Result<u64, RepositoryError> {
         Ok(lock(&self.rows)
             .values()

@@ -390,6 +390,27 @@ impl ApprovalRepository for DieselApprovalRepository {
             .await
     }
 
+    async fn release_first_attempt_leases(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepositoryError> {
+        let now = to_naive(now);
+        self.db
+            .run("approvals.release_first_attempt_leases", move |conn| {
+                diesel::update(
+                    approvals::table
+                        .filter(approvals::notification.eq_any(["pending", "update_pending"]))
+                        .filter(approvals::notify_attempts.eq(0))
+                        .filter(approvals::notify_after.gt(now)),
+                )
+                .set(approvals::notify_after.eq(Some(now)))
+                .execute(conn)
+                .map(|n| n as u64)
+                .map_err(map_diesel)
+            })
+            .await
+    }
+
     async fn count_notifications_due(&self) -> Result<u64, RepositoryError> {
         self.db
             .run("approvals.count_notifications_due", move |conn| {
