@@ -1282,7 +1282,31 @@ async fn resume_rechecks_the_policy_but_keeps_what_a_human_granted(backend: Back
     drop(store);
 }
 
+async fn lists_show_a_preview_of_a_large_input_and_the_approval_all_of_it(backend: Backend) {
+    let f = fixture(backend, &[]).await;
+    let session = f.app.create_session(f.work.path(), json!({})).await;
+    let command = format!("echo {}", "<b>&\"x".repeat(2_000));
+    let input = json!({ "command": command });
+    let _ = f.app.send(&session, &format!("ASK Bash {input}")).await;
+    let id = wait_for_pending(&f.app, &session).await;
+    let (_, list) = f
+        .app
+        .get_json(&format!("/api/approvals?sessionId={session}"))
+        .await;
+    let item = &list["items"][0];
+    assert!(item.get("toolInput").is_none(), "no whole input on a list");
+    let preview = item["toolInputPreview"].as_str().unwrap();
+    assert_eq!(preview.chars().count(), 301, "{preview}");
+    assert!(preview.ends_with('…'));
+    assert!(input.to_string().starts_with(preview.trim_end_matches('…')));
+    assert_eq!(item["toolInputBytes"], input.to_string().len());
+    let (_, full) = f.app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(full["toolInput"], input, "the approval has all of it");
+    f.app.shutdown().await;
+}
+
 both_backends!(
+    lists_show_a_preview_of_a_large_input_and_the_approval_all_of_it,
     an_undelivered_approval_is_retried_until_the_chat_has_it_and_its_outcome,
     an_approval_decided_before_delivery_is_still_shown_with_its_outcome,
     markup_in_tool_input_reaches_the_chat_and_a_refused_message_falls_back_to_plain_text,

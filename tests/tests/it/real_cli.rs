@@ -221,7 +221,19 @@ async fn pending_approval(app: &TestApp, session: &str) -> serde_json::Value {
             |b| b["total"] == 1,
         )
         .await;
-    list["items"][0].clone()
+    // Lists show a preview of the input; the approval itself has all of it.
+    let item = &list["items"][0];
+    assert!(item.get("toolInput").is_none(), "{item}");
+    assert!(item["toolInputPreview"].is_string(), "{item}");
+    let (_, full) = app
+        .get_json(&format!("/api/approvals/{}", item["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        full["toolInput"].to_string(),
+        item["toolInputPreview"].as_str().unwrap(),
+        "a short input is previewed whole"
+    );
+    full
 }
 
 async fn finished(app: &TestApp, session: &str, turn: &serde_json::Value) -> serde_json::Value {

@@ -18,8 +18,14 @@ pub struct ApprovalResponse {
     pub agent_id: String,
     /// The tool.
     pub tool_name: String,
-    /// The tool's input.
-    pub tool_input: Value,
+    /// The tool's input. Only on `GET /api/approvals/{id}` and decision answers; lists
+    /// carry `toolInputPreview` instead, so a page of large inputs stays small.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_input: Option<Value>,
+    /// The input as compact JSON, cut to at most 300 characters (`…` marks a cut).
+    pub tool_input_preview: String,
+    /// The size of the whole input as compact JSON, in bytes.
+    pub tool_input_bytes: usize,
     /// The CLI's tool use id.
     pub tool_use_id: Option<String>,
     /// `Live`, `Denial` or `Test`.
@@ -63,16 +69,39 @@ pub struct ApprovalResponse {
     pub acted_on: String,
 }
 
+/// Characters of the input a list shows.
+pub const TOOL_INPUT_PREVIEW_CHARS: usize = 300;
+
+fn preview(input: &str) -> String {
+    match input.char_indices().nth(TOOL_INPUT_PREVIEW_CHARS) {
+        None => input.to_owned(),
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+    }
+}
+
+impl ApprovalResponse {
+    /// The approval as a list shows it: the input as a preview only.
+    pub fn summary(a: &ApprovalRequest) -> Self {
+        Self {
+            tool_input: None,
+            ..Self::from(a)
+        }
+    }
+}
+
 impl From<&ApprovalRequest> for ApprovalResponse {
     fn from(a: &ApprovalRequest) -> Self {
         let r = a.request();
         let d = a.decision();
+        let compact = r.tool_input.to_string();
         Self {
             id: a.id().to_string(),
             session_id: r.session_id.clone(),
             agent_id: r.agent_id.clone(),
             tool_name: r.tool_name.clone(),
-            tool_input: r.tool_input.clone(),
+            tool_input: Some(r.tool_input.clone()),
+            tool_input_preview: preview(&compact),
+            tool_input_bytes: compact.len(),
             tool_use_id: r.tool_use_id.clone(),
             kind: r.kind.as_str().to_owned(),
             description: r.description.clone(),
@@ -172,4 +201,20 @@ pub struct CancelTestApprovalsResponse {
     pub cancelled: usize,
     /// Their ids.
     pub ids: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_is_cut_on_a_character_boundary() {
+        assert_eq!(preview("{}"), "{}");
+        let long = "é".repeat(TOOL_INPUT_PREVIEW_CHARS + 5);
+        let p = preview(&long);
+        assert_eq!(p.chars().count(), TOOL_INPUT_PREVIEW_CHARS + 1);
+        assert!(p.ends_with('…'));
+        let exact = "x".repeat(TOOL_INPUT_PREVIEW_CHARS);
+        assert_eq!(preview(&exact), exact);
+    }
 }

@@ -75,7 +75,7 @@ pub async fn list(
         .await?;
     Ok(
         HttpResponse::Ok().json(PageResponse::from_page(result, |a| {
-            ApprovalResponse::from(a)
+            ApprovalResponse::summary(a)
         })),
     )
 }
