@@ -15,7 +15,9 @@ fn crash_at() -> Option<&'static str> {
 
 fn hook(point: &'static str) {
     if crash_at() == Some(point) {
-        eprintln!("orchestra-under-test: killed at {point}");
+        // One write, so the line is not interleaved with the log on the same file.
+        let line = format!("orchestra-under-test: killed at {point}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
 }
