@@ -32,11 +32,11 @@ pub struct Sent {
 pub struct Faults {
     /// Added to every answer.
     pub latency: Duration,
-    /// The next this-many calls get 429 with `retry_after`.
+    /// The next this-many calls (other than `getUpdates`) get 429 with `retry_after`.
     pub rate_limited: u32,
     /// The `retry_after` of those 429s, seconds.
     pub retry_after: u64,
-    /// The next this-many calls get 502.
+    /// The next this-many calls (other than `getUpdates`) get 502.
     pub failing: u32,
     /// Every call gets 503 while set.
     pub down: bool,
@@ -142,7 +142,10 @@ async fn api(
         if st.faults.down {
             return error(503, "Service Unavailable (fake)", None);
         }
-        if st.faults.rate_limited > 0 {
+        // Counted faults hit the calls a test is about, never the poller's getUpdates
+        // (which would otherwise take them first, at random).
+        let counted = method != "getUpdates";
+        if counted && st.faults.rate_limited > 0 {
             st.faults.rate_limited -= 1;
             let after = st.faults.retry_after;
             return error(
@@ -151,7 +154,7 @@ async fn api(
                 Some(after),
             );
         }
-        if st.faults.failing > 0 {
+        if counted && st.faults.failing > 0 {
             st.faults.failing -= 1;
             return error(502, "Bad Gateway (fake)", None);
         }
