@@ -99,6 +99,15 @@ fn agent_json(e: &AgentEvent) -> Value {
             json!({"kind": kind, "subtype": subtype, "raw": raw})
         }
         AgentEvent::Garbage { preview, reason } => json!({"preview": preview, "reason": reason}),
+        AgentEvent::OversizedRequest {
+            request_id,
+            tool_name,
+            tool_use_id,
+            reason,
+            preview,
+        } => {
+            json!({"requestId": request_id, "toolName": tool_name, "toolUseId": tool_use_id, "reason": reason, "preview": preview})
+        }
         AgentEvent::Exited(r) => json!({
             "code": r.code, "signal": r.signal, "requested": r.requested, "stopStep": r.stop_step,
             "orphansKilled": r.orphans_killed,
@@ -162,8 +171,8 @@ pub fn sse_stream(
     let state = State {
         log,
         rx: sub.live,
+        last: sub.after,
         step: Step::Backlog(sub.backlog.into_iter()),
-        last: after.unwrap_or(0),
         keepalive,
         prelude,
         _permit: permit,

@@ -89,6 +89,16 @@ pub const AGENT_PROCESS_CRASHES_TOTAL: &str = "agent_process_crashes_total";
 pub const AGENT_PROCESSES_LIVE: &str = "agent_processes_live";
 /// Counter: stream-json lines that could not be parsed.
 pub const AGENT_STREAM_GARBAGE_LINES_TOTAL: &str = "agent_stream_garbage_lines_total";
+/// Counter: events whose payloads were cut before they went to a session's event log.
+pub const AGENT_EVENT_PAYLOADS_TRUNCATED_TOTAL: &str = "agent_event_payloads_truncated_total";
+/// Counter: control requests on lines over `claude.max_line_bytes`, answered without being read whole.
+pub const AGENT_OVERSIZED_REQUESTS_TOTAL: &str = "agent_oversized_requests_total";
+/// Gauge: sessions' event logs held in memory.
+pub const AGENT_EVENT_LOGS: &str = "agent_event_logs";
+/// Gauge: bytes the sessions' event logs hold (estimated).
+pub const AGENT_EVENT_LOG_BYTES: &str = "agent_event_log_bytes";
+/// Counter: idle sessions' event logs dropped from memory.
+pub const AGENT_EVENT_LOGS_EVICTED_TOTAL: &str = "agent_event_logs_evicted_total";
 /// Counter: runs of the agent health check.
 pub const AGENT_HEALTH_CHECKS_TOTAL: &str = "agent_health_checks_total";
 /// Gauge: 1 when the agent health check service runs.

@@ -123,7 +123,7 @@ impl Default for ClaudeSettings {
             permission_prompt_tool: false,
             startup_timeout: Duration::from_secs(30),
             ladder: StopLadder::default(),
-            max_line_bytes: 64 * 1024 * 1024,
+            max_line_bytes: 4 * 1024 * 1024,
             stderr_tail_lines: 50,
             denied_tools: Vec::new(),
             run_as: None,

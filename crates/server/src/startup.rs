@@ -27,7 +27,7 @@ use orchestra_application::ports::{
 use orchestra_application::ports::{ChannelStateRepository, InboundChannel};
 use orchestra_application::sessions::{
     AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
-    ListTurnsHandler, SessionCommands, SessionDeps, SessionPolicy, SessionSettings,
+    ListTurnsHandler, LogBounds, SessionCommands, SessionDeps, SessionPolicy, SessionSettings,
 };
 use orchestra_claude::ClaudeRuntime;
 use orchestra_db::{
@@ -204,7 +204,12 @@ impl Application {
                 inactivity_timeout: Duration::from_secs(c.inactivity_timeout_secs),
                 tool_timeout: Duration::from_secs(c.tool_timeout_secs),
                 max_prompt_chars: c.max_prompt_chars,
-                event_buffer: c.event_buffer,
+                event_log: LogBounds {
+                    events: c.event_buffer,
+                    bytes: c.event_buffer_bytes,
+                    payload_bytes: c.event_payload_max_bytes,
+                },
+                event_log_idle: Duration::from_secs(c.event_log_idle_secs),
                 allowed_working_directories: c.allowed_working_directories.clone(),
                 policy: SessionPolicy {
                     permission_modes: settings.policy.permission_modes.clone(),

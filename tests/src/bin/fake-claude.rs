@@ -43,7 +43,12 @@ type Waiters =
     Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<Value>>>>;
 
 async fn emit(out: &Out, v: &Value) {
-    let mut line = serde_json::to_vec(v).unwrap();
+    emit_raw(out, &serde_json::to_vec(v).unwrap()).await;
+}
+
+/// Writes one line as it is.
+async fn emit_raw(out: &Out, line: &[u8]) {
+    let mut line = line.to_vec();
     line.push(b'\n');
     let mut o = out.lock().await;
     let _ = o.write_all(&line).await;
@@ -252,7 +257,13 @@ fn run_tool(session: &str, tool: &str, input: &Value) {
 fn tool_call(prompt: &str, keyword: &str) -> Option<(String, Value)> {
     let rest = prompt[prompt.find(keyword)? + keyword.len()..].trim();
     let (tool, json) = rest.split_once(' ')?;
-    Some((tool.to_owned(), serde_json::from_str(json.trim()).ok()?))
+    let mut input: Value = serde_json::from_str(json.trim()).ok()?;
+    // `{"padKb": N}` stands for an input with N KiB of content (prompts are short).
+    if let Some(kb) = input.get("padKb").and_then(Value::as_u64) {
+        let kb = usize::try_from(kb).ok()?;
+        input = json!({"file_path": "big.html", "content": "<p>&amp;</p>".repeat(kb * 1024 / 12)});
+    }
+    Some((tool.to_owned(), input))
 }
 
 async fn run_turn(
@@ -348,7 +359,17 @@ async fn run_turn(
             ]),
             _ => json!([]),
         };
-        emit(&out, &json!({"type": "control_request", "request_id": request_id, "request": {"subtype": "can_use_tool", "tool_name": tool, "display_name": tool, "input": input, "tool_use_id": tool_use, "description": "the fake wants to run a tool", "permission_suggestions": suggestions}})).await;
+        // Keys in the real CLI's order (type and request_id first, the input in the middle):
+        // what Orchestra reads from the head of a line too long to parse.
+        let j = |v: &str| Value::from(v).to_string();
+        let line = format!(
+            r#"{{"type":"control_request","request_id":{},"request":{{"subtype":"can_use_tool","tool_name":{},"display_name":{},"input":{input},"tool_use_id":{},"description":"the fake wants to run a tool","permission_suggestions":{suggestions}}}}}"#,
+            j(&request_id),
+            j(&tool),
+            j(&tool),
+            j(&tool_use),
+        );
+        emit_raw(&out, line.as_bytes()).await;
         timing("request", &request_id);
         let answer = tokio::select! {
             a = rx => a.unwrap_or(Value::Null),

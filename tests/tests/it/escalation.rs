@@ -54,7 +54,7 @@ fn message_for(tg: &FakeTelegram, approval_id: &str) -> Option<i64> {
         .map(|m| m.message_id)
 }
 
-async fn wait_for_pending(app: &TestApp, session: &str) -> String {
+pub(crate) async fn wait_for_pending(app: &TestApp, session: &str) -> String {
     let list = app
         .wait_for_json(
             &format!("/api/approvals?sessionId={session}&status=Pending"),
@@ -65,13 +65,13 @@ async fn wait_for_pending(app: &TestApp, session: &str) -> String {
     list["items"][0]["id"].as_str().unwrap().to_owned()
 }
 
-fn tool_log(home: &std::path::Path, session: &str) -> Vec<String> {
+pub(crate) fn tool_log(home: &std::path::Path, session: &str) -> Vec<String> {
     std::fs::read_to_string(home.join(".fake-claude").join(format!("{session}.tools")))
         .map(|s| s.lines().map(str::to_owned).collect())
         .unwrap_or_default()
 }
 
-async fn turn_result(app: &TestApp, session: &str, turn: &Value) -> Value {
+pub(crate) async fn turn_result(app: &TestApp, session: &str, turn: &Value) -> Value {
     app.wait_for_json(
         &format!(
             "/api/sessions/{session}/turns/{}",

@@ -195,6 +195,21 @@ pub enum AgentEvent {
         /// Why.
         message: Option<String>,
     },
+    /// A control request on a line over the length limit, answered by the connector without
+    /// being read whole: a `can_use_tool` is denied (no human is asked about an input nobody
+    /// can be shown), anything else refused.
+    OversizedRequest {
+        /// The CLI's request id.
+        request_id: String,
+        /// The tool, when known.
+        tool_name: Option<String>,
+        /// Its `tool_use_id`, when known (its denial in the result is Orchestra's own).
+        tool_use_id: Option<String>,
+        /// What was done and why.
+        reason: String,
+        /// The line's first bytes.
+        preview: String,
+    },
     /// The turn's result.
     Result(TurnReport),
     /// A line of a type or subtype Orchestra does not interpret, kept as it came.
@@ -232,6 +247,7 @@ impl AgentEvent {
             Self::Result(_) => "result",
             Self::Other { .. } => "other",
             Self::Garbage { .. } => "garbage",
+            Self::OversizedRequest { .. } => "oversized_request",
             Self::Exited(_) => "exited",
         }
     }

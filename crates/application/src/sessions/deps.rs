@@ -2,61 +2,18 @@
 //! logs, escalation, and the helpers they share (load, the one "load, transition, store"
 //! path, status logging, gauges, spawning long-lived tasks).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use orchestra_domain::{AgentSession, SessionId, SessionStatus, TransitionError};
 
-use super::event_log::{EventLog, SessionEvent};
+use super::event_log::SessionEvent;
+use super::event_logs::EventLogs;
 use super::registry::LiveRegistry;
 use super::settings::SessionSettings;
 use crate::error::{AppError, ConflictKind};
 use crate::escalation::Escalation;
 use crate::metrics_names as m;
 use crate::ports::{AgentRuntime, Clock, RepositoryError, SessionRepository, TurnRepository};
-
-/// The sessions' event logs (created on first use, dropped when a session is closed).
-#[derive(Debug, Clone)]
-pub struct EventLogs {
-    capacity: usize,
-    logs: Arc<Mutex<HashMap<SessionId, Arc<EventLog>>>>,
-}
-
-impl EventLogs {
-    /// Logs that keep `capacity` events each.
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            logs: Arc::default(),
-        }
-    }
-
-    fn map(&self) -> MutexGuard<'_, HashMap<SessionId, Arc<EventLog>>> {
-        self.logs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The session's log, created on first use.
-    pub fn get(&self, id: SessionId) -> Arc<EventLog> {
-        let capacity = self.capacity;
-        Arc::clone(
-            self.map()
-                .entry(id)
-                .or_insert_with(|| Arc::new(EventLog::new(id, capacity))),
-        )
-    }
-
-    /// The session's log if it has one.
-    pub fn existing(&self, id: SessionId) -> Option<Arc<EventLog>> {
-        self.map().get(&id).cloned()
-    }
-
-    /// Drops a closed session's log.
-    pub fn remove(&self, id: SessionId) {
-        self.map().remove(&id);
-    }
-}
 
 /// The session handlers' dependencies. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -96,7 +53,7 @@ impl SessionDeps {
     ) -> Self {
         Self {
             registry: LiveRegistry::new(settings.max_live_processes, settings.spawn_queue_timeout),
-            logs: EventLogs::new(settings.event_buffer),
+            logs: EventLogs::new(settings.event_log),
             settings: Arc::new(settings),
             sessions,
             turns,

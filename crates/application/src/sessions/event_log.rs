@@ -1,14 +1,20 @@
 //! The per-session event log behind `GET /api/sessions/{id}/events`: a bounded, sequenced
 //! buffer plus a broadcast, so a client that reconnects with the last id it saw gets
 //! everything after it that is still buffered, then the live stream, with no gap between.
+//!
+//! The buffer keeps to a count and a byte budget, and large payloads are cut before they
+//! are logged ([`super::event_bounds`]), so a chatty agent cannot grow it without bound.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use orchestra_domain::{SessionId, SessionStatus, TurnId, TurnStatus};
 use tokio::sync::broadcast;
 
+use super::event_bounds::{approx_bytes, cut_payloads};
+use crate::metrics_names as m;
 use crate::ports::AgentEvent;
 
 /// Something that happened in a session.
@@ -90,17 +96,46 @@ pub struct Subscription {
     pub backlog: Vec<Arc<LoggedEvent>>,
     /// The first event after the requested point is no longer buffered.
     pub gap: bool,
+    /// The point the backlog starts after: the one asked for, or 0 when the client names a
+    /// point this log never reached (the log was started again, after a restart or an
+    /// eviction), so it gets everything there is.
+    pub after: u64,
     /// Events from now on.
     pub live: broadcast::Receiver<Arc<LoggedEvent>>,
+}
+
+/// How much a session's log keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBounds {
+    /// Events at most.
+    pub events: usize,
+    /// Bytes at most (estimated; the newest event is always kept).
+    pub bytes: usize,
+    /// Bytes of one payload (a text, a tool input, ...) at most; longer ones are cut.
+    pub payload_bytes: usize,
+}
+
+impl Default for LogBounds {
+    fn default() -> Self {
+        Self {
+            events: 2000,
+            bytes: 1024 * 1024,
+            payload_bytes: 16 * 1024,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Inner {
     next: u64,
-    buf: VecDeque<Arc<LoggedEvent>>,
-    capacity: usize,
+    /// The buffered events with their estimated sizes.
+    buf: VecDeque<(Arc<LoggedEvent>, usize)>,
+    bytes: usize,
+    bounds: LogBounds,
     /// Sequence number of the latest `TurnStarted`.
     turn_start: Option<u64>,
+    /// When an event was last appended or the log last handed out.
+    last_used: Instant,
 }
 
 /// A bounded, sequenced event log with live fan-out.
@@ -112,17 +147,24 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    /// A log keeping the last `capacity` events.
-    pub fn new(session_id: SessionId, capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        let (tx, _) = broadcast::channel(capacity);
+    /// A log keeping within `bounds`.
+    pub fn new(session_id: SessionId, bounds: LogBounds) -> Self {
+        let bounds = LogBounds {
+            events: bounds.events.max(1),
+            bytes: bounds.bytes.max(1),
+            payload_bytes: bounds.payload_bytes.max(64),
+        };
+        // A subscriber that falls this far behind catches up from the buffer.
+        let (tx, _) = broadcast::channel(bounds.events.min(1024));
         Self {
             session_id,
             inner: Mutex::new(Inner {
                 next: 1,
                 buf: VecDeque::new(),
-                capacity,
+                bytes: 0,
+                bounds,
                 turn_start: None,
+                last_used: Instant::now(),
             }),
             tx,
         }
@@ -137,8 +179,14 @@ impl EventLog {
     /// Appends an event and publishes it; returns its sequence number.
     pub fn append(&self, at: DateTime<Utc>, event: SessionEvent) -> u64 {
         let mut inner = self.lock();
+        let (event, cut) = cut_payloads(event, inner.bounds.payload_bytes);
+        if cut {
+            metrics::counter!(m::AGENT_EVENT_PAYLOADS_TRUNCATED_TOTAL).increment(1);
+        }
+        let size = approx_bytes(&event);
         let seq = inner.next;
         inner.next += 1;
+        inner.last_used = Instant::now();
         if matches!(event, SessionEvent::TurnStarted { .. }) {
             inner.turn_start = Some(seq);
         }
@@ -148,9 +196,14 @@ impl EventLog {
             session_id: self.session_id,
             event,
         });
-        inner.buf.push_back(Arc::clone(&logged));
-        while inner.buf.len() > inner.capacity {
-            inner.buf.pop_front();
+        inner.buf.push_back((Arc::clone(&logged), size));
+        inner.bytes += size;
+        while inner.buf.len() > 1
+            && (inner.buf.len() > inner.bounds.events || inner.bytes > inner.bounds.bytes)
+        {
+            if let Some((_, dropped)) = inner.buf.pop_front() {
+                inner.bytes -= dropped;
+            }
         }
         // Sent under the lock, so a subscriber's backlog and live feed never overlap or gap.
         let _ = self.tx.send(logged);
@@ -163,28 +216,55 @@ impl EventLog {
         let inner = self.lock();
         let live = self.tx.subscribe();
         let after = after.or_else(|| inner.turn_start.map(|s| s.saturating_sub(1)));
-        let (backlog, gap) = Self::after_locked(&inner, after);
-        Subscription { backlog, gap, live }
+        let (backlog, gap, after) = Self::after_locked(&inner, after);
+        Subscription {
+            backlog,
+            gap,
+            after,
+            live,
+        }
     }
 
     /// The buffered events after `after` (to catch up after lagging behind the live feed).
     pub fn since(&self, after: u64) -> (Vec<Arc<LoggedEvent>>, bool) {
-        Self::after_locked(&self.lock(), Some(after))
+        let (events, gap, _) = Self::after_locked(&self.lock(), Some(after));
+        (events, gap)
     }
 
-    fn after_locked(inner: &Inner, after: Option<u64>) -> (Vec<Arc<LoggedEvent>>, bool) {
-        let after = after.unwrap_or(0);
-        let oldest = inner.buf.front().map_or(inner.next, |e| e.seq);
-        let gap = after + 1 < oldest && after + 1 < inner.next;
+    fn after_locked(inner: &Inner, after: Option<u64>) -> (Vec<Arc<LoggedEvent>>, bool, u64) {
+        let asked = after.unwrap_or(0);
+        // A point this log never reached: it was started again; everything is new.
+        let restarted = asked >= inner.next;
+        let after = if restarted { 0 } else { asked };
+        let oldest = inner.buf.front().map_or(inner.next, |(e, _)| e.seq);
+        let gap = restarted || (after + 1 < oldest && after + 1 < inner.next);
         (
             inner
                 .buf
                 .iter()
-                .filter(|e| e.seq > after)
-                .cloned()
+                .filter(|(e, _)| e.seq > after)
+                .map(|(e, _)| Arc::clone(e))
                 .collect(),
             gap,
+            after,
         )
+    }
+
+    /// Bytes held (estimated) and events buffered.
+    pub fn held(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.bytes, inner.buf.len())
+    }
+
+    /// Marks the log as used now (it was handed out, so it is about to be followed).
+    pub(crate) fn touch(&self) {
+        self.lock().last_used = Instant::now();
+    }
+
+    /// Whether the log was not used for `idle` and nobody follows the live feed.
+    pub(crate) fn is_idle(&self, idle: std::time::Duration) -> bool {
+        let inner = self.lock();
+        inner.last_used.elapsed() >= idle && self.tx.receiver_count() == 0
     }
 
     /// The sequence number the next event will get.
@@ -197,6 +277,13 @@ impl EventLog {
 mod tests {
     use super::*;
 
+    fn events(n: usize) -> LogBounds {
+        LogBounds {
+            events: n,
+            ..LogBounds::default()
+        }
+    }
+
     fn ev(n: i64) -> SessionEvent {
         SessionEvent::TurnStarted {
             turn_id: TurnId::new(),
@@ -206,7 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reconnecting_subscriber_gets_what_it_missed_then_the_live_feed() {
-        let log = EventLog::new(SessionId::new(), 100);
+        let log = EventLog::new(SessionId::new(), events(100));
         for i in 0..5 {
             log.append(DateTime::<Utc>::UNIX_EPOCH, ev(i));
         }
@@ -222,7 +309,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_older_than_the_buffer_is_told_about_the_gap() {
-        let log = EventLog::new(SessionId::new(), 3);
+        let log = EventLog::new(SessionId::new(), events(3));
         for i in 0..10 {
             log.append(DateTime::<Utc>::UNIX_EPOCH, ev(i));
         }
@@ -234,7 +321,74 @@ mod tests {
         );
         let fresh = log.subscribe(Some(10));
         assert!(!fresh.gap && fresh.backlog.is_empty());
-        let everything = EventLog::new(SessionId::new(), 3).subscribe(None);
+        let everything = EventLog::new(SessionId::new(), events(3)).subscribe(None);
         assert!(!everything.gap);
+    }
+
+    #[test]
+    fn the_log_keeps_to_its_byte_budget_and_cuts_large_payloads() {
+        let log = EventLog::new(
+            SessionId::new(),
+            LogBounds {
+                events: 10_000,
+                bytes: 64 * 1024,
+                payload_bytes: 4096,
+            },
+        );
+        for _ in 0..1000 {
+            log.append(
+                DateTime::<Utc>::UNIX_EPOCH,
+                SessionEvent::Agent(AgentEvent::AssistantText {
+                    text: "x".repeat(100_000),
+                }),
+            );
+        }
+        let (bytes, count) = log.held();
+        assert!(bytes <= 64 * 1024, "{bytes}");
+        assert!(
+            (10..20).contains(&count),
+            "{count} events of about 4 KB each"
+        );
+        let (kept, gap) = log.since(0);
+        assert!(gap, "the first events are gone");
+        let SessionEvent::Agent(AgentEvent::AssistantText { text }) = &kept[0].event else {
+            panic!("{:?}", kept[0])
+        };
+        assert!(text.len() < 4200 && text.ends_with("100000 bytes in all]"));
+        // One event over the whole budget is still kept (it is the newest).
+        let tiny = EventLog::new(
+            SessionId::new(),
+            LogBounds {
+                events: 10,
+                bytes: 10,
+                payload_bytes: 4096,
+            },
+        );
+        tiny.append(DateTime::<Utc>::UNIX_EPOCH, ev(1));
+        tiny.append(DateTime::<Utc>::UNIX_EPOCH, ev(2));
+        assert_eq!(
+            tiny.since(0).0.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![2]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_ahead_of_a_restarted_log_gets_everything_and_is_told() {
+        let log = EventLog::new(SessionId::new(), events(100));
+        log.append(DateTime::<Utc>::UNIX_EPOCH, ev(1));
+        log.append(DateTime::<Utc>::UNIX_EPOCH, ev(2));
+        // The client saw seq 40 from the log before a restart or an eviction.
+        let mut sub = log.subscribe(Some(40));
+        assert!(sub.gap);
+        assert_eq!(sub.after, 0);
+        assert_eq!(
+            sub.backlog.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        log.append(DateTime::<Utc>::UNIX_EPOCH, ev(3));
+        assert_eq!(sub.live.recv().await.unwrap().seq, 3);
+        // Caught up exactly: no gap.
+        let sub = log.subscribe(Some(3));
+        assert!(!sub.gap && sub.backlog.is_empty() && sub.after == 3);
     }
 }

@@ -1,5 +1,6 @@
 //! The agent health check: stops agents whose running turn has been silent too long (time
-//! waiting on a human does not count), marking turn and session Failed.
+//! waiting on a human does not count), marking turn and session Failed; and evicts the
+//! event logs of idle sessions.
 
 use super::deps::SessionDeps;
 use super::live::Slot;
@@ -14,6 +15,8 @@ pub struct HealthReport {
     pub live: usize,
     /// Hung agents stopped by this check.
     pub hung_stopped: usize,
+    /// Sessions' event logs left in memory after idle ones were evicted.
+    pub event_logs: usize,
 }
 
 /// Runs the health check.
@@ -39,6 +42,7 @@ impl AgentHealthCheck {
         let mut report = HealthReport {
             live: live.len(),
             hung_stopped: 0,
+            event_logs: 0,
         };
         for (id, l) in live {
             let waiting_on_human = d
@@ -90,6 +94,10 @@ impl AgentHealthCheck {
                 report.hung_stopped += 1;
             }
         }
+        let logs = d
+            .logs
+            .evict_idle(d.settings.event_log_idle, |id| d.registry.get(id).is_some());
+        report.event_logs = logs.logs;
         report
     }
 }

@@ -145,6 +145,18 @@ impl Pump {
                 metrics::counter!(m::AGENT_STREAM_GARBAGE_LINES_TOTAL).increment(1);
                 tracing::warn!(session.id = %id, reason = %reason, line = %preview, "agent wrote a line that is not stream-json");
             }
+            AgentEvent::OversizedRequest {
+                request_id,
+                tool_use_id,
+                reason,
+                ..
+            } => {
+                metrics::counter!(m::AGENT_OVERSIZED_REQUESTS_TOTAL).increment(1);
+                tracing::warn!(session.id = %id, request_id = %request_id, tool_use_id = ?tool_use_id, reason = %reason, "agent control request over the line limit");
+                if let (Some(tool_use), Some(e)) = (tool_use_id, &self.deps.escalation) {
+                    e.note_answered(id, tool_use);
+                }
+            }
             AgentEvent::Other { kind, subtype, .. } => {
                 tracing::debug!(session.id = %id, kind = %kind, subtype = ?subtype, "agent line of a type Orchestra does not interpret (kept)");
             }

@@ -19,8 +19,10 @@ pub struct SessionSettings {
     pub tool_timeout: Duration,
     /// Longest prompt, in characters.
     pub max_prompt_chars: usize,
-    /// Events kept per session for reconnecting clients.
-    pub event_buffer: usize,
+    /// What each session's event log keeps for reconnecting clients.
+    pub event_log: super::LogBounds,
+    /// A session's event log unused this long (no process, no subscriber) is dropped.
+    pub event_log_idle: Duration,
     /// Absolute directories a session may work in (and below); empty allows any.
     pub allowed_working_directories: Vec<String>,
     /// What a client may ask for.
@@ -54,7 +56,8 @@ impl Default for SessionSettings {
             inactivity_timeout: Duration::from_secs(600),
             tool_timeout: Duration::from_secs(3600),
             max_prompt_chars: 100_000,
-            event_buffer: 2000,
+            event_log: super::LogBounds::default(),
+            event_log_idle: Duration::from_secs(600),
             allowed_working_directories: Vec::new(),
             policy: SessionPolicy::default(),
         }

@@ -5,13 +5,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use orchestra_application::ports::{AgentEvent, RuntimeError};
+use orchestra_application::ports::{AgentEvent, PermissionAnswer, RuntimeError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::ChildStdin;
 use tokio::sync::mpsc;
 
 use super::{Pending, lock};
-use crate::protocol::{Control, Decoded, Line, LineDecoder, Outbound, decode};
+use crate::protocol::{Control, Decoded, Line, LineDecoder, Outbound, decode, too_long};
 
 /// Writes one protocol message to the CLI's stdin.
 pub(super) async fn write_line(
@@ -50,7 +50,7 @@ pub(super) async fn drain_stderr(
         decoder.push(&buf[..n], |line| {
             let text = match line {
                 Line::Complete(b) => String::from_utf8_lossy(b).into_owned(),
-                Line::TooLong { len, head } => {
+                Line::TooLong { len, head, .. } => {
                     format!("{} …[{len} bytes]", String::from_utf8_lossy(&head))
                 }
             };
@@ -83,7 +83,7 @@ pub(super) async fn read_stdout(
     session: String,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut decoder = LineDecoder::new(max_line);
+    let mut decoder = LineDecoder::new(max_line).skimming();
     let mut decoded: Vec<Decoded> = Vec::new();
     loop {
         let n = match stdout.read(&mut buf).await {
@@ -93,10 +93,9 @@ pub(super) async fn read_stdout(
         decoder.push(&buf[..n], |line| {
             decoded.push(match line {
                 Line::Complete(b) => decode(b),
-                Line::TooLong { len, head } => Decoded::Events(vec![AgentEvent::Garbage {
-                    preview: String::from_utf8_lossy(&head).into_owned(),
-                    reason: format!("line of {len} bytes is over the {max_line}-byte limit"),
-                }]),
+                Line::TooLong { len, head, skimmed } => {
+                    too_long(len, &head, skimmed.as_deref(), max_line)
+                }
             })
         });
         for d in decoded.drain(..) {
@@ -106,9 +105,12 @@ pub(super) async fn read_stdout(
         }
     }
     decoder.finish(|line| {
-        if let Line::Complete(b) = line {
-            decoded.push(decode(b));
-        }
+        decoded.push(match line {
+            Line::Complete(b) => decode(b),
+            Line::TooLong { len, head, skimmed } => {
+                too_long(len, &head, skimmed.as_deref(), max_line)
+            }
+        });
     });
     for d in decoded.drain(..) {
         dispatch(d, &tx, &pending, &busy, &stdin, &session).await;
@@ -154,6 +156,43 @@ async fn dispatch(
             let error = format!("{subtype} is not supported by this host");
             let _ = write_line(stdin, &Outbound::refusal(&request_id, &error)).await;
             true
+        }
+        Decoded::Control(Control::Oversized {
+            request,
+            len,
+            limit,
+            preview,
+        }) => {
+            let reason = format!(
+                "a control request of {len} bytes is over the {limit}-byte line limit (claude.max_line_bytes)"
+            );
+            tracing::warn!(session.id = %session, request_id = %request.request_id, can_use_tool = request.can_use_tool, bytes = len, "{reason}; answered without reading it");
+            let written = if request.can_use_tool {
+                let deny = PermissionAnswer::Deny {
+                    message: format!("Orchestra denied this tool call without asking: {reason}."),
+                    interrupt: false,
+                };
+                write_line(stdin, &Outbound::permission(&request.request_id, &deny)).await
+            } else {
+                write_line(stdin, &Outbound::refusal(&request.request_id, &reason)).await
+            };
+            if let Err(err) = written {
+                tracing::warn!(session.id = %session, request_id = %request.request_id, error = %err, "could not answer an oversized control request");
+            }
+            let what = if request.can_use_tool {
+                "the tool call was denied"
+            } else {
+                "it was refused"
+            };
+            tx.send(AgentEvent::OversizedRequest {
+                request_id: request.request_id,
+                tool_name: request.tool_name,
+                tool_use_id: request.tool_use_id,
+                reason: format!("{reason}; {what}"),
+                preview,
+            })
+            .await
+            .is_ok()
         }
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! Lines split across reads are joined; a UTF-8 character split across reads is never a
 //! problem because lines are cut at `\n` bytes (which never occur inside a multi-byte
-//! character); lines longer than the limit are skipped without being buffered.
+//! character); lines longer than the limit are skipped without being buffered whole: what
+//! is kept is their head and a [`Skim`] (the JSON with its strings cut).
+
+use super::skim::Skim;
 
 /// One line out of the decoder.
 #[derive(Debug, PartialEq, Eq)]
@@ -15,6 +18,8 @@ pub enum Line<'a> {
         len: usize,
         /// Its first bytes.
         head: Vec<u8>,
+        /// The line with its strings cut (see [`Skim`]), when that kept it small.
+        skimmed: Option<Vec<u8>>,
     },
 }
 
@@ -22,12 +27,52 @@ pub enum Line<'a> {
 /// given back.
 pub(crate) const RETAINED_CAPACITY: usize = 1024 * 1024;
 
+/// Bytes of a skipped line kept for the report (enough to read a control request's id and
+/// subtype, which the CLI writes first).
+pub const HEAD_BYTES: usize = 512;
+
 /// Splits a byte stream into lines, with a bound on line length.
 #[derive(Debug)]
 pub struct LineDecoder {
     buf: Vec<u8>,
     max_line: usize,
-    skipping: Option<(usize, Vec<u8>)>,
+    skipping: Option<Skipping>,
+    skim: bool,
+}
+
+/// A line over the limit, being read past.
+#[derive(Debug)]
+struct Skipping {
+    dropped: usize,
+    head: Vec<u8>,
+    skim: Option<Skim>,
+}
+
+impl Skipping {
+    fn start(skim: bool, parts: [&[u8]; 2]) -> Self {
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        let mut skim = skim.then(Skim::new);
+        for part in parts {
+            let room = HEAD_BYTES - head.len();
+            head.extend_from_slice(&part[..part.len().min(room)]);
+            if let Some(s) = &mut skim {
+                s.feed(part);
+            }
+        }
+        Self {
+            dropped: parts[0].len() + parts[1].len(),
+            head,
+            skim,
+        }
+    }
+
+    fn line(self) -> Line<'static> {
+        Line::TooLong {
+            len: self.dropped,
+            head: self.head,
+            skimmed: self.skim.and_then(Skim::finish),
+        }
+    }
 }
 
 impl LineDecoder {
@@ -37,26 +82,35 @@ impl LineDecoder {
             buf: Vec::new(),
             max_line: max_line.max(1),
             skipping: None,
+            skim: false,
         }
+    }
+
+    /// Also skims lines over the limit (for JSON streams: the CLI's stdout).
+    #[must_use]
+    pub fn skimming(mut self) -> Self {
+        self.skim = true;
+        self
     }
 
     /// Feeds a chunk; `on_line` gets every line completed by it.
     pub fn push(&mut self, mut chunk: &[u8], mut on_line: impl FnMut(Line<'_>)) {
         while !chunk.is_empty() {
             let newline = memchr::memchr(b'\n', chunk);
-            if let Some((dropped, head)) = &mut self.skipping {
+            if let Some(skipping) = &mut self.skipping {
+                let end = newline.unwrap_or(chunk.len());
+                skipping.dropped += end;
+                if let Some(s) = &mut skipping.skim {
+                    s.feed(&chunk[..end]);
+                }
                 match newline {
                     Some(i) => {
-                        let len = *dropped + i;
-                        let head = std::mem::take(head);
-                        self.skipping = None;
-                        on_line(Line::TooLong { len, head });
+                        if let Some(done) = self.skipping.take() {
+                            on_line(done.line());
+                        }
                         chunk = &chunk[i + 1..];
                     }
-                    None => {
-                        *dropped += chunk.len();
-                        return;
-                    }
+                    None => return,
                 }
                 continue;
             }
@@ -65,18 +119,14 @@ impl LineDecoder {
                     if self.buf.is_empty() {
                         // The common case: a whole line inside one read, no copy.
                         if i > self.max_line {
-                            on_line(Line::TooLong {
-                                len: i,
-                                head: chunk[..i.min(200)].to_vec(),
-                            });
+                            on_line(Skipping::start(self.skim, [&chunk[..i], &[]]).line());
                         } else {
                             on_line(Line::Complete(&chunk[..i]));
                         }
                     } else if self.buf.len() + i > self.max_line {
-                        let head = self.buf[..self.buf.len().min(200)].to_vec();
-                        let len = self.buf.len() + i;
-                        self.buf.clear();
-                        on_line(Line::TooLong { len, head });
+                        let done = Skipping::start(self.skim, [&self.buf, &chunk[..i]]);
+                        self.buf = Vec::new();
+                        on_line(done.line());
                     } else {
                         self.buf.extend_from_slice(&chunk[..i]);
                         on_line(Line::Complete(&self.buf));
@@ -90,12 +140,9 @@ impl LineDecoder {
                 }
                 None => {
                     if self.buf.len() + chunk.len() > self.max_line {
-                        let dropped = self.buf.len() + chunk.len();
+                        self.skipping = Some(Skipping::start(self.skim, [&self.buf, chunk]));
                         // Give back the memory of a huge partial line.
-                        let mut head = std::mem::take(&mut self.buf);
-                        head.extend_from_slice(&chunk[..chunk.len().min(200)]);
-                        head.truncate(200);
-                        self.skipping = Some((dropped, head));
+                        self.buf = Vec::new();
                     } else {
                         self.buf.extend_from_slice(chunk);
                     }
@@ -112,8 +159,8 @@ impl LineDecoder {
 
     /// Whatever is left at end of stream (a last line without `\n`).
     pub fn finish(&mut self, mut on_line: impl FnMut(Line<'_>)) {
-        if let Some((len, head)) = self.skipping.take() {
-            on_line(Line::TooLong { len, head });
+        if let Some(done) = self.skipping.take() {
+            on_line(done.line());
         } else if !self.buf.is_empty() {
             let rest = std::mem::take(&mut self.buf);
             on_line(Line::Complete(&rest));

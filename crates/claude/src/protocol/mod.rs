@@ -8,6 +8,8 @@ use orchestra_application::ports::AgentEvent;
 pub mod decode;
 pub mod encode;
 pub mod lines;
+pub mod oversized;
+pub mod skim;
 
 #[cfg(test)]
 mod tests;
@@ -17,6 +19,7 @@ pub use encode::{
     ControlRequestBody, ControlResponseBody, Outbound, PermissionResult, UserMessage,
 };
 pub use lines::{Line, LineDecoder};
+pub use oversized::{OversizedRequest, oversized_request, too_long};
 
 /// A control message from the CLI, handled by the process adapter.
 #[derive(Debug, PartialEq)]
@@ -38,6 +41,17 @@ pub enum Control {
         request_id: String,
         /// Its subtype.
         subtype: String,
+    },
+    /// A control request on a line over the length limit, known by its head only.
+    Oversized {
+        /// What the head told.
+        request: OversizedRequest,
+        /// The line's length, bytes.
+        len: usize,
+        /// The limit, bytes.
+        limit: usize,
+        /// The line's first bytes.
+        preview: String,
     },
 }
 

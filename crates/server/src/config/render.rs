@@ -227,6 +227,12 @@ impl Settings {
             ("api_timeout_ms", c.api_timeout_ms.to_string()),
             ("max_prompt_chars", c.max_prompt_chars.to_string()),
             ("event_buffer", c.event_buffer.to_string()),
+            ("event_buffer_bytes", c.event_buffer_bytes.to_string()),
+            (
+                "event_payload_max_bytes",
+                c.event_payload_max_bytes.to_string(),
+            ),
+            ("event_log_idle_secs", c.event_log_idle_secs.to_string()),
             ("max_line_bytes", c.max_line_bytes.to_string()),
             (
                 "allowed_working_directories",

@@ -375,6 +375,12 @@ pub struct ClaudeSection {
     pub max_prompt_chars: usize,
     /// Events buffered per session.
     pub event_buffer: usize,
+    /// Bytes buffered per session (estimated).
+    pub event_buffer_bytes: usize,
+    /// Longest payload (text, tool input, ...) in the event log, bytes; longer ones are cut.
+    pub event_payload_max_bytes: usize,
+    /// An idle session's event log is dropped after this long, seconds.
+    pub event_log_idle_secs: u64,
     /// Longest stdout line, bytes.
     pub max_line_bytes: usize,
     /// Allowed working directory roots (empty: any).
@@ -421,7 +427,10 @@ impl Default for ClaudeSection {
             api_timeout_ms: 120_000,
             max_prompt_chars: 100_000,
             event_buffer: 2000,
-            max_line_bytes: 64 * 1024 * 1024,
+            event_buffer_bytes: 1024 * 1024,
+            event_payload_max_bytes: 16 * 1024,
+            event_log_idle_secs: 600,
+            max_line_bytes: 4 * 1024 * 1024,
             allowed_working_directories: Vec::new(),
             pass_env: Vec::new(),
             env: BTreeMap::new(),

@@ -185,6 +185,12 @@ pub struct ClaudeConfig {
     pub max_prompt_chars: usize,
     /// Events buffered per session.
     pub event_buffer: usize,
+    /// Bytes buffered per session.
+    pub event_buffer_bytes: usize,
+    /// Longest payload in the event log.
+    pub event_payload_max_bytes: usize,
+    /// Idle time before a session's event log is dropped, seconds.
+    pub event_log_idle_secs: u64,
     /// Longest stdout line.
     pub max_line_bytes: usize,
     /// Allowed working directory roots (empty: any).

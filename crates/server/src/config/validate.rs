@@ -384,6 +384,11 @@ fn claude(c: ClaudeSection, target: &DatabaseTarget) -> Result<ClaudeConfig, Con
         api_timeout_ms: c.api_timeout_ms.max(1000),
         max_prompt_chars: c.max_prompt_chars.max(1),
         event_buffer: c.event_buffer.max(16),
+        event_buffer_bytes: c.event_buffer_bytes.max(64 * 1024),
+        event_payload_max_bytes: c
+            .event_payload_max_bytes
+            .clamp(256, c.event_buffer_bytes.max(64 * 1024)),
+        event_log_idle_secs: c.event_log_idle_secs.max(1),
         max_line_bytes: c.max_line_bytes.max(64 * 1024),
         allowed_working_directories: c.allowed_working_directories,
         pass_env: c.pass_env,

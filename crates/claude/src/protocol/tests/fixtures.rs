@@ -82,6 +82,7 @@ pub(super) fn label(d: &Decoded) -> String {
         Decoded::Control(Control::Response { result: Err(_), .. }) => "response_error".into(),
         Decoded::Control(Control::CanUseTool(_)) => "can_use_tool".into(),
         Decoded::Control(Control::Request { subtype, .. }) => format!("request:{subtype}"),
+        Decoded::Control(Control::Oversized { .. }) => "oversized".into(),
         Decoded::Events(events) => events
             .iter()
             .map(|e| match e {
