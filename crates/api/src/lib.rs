@@ -15,8 +15,10 @@ pub mod error;
 mod error_code;
 pub mod events;
 pub mod handlers;
+pub mod json_body;
 pub mod middleware;
 pub mod openapi;
+pub mod openapi_rules;
 pub mod sse_limits;
 mod state;
 

@@ -15,6 +15,7 @@ use crate::dto::{
 };
 use crate::error::ErrorBody;
 use crate::handlers;
+use crate::openapi_rules::CommonRules;
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
@@ -22,6 +23,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&CommonRules),
     info(title = "Orchestra", description = "Runs Claude Code agents as supervised subprocesses with a human in the loop."),
     paths(
         handlers::health::health,
@@ -59,7 +61,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         PageResponse<SessionResponse>, HealthResponse, HealthCheck, DatabaseDiagnosticsResponse,
         CircuitBreakerResponse, ServiceMetricsResponse, TelegramStatusResponse, CreateSessionRequest,
         SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
-        AgentResponse, AuditEventResponse, PageResponse<AuditEventResponse>,
+        AgentResponse, AuditEventResponse, PageResponse<AuditEventResponse>, crate::dto::SseEvent,
     )),
     tags(
         (name = "approvals", description = "Human decisions on tool use"),

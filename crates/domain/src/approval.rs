@@ -123,6 +123,9 @@ pub enum ApprovalKind {
 }
 
 impl ApprovalKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [Self; 3] = [Self::Live, Self::Denial, Self::Test];
+
     /// The canonical name, as stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {

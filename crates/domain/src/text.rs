@@ -46,14 +46,11 @@ impl<const MAX: usize> BoundedText<MAX> {
     /// Validates `value` for the field `field`.
     ///
     /// # Errors
-    /// [`TextError`] when the trimmed value is empty, longer than `MAX` characters, or holds
-    /// control characters.
+    /// [`TextError`] when the value is longer than `MAX` characters, holds control
+    /// characters, or is only spaces. The rules apply to the value as sent (so that the
+    /// OpenAPI document can state them); the text kept is trimmed.
     pub fn parse(field: &'static str, value: &str) -> Result<Self, TextError> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(TextError::Empty { field });
-        }
-        let len = trimmed.chars().count();
+        let len = value.chars().count();
         if len > MAX {
             return Err(TextError::TooLong {
                 field,
@@ -61,8 +58,13 @@ impl<const MAX: usize> BoundedText<MAX> {
                 max: MAX,
             });
         }
-        if trimmed.chars().any(char::is_control) {
+        if value.chars().any(char::is_control) {
             return Err(TextError::ControlCharacters { field });
+        }
+        // U+FEFF counts as a space, as in JSON Schema's (ECMAScript's) `\s`.
+        let trimmed = value.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        if trimmed.is_empty() {
+            return Err(TextError::Empty { field });
         }
         Ok(Self(trimmed.to_owned()))
     }

@@ -33,6 +33,7 @@ mod chaos;
 mod cli;
 mod crash;
 mod escalation;
+mod fuzz;
 mod http_api;
 mod isolation;
 mod migrations;

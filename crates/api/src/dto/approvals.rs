@@ -125,17 +125,21 @@ impl From<&ApprovalRequest> for ApprovalResponse {
 
 /// `GET /api/approvals` filters.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApprovalListQuery {
     /// Only this status (`Pending`, `Approved`, ...).
+    #[param(schema_with = crate::openapi_rules::approval_statuses)]
     pub status: Option<String>,
     /// Only this session.
     pub session_id: Option<String>,
     /// Only this kind (`Live`, `Denial`, `Test`).
+    #[param(schema_with = crate::openapi_rules::approval_kinds)]
     pub kind: Option<String>,
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u64>,
     /// Rows per page (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
 }
 
@@ -148,14 +152,17 @@ pub struct DecideApprovalRequest {
     /// Why (shown to the agent when refused).
     #[serde(default)]
     pub reason: Option<String>,
-    /// Who decides (recorded as `api:<decidedBy>`; `api` when absent).
+    /// Who decides, kept beside the key's name (at most 100 printable characters).
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub decided_by: Option<String>,
-    /// Allow with this input instead of the requested one.
+    /// Allow with this input instead of the requested one (admin only).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub updated_input: Option<Value>,
     /// `once` (default) or `session`: allow this tool for the rest of the session.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi_rules::scopes)]
     pub scope: Option<String>,
 }
 
@@ -174,9 +181,17 @@ pub struct CancelApprovalRequest {
 pub struct CreateTestApprovalRequest {
     /// The tool name to show (default `TestTool`).
     #[serde(default)]
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub tool_name: Option<String>,
     /// The session label to show (default `test-session`).
     #[serde(default)]
+    #[schema(
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub session_id: Option<String>,
 }
 

@@ -8,6 +8,7 @@ mod approvals;
 mod audit;
 mod diagnostics;
 mod health;
+mod int;
 mod sessions;
 mod turns;
 
@@ -29,18 +30,23 @@ pub use diagnostics::{
 };
 pub use health::{HealthCheck, HealthResponse};
 pub use sessions::{
-    CreateSessionRequest, EventsQuery, LiveProcessResponse, SendMessageRequest,
-    SessionDetailResponse, SessionListQuery, SessionResponse,
+    CreateSessionRequest, EventsQuery, LiveProcessResponse, MAX_EVENT_SEQ, SendMessageRequest,
+    SessionDetailResponse, SessionListQuery, SessionResponse, SseEvent,
 };
 pub use turns::{TurnListQuery, TurnResponse};
 
+/// The last page a client may ask for (a billion rows in at most 1000-row pages).
+pub const MAX_PAGE: u64 = 1_000_000;
+
 /// `?page=&pageSize=` (1-based page).
 #[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PagingQuery {
     /// 1-based page number (default 1).
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u64>,
     /// Rows per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
 }
 
@@ -55,6 +61,12 @@ impl PagingQuery {
             return Err(ApiError::bad_request(
                 "page",
                 "page is 1-based; it must be at least 1",
+            ));
+        }
+        if page > MAX_PAGE {
+            return Err(ApiError::bad_request(
+                "page",
+                format!("page must be at most {MAX_PAGE}"),
             ));
         }
         let limit = self.page_size.unwrap_or(PageRequest::DEFAULT_LIMIT);

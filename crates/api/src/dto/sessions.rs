@@ -73,15 +73,18 @@ impl From<&AgentSession> for SessionResponse {
 
 /// `GET /api/sessions` filters.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionListQuery {
     /// Only this status.
+    #[param(schema_with = crate::openapi_rules::session_statuses)]
     pub status: Option<String>,
     /// Only this agent.
     pub agent_id: Option<String>,
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u64>,
     /// Rows per page (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
 }
 
@@ -89,16 +92,20 @@ pub struct SessionListQuery {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSessionRequest {
-    /// Absolute path of an existing directory the agent works in.
+    /// Absolute path of an existing directory the agent works in (within the server's
+    /// `policy.working_roots`, when set).
+    #[schema(pattern = "^/")]
     pub working_directory: String,
     /// The agent (default `claude-code`).
     #[serde(default)]
     pub agent_id: Option<String>,
     /// Model (`--model`).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._:/\\[\\]-]{1,100}$")]
     pub model: Option<String>,
-    /// `default`, `acceptEdits`, `bypassPermissions` or `plan`.
+    /// `default`, `acceptEdits`, `bypassPermissions` or `plan` (as the server's policy allows).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi_rules::permission_modes)]
     pub permission_mode: Option<String>,
     /// Tool rules allowed without asking (`--allowedTools`), e.g. `Read`, `Bash(git status:*)`.
     #[serde(default)]
@@ -111,6 +118,8 @@ pub struct CreateSessionRequest {
     pub append_system_prompt: Option<String>,
     /// Agentic turns per prompt at most (`--max-turns`).
     #[serde(default)]
+    #[serde(deserialize_with = "super::int::optional")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_turns: Option<u32>,
 }
 
@@ -118,13 +127,16 @@ pub struct CreateSessionRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendMessageRequest {
-    /// The prompt.
+    /// The prompt (not only spaces; at most `claude.max_prompt_chars` characters).
+    #[schema(pattern = "^[^\\u0000]*\\S[^\\u0000]*$")]
     pub prompt: String,
     /// Wait for the turn's result (200) instead of answering at once (202).
     #[serde(default)]
     pub wait: bool,
     /// With `wait`: how long to wait at most (default 300, max 3600); 202 when it runs longer.
     #[serde(default)]
+    #[serde(deserialize_with = "super::int::optional")]
+    #[schema(minimum = 1, maximum = 3600)]
     pub timeout_seconds: Option<u64>,
 }
 
@@ -153,11 +165,28 @@ pub struct SessionDetailResponse {
     pub process: Option<LiveProcessResponse>,
 }
 
+/// The largest `after` (2^53 - 1: a sequence number is exact in every JSON reader).
+pub const MAX_EVENT_SEQ: u64 = 9_007_199_254_740_991;
+
+/// One Server-Sent Event of `GET /api/sessions/{id}/events`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SseEvent {
+    /// Its kind (`assistant_text`, `gap`, ...; docs/api.md lists them).
+    pub event: Option<String>,
+    /// A JSON document: `{"seq", "at", "data"}`, or `{"firstAvailableSeq"}` for `gap`.
+    pub data: String,
+    /// Its sequence number (send it back as `Last-Event-ID` or `?after=`).
+    pub id: Option<String>,
+    /// The reconnect delay, milliseconds (on the first event).
+    pub retry: Option<u64>,
+}
+
 /// `GET /api/sessions/{id}/events` query.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventsQuery {
     /// Replay buffered events after this sequence number (the `id:` of the last event seen;
     /// the `Last-Event-ID` header does the same).
+    #[param(minimum = 0, maximum = 9_007_199_254_740_991_u64)]
     pub after: Option<u64>,
 }

@@ -78,10 +78,12 @@ impl From<&orchestra_domain::Turn> for TurnResponse {
 
 /// `GET /api/sessions/{id}/turns` query.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TurnListQuery {
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u64>,
     /// Rows per page (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
 }

@@ -16,6 +16,7 @@ use crate::dto::{
     TestApprovalResponse,
 };
 use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::json_body::{JsonBody, MaybeJsonBody};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -107,10 +108,10 @@ pub async fn decide(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    body: web::Json<DecideApprovalRequest>,
+    body: JsonBody<DecideApprovalRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let body = body.into_inner();
+    let body = body.0;
     let scope = match body.scope.as_deref() {
         None => ApprovalScope::Once,
         Some(s) => s
@@ -134,23 +135,17 @@ pub async fn decide(
             "updatedInput must be a JSON object",
         ));
     }
-    let decided_by = match body
-        .decided_by
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        // Who decided is the key's principal; a `decidedBy` is kept beside it, not instead.
-        None => caller.0.name().to_owned(),
-        Some(who) if who.chars().count() <= 100 && !who.chars().any(char::is_control) => {
-            format!("{} (for {who})", caller.0.name())
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "decidedBy",
-                "decidedBy must be at most 100 printable characters",
-            ));
-        }
+    let raw = body.decided_by.as_deref().unwrap_or_default();
+    if raw.chars().count() > 100 || raw.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "decidedBy",
+            "decidedBy must be at most 100 printable characters",
+        ));
+    }
+    // Who decided is the key's principal; a `decidedBy` is kept beside it, not instead.
+    let decided_by = match raw.trim() {
+        "" => caller.0.name().to_owned(),
+        who => format!("{} (for {who})", caller.0.name()),
     };
     let approval = state
         .approvals
@@ -179,10 +174,10 @@ pub async fn cancel(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    body: Option<web::Json<CancelApprovalRequest>>,
+    body: MaybeJsonBody<CancelApprovalRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path)?;
-    let reason = body.and_then(|b| b.into_inner().reason);
+    let reason = body.0.and_then(|b| b.reason);
     let approval = state
         .approvals
         .cancel
@@ -201,9 +196,9 @@ pub async fn cancel(
     responses((status = 201, body = TestApprovalResponse), (status = 400, body = ErrorBody)))]
 pub async fn create_test(
     state: web::Data<AppState>,
-    body: web::Json<CreateTestApprovalRequest>,
+    body: JsonBody<CreateTestApprovalRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.0;
     let created = state
         .approvals
         .create_test

@@ -9,12 +9,14 @@ use orchestra_domain::{AgentSession, PermissionMode, SessionId, SessionStatus, T
 
 use super::resource;
 use crate::auth::Caller;
+use crate::dto::SseEvent;
 use crate::dto::{
     CreateSessionRequest, EventsQuery, LiveProcessResponse, PageResponse, PagingQuery,
     SendMessageRequest, SessionDetailResponse, SessionListQuery, SessionResponse, TurnListQuery,
     TurnResponse,
 };
 use crate::error::{ApiError, ErrorBody};
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -110,9 +112,9 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<CreateSessionRequest>,
+    body: JsonBody<CreateSessionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
+    let b = body.0;
     let permission_mode = b
         .permission_mode
         .as_deref()
@@ -167,10 +169,10 @@ pub async fn get(
 pub async fn send_message(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<SendMessageRequest>,
+    body: JsonBody<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_session_id(&path)?;
-    let b = body.into_inner();
+    let b = body.0;
     let timeout = match b.timeout_seconds {
         None => Duration::from_secs(300),
         Some(0) => {
@@ -251,7 +253,7 @@ pub async fn get_turn(
 /// what was missed from the buffer (a `gap` event says when some is gone).
 #[utoipa::path(get, path = "/api/sessions/{sessionId}/events", tag = "sessions",
     params(("sessionId" = String, Path, description = "Session id"), EventsQuery),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String), (status = 404, body = ErrorBody), (status = 409, description = "the session is closed", body = ErrorBody), (status = 503, description = "too many event streams open", body = ErrorBody)))]
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = SseEvent), (status = 404, body = ErrorBody), (status = 409, description = "the session is closed", body = ErrorBody), (status = 503, description = "too many event streams open", body = ErrorBody)))]
 pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -259,6 +261,12 @@ pub async fn events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_session_id(&path)?;
+    if query.after.is_some_and(|a| a > crate::dto::MAX_EVENT_SEQ) {
+        return Err(ApiError::bad_request(
+            "after",
+            format!("must be at most {}", crate::dto::MAX_EVENT_SEQ),
+        ));
+    }
     let session = state.sessions.get.handle(id).await?;
     if session.status() == SessionStatus::Closed {
         // Its log is gone and nothing will happen in it again; a stream would never end.

@@ -86,6 +86,13 @@ pub(crate) fn normalize_reason(reason: Option<String>) -> Result<Option<String>,
     let Some(reason) = reason else {
         return Ok(None);
     };
+    if reason.contains('\0') {
+        // No database stores NUL in text, and no human wrote one.
+        return Err(AppError::invalid(
+            "reason",
+            "must not contain NUL characters",
+        ));
+    }
     let trimmed = reason.trim();
     if trimmed.is_empty() {
         return Ok(None);

@@ -9,6 +9,7 @@ use super::event_log::SessionEvent;
 use super::live::{Slot, TurnDone};
 use super::validate;
 use crate::error::{AppError, ConflictKind};
+use crate::ports::RuntimeError;
 
 /// Handles "send a prompt to a session".
 #[derive(Debug, Clone)]
@@ -31,7 +32,11 @@ impl SendMessageHandler {
     /// `Agent`, `Unavailable`.
     pub async fn handle(&self, id: SessionId, prompt: &str) -> Result<(Turn, TurnDone), AppError> {
         let d = &self.deps;
-        if prompt.trim().is_empty() {
+        // U+FEFF counts as a space, as in JSON Schema's (ECMAScript's) `\s`.
+        if prompt
+            .trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+            .is_empty()
+        {
             return Err(AppError::invalid("prompt", "must not be empty"));
         }
         validate::text("prompt", prompt, d.settings.max_prompt_chars)?;
@@ -89,7 +94,15 @@ impl SendMessageHandler {
             );
             live.state().slot = Slot::Idle;
             let _ = d.turns.update(&failed).await;
-            return Err(err.into());
+            return Err(match err {
+                // The process ended as the prompt went out (an interrupt that stops the CLI,
+                // a crash): the session is no longer live, which is the caller's to act on.
+                RuntimeError::Exited | RuntimeError::Io(_) => AppError::conflict(
+                    ConflictKind::AgentNotRunning,
+                    "the session's agent process exited as the prompt was sent (the turn is marked Failed); resume the session",
+                ),
+                other => other.into(),
+            });
         }
         tracing::info!(session.id = %id, turn.id = %turn.id(), turn.seq = turn.snapshot().seq, "turn started");
         Ok((turn, done))

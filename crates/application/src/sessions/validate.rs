@@ -8,8 +8,12 @@ use super::settings::{SessionPolicy, SessionSettings};
 use crate::error::AppError;
 use crate::ports::AgentRuntime;
 
-/// `value` is at most `max` characters long.
+/// `value` is at most `max` characters long and holds no NUL (which no database stores in
+/// text and the CLI's line protocol does not carry).
 pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
+    if value.contains('\0') {
+        return Err(AppError::invalid(field, "must not contain NUL characters"));
+    }
     let len = value.chars().count();
     if len > max {
         return Err(AppError::invalid(
