@@ -19,6 +19,7 @@ pub mod crash;
 pub mod fake_telegram;
 pub mod mock_anthropic;
 pub mod pg;
+pub mod raw_http;
 pub mod sse;
 pub mod telegram_html;
 

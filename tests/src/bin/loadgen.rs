@@ -18,82 +18,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orchestra_tests::bin_support::{flag, nearest_rank};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use orchestra_tests::bin_support::flag;
+use orchestra_tests::raw_http::{
+    Conn, pacer, parse_url, percentile_ms as percentile, request_bytes,
+};
 use tokio::sync::Mutex;
-
-struct Target {
-    host: String,
-    port: u16,
-    path: String,
-}
-
-fn parse_url(url: &str) -> Target {
-    let rest = url.strip_prefix("http://").expect("only http:// URLs");
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let (host, port) = authority
-        .split_once(':')
-        .map_or((authority.to_owned(), 80), |(h, p)| {
-            (h.to_owned(), p.parse().unwrap())
-        });
-    Target { host, port, path }
-}
-
-struct Conn {
-    reader: BufReader<TcpStream>,
-}
-
-impl Conn {
-    async fn open(t: &Target) -> Conn {
-        let stream = TcpStream::connect((t.host.as_str(), t.port)).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// Sends one request and reads the whole response; returns the status.
-    async fn request(&mut self, raw: &[u8]) -> std::io::Result<u16> {
-        self.reader.get_mut().write_all(raw).await?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line).await?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line).await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; length];
-        self.reader.read_exact(&mut body).await?;
-        Ok(status)
-    }
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    #[expect(clippy::cast_precision_loss, reason = "microseconds")]
-    let ms = nearest_rank(sorted, p) as f64 / 1000.0;
-    ms
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
@@ -110,14 +39,11 @@ async fn main() {
                 target.path, target.host
             );
             loop {
-                if let Ok(stream) = TcpStream::connect((target.host.as_str(), target.port)).await {
-                    let mut c = Conn {
-                        reader: BufReader::new(stream),
-                    };
-                    if c.request(raw.as_bytes()).await.ok() == Some(200) {
-                        println!("{:.1}", started.elapsed().as_secs_f64() * 1000.0);
-                        return;
-                    }
+                if let Ok(mut c) = Conn::open(&target).await
+                    && c.request(raw.as_bytes()).await.ok() == Some(200)
+                {
+                    println!("{:.1}", started.elapsed().as_secs_f64() * 1000.0);
+                    return;
                 }
                 assert!(
                     started.elapsed() < timeout,
@@ -137,60 +63,24 @@ async fn main() {
     let method = flag(&args, "--method").unwrap_or_else(|| "GET".into());
     let body = flag(&args, "--body").unwrap_or_default();
     // `--key KEY` sends it as the bearer token (every /api route needs one).
-    let auth = flag(&args, "--key")
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    let raw: Arc<Vec<u8>> = Arc::new(
-        if body.is_empty() {
-            format!("{method} {} HTTP/1.1\r\nHost: {}\r\n{auth}\r\n", target.path, target.host)
-        } else {
-            format!(
-                "{method} {} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                target.path,
-                target.host,
-                body.len()
-            )
-        }
-        .into_bytes(),
-    );
+    let key = flag(&args, "--key");
+    let raw: Arc<Vec<u8>> = Arc::new(request_bytes(
+        &method,
+        &target.host,
+        &target.path,
+        key.as_deref(),
+        &body,
+    ));
 
     let started = Instant::now();
     let deadline = started + duration;
-    // Open loop: a pacer thread releases tickets at their scheduled instants (an OS sleep
-    // plus a short spin is accurate to microseconds; tokio's timer wheel would add up to a
-    // millisecond of its own lateness to every sample). Closed loop: tickets are free.
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let tickets = Arc::new(Mutex::new(rx));
-    let issued = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    if rate > 0.0 {
-        let interval = Duration::from_secs_f64(1.0 / rate);
-        std::thread::spawn(move || {
-            let mut n: u64 = 0;
-            loop {
-                #[expect(
-                    clippy::cast_precision_loss,
-                    reason = "ticket numbers stay far below 2^52"
-                )]
-                let due = started + interval.mul_f64(n as f64);
-                if due >= deadline || n >= max {
-                    break;
-                }
-                let now = Instant::now();
-                if due > now + Duration::from_micros(200) {
-                    std::thread::sleep(due - now - Duration::from_micros(200));
-                }
-                while Instant::now() < due {
-                    std::hint::spin_loop();
-                }
-                if tx.send(due).is_err() {
-                    break;
-                }
-                n += 1;
-            }
-        });
+    // Open loop: tickets at their scheduled instants. Closed loop: tickets are free.
+    let tickets = Arc::new(Mutex::new(if rate > 0.0 {
+        pacer(rate, started, deadline, max)
     } else {
-        drop(tx);
-    }
+        tokio::sync::mpsc::unbounded_channel().1
+    }));
+    let issued = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..connections {
         let target = Arc::clone(&target);
@@ -198,14 +88,14 @@ async fn main() {
         let tickets = Arc::clone(&tickets);
         let issued = Arc::clone(&issued);
         workers.push(tokio::spawn(async move {
-            let mut conn = Conn::open(&target).await;
+            let mut conn = Conn::open(&target).await.unwrap();
             let mut lat = Vec::new();
             let mut errors = 0u64;
             let mut non2xx = 0u64;
             loop {
                 let due = if rate > 0.0 {
                     match tickets.lock().await.recv().await {
-                        Some(due) => due,
+                        Some((_, due)) => due,
                         None => break,
                     }
                 } else {
@@ -230,7 +120,7 @@ async fn main() {
                     }
                     Err(_) => {
                         errors += 1;
-                        conn = Conn::open(&target).await;
+                        conn = Conn::open(&target).await.unwrap();
                     }
                 }
             }
