@@ -345,6 +345,18 @@ impl TestApp {
         }
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Creates a session in `dir` and returns its id.
     pub async fn create_session(&self, dir: &Path, extra: Value) -> String {
         let mut body = serde_json::json!({"workingDirectory": dir.display().to_string()});

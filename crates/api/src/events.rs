@@ -27,6 +27,8 @@ pub fn event_json(e: &LoggedEvent) -> Value {
         SessionEvent::StatusChanged { status, reason } => {
             json!({"status": status.as_str(), "reason": reason})
         }
+        SessionEvent::AgentSuspended { reason } => json!({"reason": reason}),
+        SessionEvent::AgentResumed => json!({}),
         SessionEvent::ApprovalRequested {
             approval_id,
             tool_name,

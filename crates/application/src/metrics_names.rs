@@ -75,6 +75,11 @@ pub const AGENT_TURNS_FLAGGED_TOTAL: &str = "agent_turns_flagged_total";
 pub const AGENT_PERMISSIONS_AUTO_ANSWERED_TOTAL: &str = "agent_permissions_auto_answered_total";
 /// Counter: sessions parked while waiting for a human.
 pub const AGENT_SESSIONS_PARKED_TOTAL: &str = "agent_sessions_parked_total";
+/// Counter: idle sessions whose process was stopped (they stay Active), by why (label
+/// `reason`: `idle` after `claude.idle_suspend_secs`, `evicted` to free a slot).
+pub const AGENT_SESSIONS_SUSPENDED_TOTAL: &str = "agent_sessions_suspended_total";
+/// Counter: suspended sessions started again (`--resume`) by a message.
+pub const AGENT_SESSIONS_WOKEN_TOTAL: &str = "agent_sessions_woken_total";
 /// Histogram: turn duration in seconds.
 pub const AGENT_TURN_DURATION_SECONDS: &str = "agent_turn_duration_seconds";
 /// Counter: cost in US dollars reported by the CLI.

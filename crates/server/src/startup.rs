@@ -203,6 +203,8 @@ impl Application {
                 spawn_queue_timeout: Duration::from_secs(c.spawn_queue_timeout_secs),
                 inactivity_timeout: Duration::from_secs(c.inactivity_timeout_secs),
                 tool_timeout: Duration::from_secs(c.tool_timeout_secs),
+                idle_suspend: (c.idle_suspend_secs > 0)
+                    .then(|| Duration::from_secs(c.idle_suspend_secs)),
                 max_prompt_chars: c.max_prompt_chars,
                 event_log: LogBounds {
                     events: c.event_buffer,
@@ -240,12 +242,18 @@ impl Application {
         let agents = Arc::new(AgentCatalog::new(runtime.clone(), clock.clone()));
         // Before serving: stop what an earlier Orchestra left running and make the database
         // truthful about it.
-        let (failed, lost) = sessions.recovery.recover().await?;
-        if failed > 0 || lost > 0 {
+        let recovered = sessions.recovery.recover().await?;
+        if recovered.sessions_failed > 0 || recovered.turns_lost > 0 {
             tracing::info!(
-                sessions_failed = failed,
-                turns_lost = lost,
+                sessions_failed = recovered.sessions_failed,
+                turns_lost = recovered.turns_lost,
                 "sessions recovered after an unclean stop"
+            );
+        }
+        if recovered.sessions_suspended > 0 {
+            tracing::info!(
+                sessions_suspended = recovered.sessions_suspended,
+                "active sessions without a process are suspended; a message resumes each"
             );
         }
 

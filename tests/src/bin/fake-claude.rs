@@ -118,9 +118,8 @@ async fn main() {
         eprintln!("Error: Session ID {session} is already in use.");
         std::process::exit(1);
     }
-    if !history_path.exists() {
-        std::fs::write(&history_path, "").unwrap();
-    }
+    // Like the real CLI, the conversation is written only once a prompt arrives: a process
+    // stopped before its first prompt leaves nothing, and its id can start again.
     let mut signals = Vec::new();
     let _ = &signals;
     if std::env::var("FAKE_CLAUDE_IGNORE_SIGNALS").is_ok_and(|v| v == "1") {
@@ -186,6 +185,7 @@ async fn main() {
                     .lines()
                     .count();
                 let mut h = std::fs::OpenOptions::new()
+                    .create(true)
                     .append(true)
                     .open(&history_path)
                     .unwrap();

@@ -84,14 +84,7 @@ pub(crate) async fn turn_result(app: &TestApp, session: &str, turn: &Value) -> V
 }
 
 async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.metrics_text().await
 }
 
 async fn the_smoke_test_approval_goes_to_telegram_and_is_cancelled_there(backend: Backend) {

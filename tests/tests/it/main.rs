@@ -44,5 +44,6 @@ mod restart;
 mod seed_smoke;
 mod sessions;
 mod snapshots;
+mod suspension;
 mod telegram_render;
 mod tls;

@@ -138,6 +138,54 @@ async fn pause_then_resume_keeps_the_conversation(backend: Backend) {
     f.mock.stop().await;
 }
 
+async fn a_suspended_session_resumes_with_its_conversation_on_the_next_message(backend: Backend) {
+    // Issue 10, point 1, on the real CLI: two slots taken by idle sessions, a third session
+    // suspends the least recently used one; that one's next message resumes it (`--resume`)
+    // with its history, in the same request. A session suspended before its first prompt
+    // starts again with `--session-id` (the CLI wrote nothing for it).
+    let f = fixture_with(backend, &[("ORCHESTRA__CLAUDE__MAX_LIVE_PROCESSES", "2")]).await;
+    let first = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, t1) = f.app.turn(&first, "KW_REMEMBER banana").await;
+    assert_eq!(t1["result"], "Noted: the secret word is banana.");
+    let never_prompted = f.app.create_session(f.work.path(), json!({})).await;
+    let third = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, s) = f.app.get_json(&format!("/api/sessions/{first}")).await;
+    assert_eq!(
+        (s["status"].as_str(), s["suspended"].as_bool()),
+        (Some("Active"), Some(true)),
+        "the least recently used session gave up its slot: {s}"
+    );
+    let (status, t2) = f.app.turn(&first, "KW_RECALL").await;
+    assert_eq!(
+        (status, t2["result"].as_str()),
+        (200, Some("The secret word is banana.")),
+        "{t2}"
+    );
+    assert!(
+        f.mock
+            .last_request_texts()
+            .iter()
+            .any(|t| t.contains("KW_REMEMBER banana")),
+        "the mock sees the earlier messages"
+    );
+    // That suspended `never_prompted` (now the least recently used): it starts afresh.
+    let (_, s) = f
+        .app
+        .get_json(&format!("/api/sessions/{never_prompted}"))
+        .await;
+    assert_eq!(s["suspended"], true, "{s}");
+    let (status, t3) = f.app.turn(&never_prompted, "hello").await;
+    assert_eq!(
+        (status, t3["status"].as_str()),
+        (200, Some("Completed")),
+        "{t3}"
+    );
+    let (_, s) = f.app.get_json(&format!("/api/sessions/{third}")).await;
+    assert_eq!(s["status"], "Active", "{s}");
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
 async fn interrupting_a_running_tool_ends_the_turn_interrupted(backend: Backend) {
     // The server's policy must let a client pre-allow Bash for this test.
     let f = fixture_with(
@@ -558,6 +606,7 @@ both_backends!(
     a_turn_reaches_the_mock_and_its_cost_is_accounted,
     a_multi_turn_conversation_carries_its_context_and_costs_add_up,
     pause_then_resume_keeps_the_conversation,
+    a_suspended_session_resumes_with_its_conversation_on_the_next_message,
     interrupting_a_running_tool_ends_the_turn_interrupted,
     an_api_error_reported_as_success_is_a_failed_turn,
 );

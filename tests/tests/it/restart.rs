@@ -129,7 +129,16 @@ async fn orchestra_killed_with_live_sessions_recovers_on_restart(backend: Backen
         "no process of this node remains"
     );
 
-    for id in &ids {
+    // The idle session lost nothing: it stays Active, suspended, and the next message
+    // resumes it. The busy ones lost a turn: Failed, and resumable.
+    let s = get(&client, format!("{base}/api/sessions/{idle}")).await;
+    assert_eq!(
+        (s["status"].as_str(), s["suspended"].as_bool()),
+        (Some("Active"), Some(true)),
+        "{s}"
+    );
+    assert!(s["process"].is_null() && s["lastError"].is_null(), "{s}");
+    for id in [silent, tooling] {
         let s = get(&client, format!("{base}/api/sessions/{id}")).await;
         assert_eq!(s["status"], "Failed", "{s}");
         assert!(
@@ -151,17 +160,6 @@ async fn orchestra_killed_with_live_sessions_recovers_on_restart(backend: Backen
     .await;
     assert_eq!(turn["status"], "Lost", "{turn}");
 
-    let (status, resumed) = post(
-        &client,
-        format!("{base}/api/sessions/{idle}/resume"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (status, resumed["status"].as_str()),
-        (200, Some("Active")),
-        "{resumed}"
-    );
     let (_, t) = post(
         &client,
         format!("{base}/api/sessions/{idle}/messages"),
@@ -171,6 +169,17 @@ async fn orchestra_killed_with_live_sessions_recovers_on_restart(backend: Backen
     assert_eq!(
         t["result"], "echo: after (history: 1)",
         "the conversation survived"
+    );
+    let (status, resumed) = post(
+        &client,
+        format!("{base}/api/sessions/{silent}/resume"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, resumed["status"].as_str()),
+        (200, Some("Active")),
+        "{resumed}"
     );
     let log = server.log_text();
     assert!(

@@ -468,6 +468,15 @@ async fn the_process_cap_queues_then_refuses(backend: Backend) {
     )
     .await;
     let a = f.app.create_session(f.work.path(), json!({})).await;
+    // Its process is busy with a turn, so it cannot be suspended to free the slot.
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{a}/messages"),
+            &json!({"prompt": "SILENCE"}),
+        )
+        .await;
+    assert_eq!(status, 202);
     let (status, body) = f
         .app
         .post_json("/api/sessions", &json!({"workingDirectory": f.work.path()}))

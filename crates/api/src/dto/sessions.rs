@@ -163,6 +163,9 @@ pub struct SessionDetailResponse {
     pub session: SessionResponse,
     /// Its process, while it has one.
     pub process: Option<LiveProcessResponse>,
+    /// Active with no process: its idle process was stopped (or Orchestra restarted), and
+    /// the next message starts it again with `--resume`.
+    pub suspended: bool,
 }
 
 /// The largest `after` (2^53 - 1: a sequence number is exact in every JSON reader).

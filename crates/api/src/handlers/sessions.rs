@@ -45,23 +45,25 @@ pub(crate) fn parse_session_id(raw: &str) -> Result<SessionId, ApiError> {
 }
 
 fn detail(state: &AppState, session: &AgentSession) -> SessionDetailResponse {
+    let process = state
+        .sessions
+        .commands
+        .live
+        .info(session.id())
+        .map(|l| LiveProcessResponse {
+            pid: l.pid,
+            current_turn_id: l.current_turn.map(|t| t.to_string()),
+            idle_seconds: l.idle_seconds,
+            pending_approvals: l
+                .pending_approvals
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        });
     SessionDetailResponse {
         session: SessionResponse::from(session),
-        process: state
-            .sessions
-            .commands
-            .live
-            .info(session.id())
-            .map(|l| LiveProcessResponse {
-                pid: l.pid,
-                current_turn_id: l.current_turn.map(|t| t.to_string()),
-                idle_seconds: l.idle_seconds,
-                pending_approvals: l
-                    .pending_approvals
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-            }),
+        suspended: session.status() == SessionStatus::Active && process.is_none(),
+        process,
     }
 }
 

@@ -204,6 +204,12 @@ impl Escalation {
         self.with(id, |s| s.continuations.push_back(prompt));
     }
 
+    /// Whether continuations wait to be sent to the session's process.
+    pub(crate) fn has_continuations(&self, id: SessionId) -> bool {
+        self.with_existing(id, |s| !s.continuations.is_empty())
+            .unwrap_or(false)
+    }
+
     /// The next queued continuation.
     pub(crate) fn next_continuation(&self, id: SessionId) -> Option<String> {
         self.with_existing(id, |s| s.continuations.pop_front())

@@ -397,14 +397,14 @@ pub trait TurnRepository: Send + Sync + std::fmt::Debug {
     async fn last_seq(&self, session: SessionId) -> Result<i64, RepositoryError>;
 
     /// Marks every Running turn of the given sessions (all sessions when `None`) as `Lost`
-    /// with `reason`; returns how many.
+    /// with `reason`; returns the session of each turn it marked.
     ///
     /// # Errors
-    /// `Unavailable`.
+    /// `Unavailable`; `Corrupt` for a stored session id that is not a UUID.
     async fn abandon_running(
         &self,
         sessions: Option<&[SessionId]>,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<u64, RepositoryError>;
+    ) -> Result<Vec<SessionId>, RepositoryError>;
 }

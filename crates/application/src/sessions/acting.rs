@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use orchestra_domain::{ActedOn, ApprovalRequest, SessionId, SessionStatus};
+use orchestra_domain::{ActedOn, ApprovalRequest, SessionId};
 
 use super::driver::EscalationDriver;
 use crate::escalation::Escalation;
@@ -31,8 +31,7 @@ const PASS_LIMIT: u32 = 100;
 
 impl EscalationDriver {
     /// A decision (any channel, or expiry): claimed, carried out, recorded. A decision
-    /// already claimed or done is left; one whose session runs on another node is left to
-    /// that node.
+    /// already claimed or done is left.
     pub async fn on_decided(&self, approval: ApprovalRequest) {
         self.claim_and_act(approval).await;
     }
@@ -74,15 +73,12 @@ impl EscalationDriver {
         true
     }
 
-    /// Whether the session is Active without a process here: another node runs it (and
-    /// carries out its decisions), or it is starting. Unknown (the database failed) counts
-    /// as yes: the decision stays due for the next pass.
+    /// Whether the decision must wait for the next pass: the database cannot say what the
+    /// session is now. A session Active without a process here is suspended (one node runs
+    /// every session; see docs/scaling.md): acting on the decision resumes it, under its
+    /// lifecycle lock, so it never races a message that wakes it.
     async fn runs_elsewhere(&self, sid: SessionId) -> bool {
-        match self.deps.sessions.find(sid).await {
-            Ok(Some(s)) => s.status() == SessionStatus::Active,
-            Ok(None) => false,
-            Err(_) => true,
-        }
+        self.deps.sessions.find(sid).await.is_err()
     }
 
     /// Marks `uncertain` the decisions a stopped node left midway: at start this node's

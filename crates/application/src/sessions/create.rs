@@ -4,6 +4,7 @@ use orchestra_domain::{AgentSession, PermissionMode, SessionStatus};
 
 use super::deps::SessionDeps;
 use super::supervisor::Supervisor;
+use super::suspend;
 use super::validate;
 use crate::error::AppError;
 use crate::metrics_names as m;
@@ -57,7 +58,7 @@ impl CreateSessionHandler {
         let d = &self.deps;
         let created_by = cmd.created_by.clone().unwrap_or_else(|| "orchestra".into());
         let spec = validate::new_session(cmd, d.runtime.as_ref(), &d.settings).await?;
-        let permit = d.registry.acquire_slot().await?;
+        let permit = suspend::acquire_slot(d, spec.id).await?;
         let id = spec.id;
         let _guard = d.registry.lock_lifecycle(id).await;
         let mut session = AgentSession::start(spec.clone(), d.clock.now());

@@ -341,7 +341,7 @@ impl EscalationDriver {
         extra: Vec<String>,
         approval: ApprovalId,
     ) -> bool {
-        let permit = match self.deps.registry.acquire_slot().await {
+        let permit = match super::suspend::acquire_slot(&self.deps, sid).await {
             Ok(p) => p,
             Err(err) => {
                 tracing::warn!(session.id = %sid, error = %err, "approved, but no process slot to resume the session");

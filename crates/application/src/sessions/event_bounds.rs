@@ -149,7 +149,10 @@ pub(crate) fn approx_bytes(event: &SessionEvent) -> usize {
             SessionEvent::TurnFinished { error, .. } => error.as_ref().map_or(0, String::len),
             SessionEvent::ApprovalRequested { tool_name, .. } => tool_name.len(),
             SessionEvent::StatusChanged { reason, .. } => reason.as_ref().map_or(0, String::len),
-            SessionEvent::TurnStarted { .. } | SessionEvent::ApprovalDecided { .. } => 0,
+            SessionEvent::TurnStarted { .. }
+            | SessionEvent::ApprovalDecided { .. }
+            | SessionEvent::AgentSuspended { .. }
+            | SessionEvent::AgentResumed => 0,
         }
 }
 

@@ -52,6 +52,14 @@ pub enum SessionEvent {
         /// How.
         status: orchestra_domain::ApprovalStatus,
     },
+    /// The session's idle process was stopped; it stays Active and the next message starts
+    /// it again.
+    AgentSuspended {
+        /// `idle` or `evicted`.
+        reason: &'static str,
+    },
+    /// A message started a suspended session's process again.
+    AgentResumed,
     /// The session's status changed.
     StatusChanged {
         /// The new status.
@@ -71,6 +79,8 @@ impl SessionEvent {
             Self::StatusChanged { .. } => "status_changed",
             Self::ApprovalRequested { .. } => "approval_requested",
             Self::ApprovalDecided { .. } => "approval_decided",
+            Self::AgentSuspended { .. } => "agent_suspended",
+            Self::AgentResumed => "agent_resumed",
         }
     }
 }

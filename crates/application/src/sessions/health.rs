@@ -1,10 +1,11 @@
 //! The agent health check: stops agents whose running turn has been silent too long (time
-//! waiting on a human does not count), marking turn and session Failed; and evicts the
-//! event logs of idle sessions.
+//! waiting on a human does not count), marking turn and session Failed; suspends idle
+//! processes; and evicts the event logs of idle sessions.
 
 use super::deps::SessionDeps;
 use super::live::Slot;
 use super::supervisor::Supervisor;
+use super::suspend::Suspender;
 use orchestra_domain::TurnStatus;
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ pub struct HealthReport {
     pub live: usize,
     /// Hung agents stopped by this check.
     pub hung_stopped: usize,
+    /// Idle processes suspended by this check.
+    pub suspended: usize,
     /// Sessions' event logs left in memory after idle ones were evicted.
     pub event_logs: usize,
 }
@@ -42,6 +45,7 @@ impl AgentHealthCheck {
         let mut report = HealthReport {
             live: live.len(),
             hung_stopped: 0,
+            suspended: 0,
             event_logs: 0,
         };
         for (id, l) in live {
@@ -93,6 +97,9 @@ impl AgentHealthCheck {
                 }
                 report.hung_stopped += 1;
             }
+        }
+        if let Some(after) = d.settings.idle_suspend {
+            report.suspended = Suspender::new(d.clone()).suspend_idle(after).await;
         }
         let logs = d
             .logs

@@ -5,6 +5,7 @@ use orchestra_domain::{AgentSession, SessionId, SessionStatus, TransitionError, 
 
 use super::deps::SessionDeps;
 use super::supervisor::Supervisor;
+use super::suspend;
 use super::validate;
 use crate::error::{AppError, ConflictKind};
 
@@ -102,9 +103,10 @@ impl Lifecycle {
                     &client_allowed,
                     &d.settings.policy,
                 )?;
-                let permit = d.registry.acquire_slot().await?;
+                let permit = suspend::acquire_slot(d, id).await?;
+                let resume = suspend::has_conversation(d, id).await?;
                 self.supervisor
-                    .start(current.spec(), true, Vec::new(), permit)
+                    .start(current.spec(), resume, Vec::new(), permit)
                     .await?;
             }
         }

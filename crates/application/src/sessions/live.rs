@@ -36,6 +36,9 @@ pub(crate) struct LiveState {
     pub turn_tool_results: HashSet<String>,
     /// Orchestra is stopping the process (its exit is not a crash).
     pub stopping: bool,
+    /// Orchestra is suspending the idle process (the session stays Active; a message that
+    /// meets this waits for the stop and starts a new process).
+    pub suspending: bool,
     /// While stopping: how a turn that ends now ends, and why (the watchdog's `Failed`).
     pub stop_outcome: Option<(TurnStatus, String)>,
 }
@@ -50,6 +53,7 @@ impl LiveState {
             turn_tool_uses: HashMap::new(),
             turn_tool_results: HashSet::new(),
             stopping: false,
+            suspending: false,
             stop_outcome: None,
         }
     }

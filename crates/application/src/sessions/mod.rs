@@ -22,6 +22,7 @@ mod registry;
 mod send;
 mod settings;
 mod supervisor;
+mod suspend;
 mod validate;
 mod view;
 
@@ -39,7 +40,7 @@ pub use query::{
     CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessions, ListSessionsHandler,
     ListTurnsHandler,
 };
-pub use recovery::SessionRecovery;
+pub use recovery::{Recovered, SessionRecovery};
 pub use registry::LiveRegistry;
 pub use send::SendMessageHandler;
 pub use settings::{SessionPolicy, SessionSettings};
@@ -88,5 +89,7 @@ impl SessionCommands {
     }
 }
 
+#[cfg(test)]
+mod suspend_tests;
 #[cfg(test)]
 mod tests;

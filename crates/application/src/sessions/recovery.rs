@@ -1,12 +1,25 @@
 //! After a start: stop what an earlier Orchestra left running and make the database
 //! truthful; at shutdown: pause every live session so it comes back resumable.
 
+use std::collections::HashSet;
+
 use orchestra_domain::{SessionId, SessionStatus};
 
 use super::deps::SessionDeps;
 use super::lifecycle::PauseSessionHandler;
 use crate::error::AppError;
 use crate::ports::{PageRequest, SessionFilter};
+
+/// What start-up recovery found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Sessions whose running turn was lost: Failed (resumable).
+    pub sessions_failed: usize,
+    /// Turns that were running: Lost.
+    pub turns_lost: usize,
+    /// Active sessions with no process and nothing lost: they stay Active, suspended.
+    pub sessions_suspended: usize,
+}
 
 /// Recovery at start and pausing at shutdown.
 #[derive(Debug, Clone)]
@@ -42,13 +55,14 @@ impl SessionRecovery {
         }
     }
 
-    /// Stops agent processes an earlier Orchestra left behind; sessions that were Active
-    /// have no process any more (Failed, and resumable); turns that were running are Lost.
-    /// Returns (sessions failed, turns lost).
+    /// Stops agent processes an earlier Orchestra left behind and makes the database
+    /// truthful: turns that were running are Lost and their sessions Failed (resumable);
+    /// Active sessions that ran no turn lost nothing and stay Active, suspended (the next
+    /// message resumes them).
     ///
     /// # Errors
     /// `Unavailable` when the database cannot be updated.
-    pub async fn recover(&self) -> Result<(usize, u64), AppError> {
+    pub async fn recover(&self) -> Result<Recovered, AppError> {
         let d = &self.deps;
         let orphans = d.runtime.reap_orphans().await;
         if orphans.found > 0 {
@@ -58,30 +72,40 @@ impl SessionRecovery {
                 "stopped agent processes left by an earlier Orchestra"
             );
         }
-        let lost = d
+        let lost_in: HashSet<SessionId> = d
             .turns
             .abandon_running(
                 None,
                 "Orchestra stopped while the turn was running",
                 d.clock.now(),
             )
-            .await?;
-        let reason = "Orchestra stopped while the session was active; resume it to continue";
-        let mut failed = 0;
+            .await?
+            .into_iter()
+            .collect();
+        let reason = "Orchestra stopped while a turn was running; resume the session to continue";
+        let mut out = Recovered {
+            turns_lost: lost_in.len(),
+            ..Recovered::default()
+        };
         for id in self.active_sessions().await? {
-            if !d.registry.is_live(id) && d.fail_if_active(id, reason).await.is_ok() {
-                failed += 1;
+            if d.registry.is_live(id) {
+                continue;
+            }
+            if !lost_in.contains(&id) {
+                out.sessions_suspended += 1;
+            } else if d.fail_if_active(id, reason).await.is_ok() {
+                out.sessions_failed += 1;
             }
         }
-        if failed > 0 || lost > 0 {
+        if out.sessions_failed > 0 || out.turns_lost > 0 {
             tracing::warn!(
-                sessions_failed = failed,
-                turns_lost = lost,
+                sessions_failed = out.sessions_failed,
+                turns_lost = out.turns_lost,
                 "recovered state after an unclean stop"
             );
         }
         d.publish_gauges();
-        Ok((failed, lost))
+        Ok(out)
     }
 
     /// Graceful shutdown: every live session is paused (its process stopped with the

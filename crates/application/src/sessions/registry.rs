@@ -86,6 +86,18 @@ impl LiveRegistry {
         }
     }
 
+    /// A free slot now, if there is one.
+    pub fn try_acquire_slot(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.permits).try_acquire_owned().ok()
+    }
+
+    /// The session's lifecycle lock if nobody holds it (idle suspension and eviction never
+    /// wait for a session that is busy with something else).
+    pub(crate) fn try_lock_lifecycle(&self, id: SessionId) -> Option<OwnedMutexGuard<()>> {
+        let m = Arc::clone(lock(&self.inner.lifecycle).entry(id).or_default());
+        m.try_lock_owned().ok()
+    }
+
     /// Takes the session's lifecycle lock: create, pause, resume, close, parking, the
     /// continuation after an approval and the watchdog's stop all hold it.
     pub async fn lock_lifecycle(&self, id: SessionId) -> OwnedMutexGuard<()> {

@@ -7,6 +7,7 @@ use orchestra_domain::{SessionId, Turn, TurnId, TurnStatus};
 use super::deps::SessionDeps;
 use super::event_log::SessionEvent;
 use super::live::{Slot, TurnDone};
+use super::suspend;
 use super::validate;
 use crate::error::{AppError, ConflictKind};
 use crate::ports::RuntimeError;
@@ -42,28 +43,41 @@ impl SendMessageHandler {
         validate::text("prompt", prompt, d.settings.max_prompt_chars)?;
         let session = d.load(id).await?;
         session.ensure_accepts_turns()?;
-        let live = d.registry.get(id).ok_or_else(|| {
-            AppError::conflict(
-                ConflictKind::AgentNotRunning,
-                "the session's agent process is not running; pause and resume the session",
-            )
-        })?;
-        {
-            let mut st = live.state();
-            if st.stopping {
+        // A suspended session (Active, no process) is started again first; a process being
+        // suspended right now is waited for, then replaced.
+        let mut waited = false;
+        let live = loop {
+            let live = match d.registry.get(id) {
+                Some(live) => live,
+                None => suspend::wake(d, id).await?,
+            };
+            let suspending = {
+                let mut st = live.state();
+                if st.stopping {
+                    Some(st.suspending)
+                } else if !matches!(st.slot, Slot::Idle) {
+                    return Err(AppError::conflict(
+                        ConflictKind::TurnInProgress,
+                        "a turn is already running in this session; wait for it or interrupt it",
+                    ));
+                } else {
+                    st.slot = Slot::Starting;
+                    None
+                }
+            };
+            let Some(suspending) = suspending else {
+                break live;
+            };
+            if !suspending || waited {
                 return Err(AppError::conflict(
                     ConflictKind::SessionStopping,
                     "the session is being stopped",
                 ));
             }
-            if !matches!(st.slot, Slot::Idle) {
-                return Err(AppError::conflict(
-                    ConflictKind::TurnInProgress,
-                    "a turn is already running in this session; wait for it or interrupt it",
-                ));
-            }
-            st.slot = Slot::Starting;
-        }
+            // The suspender holds the lifecycle lock until the process is gone.
+            waited = true;
+            drop(d.registry.lock_lifecycle(id).await);
+        };
         let turn = match self.insert_turn(id, prompt).await {
             Ok(t) => t,
             Err(e) => {

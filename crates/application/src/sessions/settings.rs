@@ -17,6 +17,9 @@ pub struct SessionSettings {
     pub inactivity_timeout: Duration,
     /// The same while a tool runs (tools may be silent for long).
     pub tool_timeout: Duration,
+    /// A session whose process runs no turn and waits on no human for this long has its
+    /// process stopped (it stays Active; the next message resumes it). `None`: never.
+    pub idle_suspend: Option<Duration>,
     /// Longest prompt, in characters.
     pub max_prompt_chars: usize,
     /// What each session's event log keeps for reconnecting clients.
@@ -55,6 +58,7 @@ impl Default for SessionSettings {
             spawn_queue_timeout: Duration::from_secs(30),
             inactivity_timeout: Duration::from_secs(600),
             tool_timeout: Duration::from_secs(3600),
+            idle_suspend: Some(Duration::from_secs(300)),
             max_prompt_chars: 100_000,
             event_log: super::LogBounds::default(),
             event_log_idle: Duration::from_secs(600),

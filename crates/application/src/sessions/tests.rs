@@ -22,18 +22,26 @@ use crate::testing::{
     InMemoryTurnRepository, ManualClock, RecordingNotifier,
 };
 
-struct Fixture {
-    deps: SessionDeps,
-    runtime: Arc<FakeAgentRuntime>,
+pub(super) struct Fixture {
+    pub(super) deps: SessionDeps,
+    pub(super) runtime: Arc<FakeAgentRuntime>,
     sessions: Arc<dyn SessionRepository>,
     approvals: Arc<dyn ApprovalRepository>,
-    events: ApprovalEvents,
+    pub(super) events: ApprovalEvents,
     decide: DecideApprovalHandler,
-    commands: SessionCommands,
+    pub(super) commands: SessionCommands,
     _driver: tokio::task::JoinHandle<()>,
 }
 
 fn fixture(park_after: Duration) -> Fixture {
+    fixture_with(park_after, |s| s)
+}
+
+/// A fixture whose session settings `tune` changes (2 slots, a 50 ms queue by default).
+pub(super) fn fixture_with(
+    park_after: Duration,
+    tune: impl FnOnce(SessionSettings) -> SessionSettings,
+) -> Fixture {
     let runtime = FakeAgentRuntime::shared();
     let sessions: Arc<dyn SessionRepository> = Arc::new(InMemorySessionRepository::default());
     let approvals: Arc<dyn ApprovalRepository> = Arc::new(InMemoryApprovalRepository::default());
@@ -67,11 +75,13 @@ fn fixture(park_after: Duration) -> Fixture {
         Arc::new(InMemoryTurnRepository::default()),
         runtime.clone(),
         clock,
-        SessionSettings {
+        tune(SessionSettings {
             max_live_processes: 2,
             spawn_queue_timeout: Duration::from_millis(50),
+            // Tests of suspension turn it on; elsewhere an idle process stays.
+            idle_suspend: None,
             ..SessionSettings::default()
-        },
+        }),
         Some(escalation),
     );
     let commands = SessionCommands::new(&deps);
@@ -88,7 +98,7 @@ fn fixture(park_after: Duration) -> Fixture {
     }
 }
 
-fn create() -> CreateSession {
+pub(super) fn create() -> CreateSession {
     CreateSession {
         working_directory: "/srv/work".into(),
         ..CreateSession::default()
@@ -96,7 +106,7 @@ fn create() -> CreateSession {
 }
 
 impl Fixture {
-    async fn status(&self, id: orchestra_domain::SessionId) -> SessionStatus {
+    pub(super) async fn status(&self, id: orchestra_domain::SessionId) -> SessionStatus {
         self.sessions.find(id).await.unwrap().unwrap().status()
     }
 
@@ -130,7 +140,7 @@ impl Fixture {
 }
 
 /// The next approval opened on the bus.
-async fn next_opened(
+pub(super) async fn next_opened(
     rx: &mut tokio::sync::broadcast::Receiver<ApprovalEvent>,
 ) -> orchestra_domain::ApprovalId {
     loop {
@@ -203,6 +213,9 @@ async fn pause_stops_the_process_and_resume_continues_the_conversation() {
     let f = fixture(Duration::from_secs(600));
     let session = f.commands.create.handle(create()).await.unwrap();
     let first = f.runtime.process(0).await;
+    let (_, mut done) = f.commands.send.handle(session.id(), "one").await.unwrap();
+    first.finish_turn(0.0).await;
+    done.wait_for(Option::is_some).await.unwrap();
     f.commands.pause.handle(session.id()).await.unwrap();
     assert!(first.is_stopped());
     assert_eq!(f.status(session.id()).await, SessionStatus::Paused);
@@ -217,8 +230,11 @@ async fn pause_stops_the_process_and_resume_continues_the_conversation() {
 #[tokio::test]
 async fn the_process_cap_refuses_a_session_when_no_slot_frees_up() {
     let f = fixture(Duration::from_secs(600));
-    f.commands.create.handle(create()).await.unwrap();
-    f.commands.create.handle(create()).await.unwrap();
+    // Both slots run a turn: nothing idle to suspend.
+    for _ in 0..2 {
+        let s = f.commands.create.handle(create()).await.unwrap();
+        f.commands.send.handle(s.id(), "busy").await.unwrap();
+    }
     let err = f.commands.create.handle(create()).await.unwrap_err();
     assert!(matches!(err, AppError::Overloaded { .. }), "{err:?}");
 }

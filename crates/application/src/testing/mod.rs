@@ -319,17 +319,17 @@ impl TurnRepository for InMemoryTurnRepository {
         sessions: Option<&[SessionId]>,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<u64, RepositoryError> {
-        let mut n = 0;
+    ) -> Result<Vec<SessionId>, RepositoryError> {
+        let mut lost = Vec::new();
         for t in lock(&self.rows).values_mut() {
             if t.status() == TurnStatus::Running
                 && sessions.is_none_or(|s| s.contains(&t.session_id()))
             {
                 let _ = t.abandon(TurnStatus::Lost, reason, now);
-                n += 1;
+                lost.push(t.session_id());
             }
         }
-        Ok(n)
+        Ok(lost)
     }
 }
 

@@ -130,7 +130,7 @@ impl TurnRepository for DieselTurnRepository {
         sessions_filter: Option<&[SessionId]>,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<u64, RepositoryError> {
+    ) -> Result<Vec<SessionId>, RepositoryError> {
         let ids: Option<Vec<String>> =
             sessions_filter.map(|s| s.iter().map(ToString::to_string).collect());
         let reason = reason.to_owned();
@@ -144,14 +144,25 @@ impl TurnRepository for DieselTurnRepository {
                     turns::error.eq(&reason),
                     turns::finished_at.eq(now),
                 );
-                let n = match &ids {
+                let sessions: Vec<String> = match &ids {
                     Some(ids) => diesel::update(target.filter(turns::session_id.eq_any(ids)))
                         .set(set)
-                        .execute(conn),
-                    None => diesel::update(target).set(set).execute(conn),
+                        .returning(turns::session_id)
+                        .get_results(conn),
+                    None => diesel::update(target)
+                        .set(set)
+                        .returning(turns::session_id)
+                        .get_results(conn),
                 }
                 .map_err(map_diesel)?;
-                Ok(n as u64)
+                sessions
+                    .iter()
+                    .map(|s| {
+                        s.parse().map_err(|_| {
+                            RepositoryError::Corrupt(format!("turn of session {s:?}: not a UUID"))
+                        })
+                    })
+                    .collect()
             })
             .await
     }

@@ -219,6 +219,7 @@ impl Settings {
                 "health_check_interval_secs",
                 c.health_check_interval_secs.to_string(),
             ),
+            ("idle_suspend_secs", c.idle_suspend_secs.to_string()),
             (
                 "discovery_interval_secs",
                 c.discovery_interval_secs.to_string(),

@@ -365,6 +365,9 @@ pub struct ClaudeSection {
     pub tool_timeout_secs: u64,
     /// Health check interval, seconds.
     pub health_check_interval_secs: u64,
+    /// An idle session's process is stopped after this long (it stays Active), seconds;
+    /// 0 never.
+    pub idle_suspend_secs: u64,
     /// Discovery interval, seconds.
     pub discovery_interval_secs: u64,
     /// `CLAUDE_CODE_MAX_RETRIES`.
@@ -422,6 +425,7 @@ impl Default for ClaudeSection {
             inactivity_timeout_secs: 600,
             tool_timeout_secs: 3600,
             health_check_interval_secs: 15,
+            idle_suspend_secs: 300,
             discovery_interval_secs: 300,
             max_retries: 2,
             api_timeout_ms: 120_000,

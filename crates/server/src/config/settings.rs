@@ -175,6 +175,8 @@ pub struct ClaudeConfig {
     pub tool_timeout_secs: u64,
     /// Health check interval.
     pub health_check_interval_secs: u64,
+    /// Idle time before a session's process is suspended, seconds; 0 never.
+    pub idle_suspend_secs: u64,
     /// Discovery interval.
     pub discovery_interval_secs: u64,
     /// `CLAUDE_CODE_MAX_RETRIES`.
