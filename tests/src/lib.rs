@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bench_server;
 pub mod bin_support;
 pub mod binary;
 pub mod crash;

@@ -212,6 +212,7 @@ impl Application {
                     payload_bytes: c.event_payload_max_bytes,
                 },
                 event_log_idle: Duration::from_secs(c.event_log_idle_secs),
+                idle_event_log_bytes: c.idle_event_logs_max_bytes,
                 allowed_working_directories: c.allowed_working_directories.clone(),
                 policy: SessionPolicy {
                     permission_modes: settings.policy.permission_modes.clone(),

@@ -5,7 +5,7 @@
 //! ```text
 //! mixbench --orchestra target/release/orchestra --fake target/release/fake-claude
 //!          --backend sqlite|postgres [--rate 1000] [--duration 60] [--sessions 32]
-//!          [--connections 16] [--turn-ms 500]
+//!          [--connections 16] [--turn-ms 500] [--env KEY=VALUE ...]
 //! ```
 //!
 //! The mix is a cycle of ten requests: list pending approvals (page of 50 with the total),
@@ -14,7 +14,8 @@
 //! `/health` (twice). Requests are scheduled open-loop (latency is measured from each
 //! request's scheduled instant) and spread over `--connections` kept-alive connections.
 //! Meanwhile each of the `--sessions` sessions runs a turn every `--turn-ms` (its agent is the
-//! fake CLI, which answers at once) and has an SSE client reading its events.
+//! fake CLI, which answers at once; the sessions' turns are spread evenly over the interval)
+//! and has an SSE client reading its events.
 //! Prints JSON lines: one per operation and one for the whole mix, then the sessions'
 //! figures and the server's RSS.
 
@@ -29,8 +30,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use orchestra_tests::auth::TEST_ADMIN_KEY;
+use orchestra_tests::bench_server::BenchServer;
 use orchestra_tests::bin_support::{bench_client, flag};
-use orchestra_tests::pg::TestDatabase;
 use orchestra_tests::raw_http::{Conn, Target, pacer, percentile_ms, request_bytes};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -83,15 +84,6 @@ impl Ids {
     }
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap()
-}
-
 fn report(name: &str, mut us: Vec<u64>, errors: u64, non_2xx: u64, elapsed: f64) {
     us.sort_unstable();
     #[expect(clippy::cast_precision_loss, reason = "counts")]
@@ -106,6 +98,72 @@ fn report(name: &str, mut us: Vec<u64>, errors: u64, non_2xx: u64, elapsed: f64)
             "max_ms": percentile_ms(&us, 1.0),
         })
     );
+}
+
+/// Busy and total jiffies of the whole machine (`/proc/stat`).
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = cpu.iter().sum();
+    let idle = cpu[3] + cpu.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// User + system jiffies of process `pid` (`/proc/<pid>/stat`).
+fn process_jiffies(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The server's own view: mean time per HTTP route and per database query (from the
+/// `_sum` / `_count` of its histograms), the slowest first.
+async fn server_side(client: &reqwest::Client, base: &str) {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for family in ["http_request_duration_seconds", "db_query_duration_seconds"] {
+        let mut sums = std::collections::BTreeMap::new();
+        let mut counts = std::collections::BTreeMap::new();
+        for line in text.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let value: f64 = value.parse().unwrap_or(0.0);
+            if let Some(labels) = series.strip_prefix(&format!("{family}_sum")) {
+                sums.insert(labels.to_owned(), value);
+            } else if let Some(labels) = series.strip_prefix(&format!("{family}_count")) {
+                counts.insert(labels.to_owned(), value);
+            }
+        }
+        let mut rows: Vec<(f64, f64, String)> = sums
+            .iter()
+            .filter_map(|(labels, sum)| {
+                let count = *counts.get(labels)?;
+                (count > 0.0).then(|| (sum / count * 1000.0, count, labels.clone()))
+            })
+            .collect();
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (mean_ms, count, labels) in rows.into_iter().take(8) {
+            println!(
+                "{}",
+                json!({"server_side": family, "labels": labels, "count": count, "mean_ms": (mean_ms * 1000.0).round() / 1000.0})
+            );
+        }
+    }
 }
 
 /// Creates `count` pending test approvals, 8 requests at a time; returns their ids.
@@ -154,10 +212,11 @@ async fn drive_turns(
     base: String,
     session: String,
     every: Duration,
+    offset: Duration,
     stop: Arc<AtomicBool>,
     load: Arc<SessionLoad>,
 ) {
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -280,56 +339,24 @@ async fn main() {
     let turn_every =
         Duration::from_millis(flag(&args, "--turn-ms").map_or(500, |s| s.parse().unwrap()));
 
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    let db = match backend.as_str() {
-        "postgres" => Some(
-            tokio::task::spawn_blocking(TestDatabase::migrated)
-                .await
-                .unwrap(),
-        ),
-        "sqlite" => None,
-        other => panic!("--backend sqlite|postgres, not {other}"),
-    };
-    let connection = db.as_ref().map_or_else(
-        || format!("Data Source={}", dir.path().join("mixbench.db").display()),
-        TestDatabase::ado_connection_string,
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-    let mut server = tokio::process::Command::new(&orchestra)
-        .current_dir(dir.path())
-        .env("ORCHESTRA__SERVER__PORT", port.to_string())
-        .env("ORCHESTRA__SERVER__HOST", "127.0.0.1")
-        .env("ORCHESTRA__SERVER__SHUTDOWN_TIMEOUT_SECS", "2")
-        .env("ORCHESTRA__TELEMETRY__LOG_LEVEL", "warn")
-        .env("ORCHESTRA__AUTH__BOOTSTRAP_ADMIN_KEY", TEST_ADMIN_KEY)
-        .env("DB_CONNECTION_STRING", &connection)
-        .env("ORCHESTRA__CLAUDE__BINARY", &fake)
-        .env("ORCHESTRA__CLAUDE__HOME", dir.path())
-        .env(
-            "ORCHESTRA__CLAUDE__ENV__FAKE_CLAUDE_STATE_DIR",
-            dir.path().join("fake-state"),
-        )
-        .env("ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES", &work)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = server.id().unwrap();
+    // `--env K=V` (repeatable) adds to the server's environment.
+    let extra: Vec<(String, String)> = args
+        .windows(2)
+        .filter(|w| w[0] == "--env")
+        .filter_map(|w| {
+            w[1].split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    let extra_ref: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let server = BenchServer::start(&orchestra, &fake, &backend, &extra_ref).await;
+    let port = server.port;
+    let work = server.work.clone();
     let client = bench_client();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let base = server.base.clone();
 
     // Live sessions, each with one turn behind it.
     let mut sessions = Vec::new();
@@ -367,7 +394,7 @@ async fn main() {
     let to_decide = seed_approvals(&client, &base, decisions).await;
     let approvals = seed_approvals(&client, &base, 200).await;
     let seed_secs = seeded.elapsed().as_secs_f64();
-    let rss_before = rss_kb(pid);
+    let rss_before = server.rss_kb();
     println!(
         "{}",
         json!({"backend": backend, "sessions": session_count, "pending_approvals": to_decide.len() + approvals.len(),
@@ -379,7 +406,11 @@ async fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = Arc::new(SessionLoad::default());
     let mut background = Vec::new();
-    for s in &sessions {
+    for (i, s) in sessions.iter().enumerate() {
+        // Sessions' turns are spread over the interval, as independent clients' would be
+        // (all at once, they queue behind each other's writes in bursts of 32).
+        #[expect(clippy::cast_possible_truncation, reason = "a small index")]
+        let offset = turn_every * (i as u32) / (session_count.max(1) as u32);
         background.push(tokio::spawn(read_events(
             client.clone(),
             base.clone(),
@@ -392,6 +423,7 @@ async fn main() {
             base.clone(),
             s.clone(),
             turn_every,
+            offset,
             Arc::clone(&stop),
             Arc::clone(&load),
         )));
@@ -407,13 +439,18 @@ async fn main() {
         port,
         path: "/".into(),
     });
+    let (machine_busy0, machine_total0) = machine_jiffies();
+    let server0 = process_jiffies(server.pid);
     let (samples, errors, elapsed) =
         run_mix(target, Arc::clone(&ids), rate, duration, connections).await;
+    let (machine_busy1, machine_total1) = machine_jiffies();
+    let server1 = process_jiffies(server.pid);
     stop.store(true, Ordering::Relaxed);
     for b in background {
         b.await.unwrap();
     }
-    let rss_after = rss_kb(pid);
+    let rss_after = server.rss_kb();
+    server_side(&client, &base).await;
 
     let mut per_op: Vec<(Vec<u64>, u64)> = vec![(Vec::new(), 0); OPS.len()];
     let mut all = Vec::with_capacity(samples.len());
@@ -441,19 +478,16 @@ async fn main() {
         report(name, us, 0, bad, elapsed);
     }
     report("all", all, errors, non_2xx, elapsed);
-    let logged_errors = std::fs::read_to_string(dir.path().join("server.log"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("ERROR"))
-        .count();
+    let logged_errors = server.logged_errors();
     println!(
         "{}",
         json!({"turns": load.turns.load(Ordering::Relaxed), "turn_errors": load.turn_errors.load(Ordering::Relaxed),
                "sse_events": load.events.load(Ordering::Relaxed), "sse_stream_errors": load.stream_errors.load(Ordering::Relaxed),
                "decided": ids.next_decide.load(Ordering::Relaxed), "server_log_errors": logged_errors,
-               "rss_after_kb": rss_after})
+               "rss_after_kb": rss_after,
+               // Of both cores: what the whole machine and the server alone used during the mix.
+               "machine_cpu_busy_pct": ((machine_busy1 - machine_busy0) * 100) as f64 / (machine_total1 - machine_total0).max(1) as f64,
+               "server_cpu_pct_of_one_core": (server1 - server0) as f64 / elapsed})
     );
-    server.start_kill().unwrap();
-    let _ = server.wait().await;
-    drop(db);
+    server.stop().await;
 }

@@ -260,6 +260,33 @@ impl EventLog {
         )
     }
 
+    /// Drops what came before the latest turn (a suspended session keeps its last turn for
+    /// replay, not its whole history). Returns the bytes freed.
+    pub(crate) fn keep_last_turn(&self) -> usize {
+        let mut inner = self.lock();
+        let Some(start) = inner.turn_start else {
+            return 0;
+        };
+        let mut freed = 0;
+        while inner.buf.front().is_some_and(|(e, _)| e.seq < start) {
+            if let Some((_, size)) = inner.buf.pop_front() {
+                freed += size;
+            }
+        }
+        inner.bytes -= freed;
+        freed
+    }
+
+    /// When the log was last used.
+    pub(crate) fn last_used(&self) -> Instant {
+        self.lock().last_used
+    }
+
+    /// Whether anyone follows the live feed.
+    pub(crate) fn is_followed(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     /// Bytes held (estimated) and events buffered.
     pub fn held(&self) -> (usize, usize) {
         let inner = self.lock();

@@ -67,8 +67,15 @@ impl EventLogs {
     }
 
     /// Drops the logs unused for `idle` whose session has no live process (`is_live`) and
-    /// no subscriber; publishes how many logs and bytes are held.
-    pub fn evict_idle(&self, idle: Duration, is_live: impl Fn(SessionId) -> bool) -> LogsReport {
+    /// no subscriber, then, while the logs of sessions without a process (and without a
+    /// subscriber) hold more than `idle_budget` bytes together, the least recently used of
+    /// them; publishes how many logs and bytes are held.
+    pub fn evict_idle(
+        &self,
+        idle: Duration,
+        idle_budget: usize,
+        is_live: impl Fn(SessionId) -> bool,
+    ) -> LogsReport {
         let mut report = LogsReport::default();
         let mut map = self.map();
         map.retain(|id, log| {
@@ -81,6 +88,25 @@ impl EventLogs {
             }
             !evict
         });
+        let mut unlive: Vec<(std::time::Instant, SessionId, usize)> = map
+            .iter()
+            .filter(|(id, log)| !is_live(**id) && !log.is_followed())
+            .map(|(id, log)| (log.last_used(), *id, log.held().0))
+            .collect();
+        let mut unlive_bytes: usize = unlive.iter().map(|(_, _, b)| b).sum();
+        if unlive_bytes > idle_budget {
+            unlive.sort_unstable_by_key(|(used, _, _)| *used);
+            for (_, id, bytes) in unlive {
+                if unlive_bytes <= idle_budget {
+                    break;
+                }
+                map.remove(&id);
+                unlive_bytes -= bytes;
+                report.bytes -= bytes;
+                report.evicted += 1;
+                tracing::debug!(session.id = %id, "event log evicted to keep idle logs within their byte budget");
+            }
+        }
         report.logs = map.len();
         drop(map);
         #[expect(clippy::cast_precision_loss, reason = "counts and sizes fit f64 well")]
@@ -114,14 +140,41 @@ mod tests {
         }
         let _sub = logs.get(followed).subscribe(None);
         // Nothing is idle for an hour yet.
-        let report = logs.evict_idle(Duration::from_secs(3600), |_| false);
+        let report = logs.evict_idle(Duration::from_secs(3600), usize::MAX, |_| false);
         assert_eq!((report.evicted, report.logs), (0, 3));
         assert!(report.bytes > 0);
-        let report = logs.evict_idle(Duration::ZERO, |id| id == live);
+        let report = logs.evict_idle(Duration::ZERO, usize::MAX, |id| id == live);
         assert_eq!((report.evicted, report.logs), (1, 2));
         assert!(logs.existing(idle).is_none());
         assert!(logs.existing(followed).is_some() && logs.existing(live).is_some());
         // An evicted session's log starts again on use.
         assert_eq!(logs.get(idle).next_seq(), 1);
+    }
+
+    #[tokio::test]
+    async fn logs_without_a_process_keep_within_their_byte_budget_oldest_out_first() {
+        let logs = EventLogs::new(LogBounds::default());
+        let ids: Vec<SessionId> = (0..4).map(|_| SessionId::new()).collect();
+        for id in &ids {
+            logs.get(*id).append(
+                DateTime::<Utc>::UNIX_EPOCH,
+                SessionEvent::StatusChanged {
+                    status: orchestra_domain::SessionStatus::Active,
+                    reason: Some("x".repeat(1000)),
+                },
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let each = logs.existing(ids[0]).unwrap().held().0;
+        let live = ids[0];
+        // Room for two idle logs: the live one stays, the oldest idle one goes.
+        let report = logs.evict_idle(Duration::from_secs(3600), 2 * each, |id| id == live);
+        assert_eq!((report.evicted, report.logs), (1, 3), "{report:?}");
+        assert!(
+            logs.existing(ids[1]).is_none(),
+            "the least recently used idle log"
+        );
+        assert!(logs.existing(live).is_some() && logs.existing(ids[3]).is_some());
+        assert_eq!(report.bytes, 3 * each);
     }
 }

@@ -101,9 +101,11 @@ impl AgentHealthCheck {
         if let Some(after) = d.settings.idle_suspend {
             report.suspended = Suspender::new(d.clone()).suspend_idle(after).await;
         }
-        let logs = d
-            .logs
-            .evict_idle(d.settings.event_log_idle, |id| d.registry.get(id).is_some());
+        let logs = d.logs.evict_idle(
+            d.settings.event_log_idle,
+            d.settings.idle_event_log_bytes,
+            |id| d.registry.get(id).is_some(),
+        );
         report.event_logs = logs.logs;
         report
     }

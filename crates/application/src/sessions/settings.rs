@@ -26,6 +26,9 @@ pub struct SessionSettings {
     pub event_log: super::LogBounds,
     /// A session's event log unused this long (no process, no subscriber) is dropped.
     pub event_log_idle: Duration,
+    /// Bytes the event logs of sessions without a process may hold together (the least
+    /// recently used are dropped beyond it).
+    pub idle_event_log_bytes: usize,
     /// Absolute directories a session may work in (and below); empty allows any.
     pub allowed_working_directories: Vec<String>,
     /// What a client may ask for.
@@ -62,6 +65,7 @@ impl Default for SessionSettings {
             max_prompt_chars: 100_000,
             event_log: super::LogBounds::default(),
             event_log_idle: Duration::from_secs(600),
+            idle_event_log_bytes: 64 * 1024 * 1024,
             allowed_working_directories: Vec::new(),
             policy: SessionPolicy::default(),
         }

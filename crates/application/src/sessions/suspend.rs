@@ -102,6 +102,10 @@ impl Suspender {
             .stop(id, TurnStatus::Interrupted, why.text())
             .await;
         metrics::counter!(m::AGENT_SESSIONS_SUSPENDED_TOTAL, "reason" => why.label()).increment(1);
+        // Its log keeps the last turn for replay, not the whole history.
+        if let Some(log) = self.deps.logs.existing(id) {
+            log.keep_last_turn();
+        }
         self.deps.log(
             id,
             SessionEvent::AgentSuspended {

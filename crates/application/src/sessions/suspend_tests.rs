@@ -20,13 +20,16 @@ fn suspending(after: Duration) -> Fixture {
 
 impl Fixture {
     async fn turn(&self, id: SessionId, n: usize, prompt: &str) {
-        let (_, mut done) = self.commands.send.handle(id, prompt).await.unwrap();
+        let (turn, mut done) = self.commands.send.handle(id, prompt).await.unwrap();
         let process = self.runtime.process(n).await;
         process
             .wait_for(|i| *i == FakeInput::User(prompt.into()))
             .await;
         process.finish_turn(0.01).await;
-        done.wait_for(Option::is_some).await.unwrap();
+        // The watch still holds the previous turn's end: wait for this one's.
+        done.wait_for(|d| d.is_some_and(|(t, _)| t == turn.id()))
+            .await
+            .unwrap();
     }
 
     fn kinds(&self, id: SessionId) -> Vec<&'static str> {
@@ -116,4 +119,23 @@ async fn a_full_node_suspends_the_least_recently_used_idle_process() {
     for id in [a.id(), b.id(), c.id()] {
         assert_eq!(f.status(id).await, SessionStatus::Active);
     }
+}
+
+#[tokio::test]
+async fn a_suspended_sessions_log_keeps_only_its_last_turn() {
+    let f = suspending(Duration::ZERO);
+    let s = f.commands.create.handle(create()).await.unwrap();
+    f.turn(s.id(), 0, "one").await;
+    f.turn(s.id(), 0, "two").await;
+    let before = f.deps.logs.get(s.id()).held().0;
+    assert_eq!(f.commands.health.run().await.suspended, 1);
+    let kinds = f.kinds(s.id());
+    assert_eq!(kinds.first(), Some(&"turn_started"), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "turn_started").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&"agent_suspended"), "{kinds:?}");
+    assert!(f.deps.logs.get(s.id()).held().0 < before);
 }

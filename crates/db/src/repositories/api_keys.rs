@@ -70,7 +70,7 @@ impl ApiKeyRepository for DieselApiKeyRepository {
     async fn insert(&self, key: &ApiKey) -> Result<(), RepositoryError> {
         let row = ApiKeyRow::from(key);
         self.db
-            .run("api_keys.insert", move |conn| {
+            .write("api_keys.insert", move |conn| {
                 diesel::insert_into(api_keys::table)
                     .values(&row)
                     .execute(conn)
@@ -113,7 +113,7 @@ impl ApiKeyRepository for DieselApiKeyRepository {
     async fn revoke(&self, name: &str, now: DateTime<Utc>) -> Result<bool, RepositoryError> {
         let (name, now) = (name.to_owned(), to_naive(now));
         self.db
-            .run("api_keys.revoke", move |conn| {
+            .write("api_keys.revoke", move |conn| {
                 diesel::update(
                     api_keys::table
                         .filter(api_keys::name.eq(&name))

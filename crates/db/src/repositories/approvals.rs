@@ -90,7 +90,7 @@ impl ApprovalRepository for DieselApprovalRepository {
     async fn insert(&self, approval: &ApprovalRequest) -> Result<(), RepositoryError> {
         let row = ApprovalRow::from(approval);
         self.db
-            .run("approvals.insert", move |conn| {
+            .write("approvals.insert", move |conn| {
                 diesel::insert_into(approvals::table)
                     .values(&row)
                     .execute(conn)
@@ -166,7 +166,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let updated_input = decision.updated_input.as_ref().map(ToString::to_string);
         let scope = decision.scope.as_str();
         self.db
-            .run("approvals.decide", move |conn| {
+            .write("approvals.decide", move |conn| {
                 crate::write_transaction(conn, |conn| {
                     // The compare-and-set: only a Pending row changes, in one statement.
                     let changed = diesel::update(
@@ -240,7 +240,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let cutoff = to_naive(cutoff);
         let decided_at = to_naive(decided_at);
         self.db
-            .run("approvals.expire_due", move |conn| {
+            .write("approvals.expire_due", move |conn| {
                 // `status = Pending` is checked again by the UPDATE itself: on PostgreSQL a
                 // concurrent sweeper that picked the same rows skips those another committed.
                 let sql = |p: [&str; 3]| {
@@ -268,7 +268,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let id = id.to_string();
         let reference = reference.to_owned();
         self.db
-            .run("approvals.set_notification_ref", move |conn| {
+            .write("approvals.set_notification_ref", move |conn| {
                 let n = diesel::update(approvals::table.find(&id))
                     .set((
                         approvals::notification_ref.eq(reference),
@@ -307,7 +307,7 @@ impl ApprovalRepository for DieselApprovalRepository {
     ) -> Result<(), RepositoryError> {
         let id = id.to_string();
         self.db
-            .run("approvals.set_notification_state", move |conn| {
+            .write("approvals.set_notification_state", move |conn| {
                 let row = approvals::table.filter(approvals::id.eq(&id));
                 if state == orchestra_domain::NotificationState::Updated {
                     diesel::update(row)
@@ -339,7 +339,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let error: String = error.chars().take(500).collect();
         let retry_at = to_naive(retry_at);
         self.db
-            .run("approvals.record_notify_failure", move |conn| {
+            .write("approvals.record_notify_failure", move |conn| {
                 let row = approvals::table
                     .filter(approvals::id.eq(&id))
                     .filter(approvals::notification.eq_any(["pending", "update_pending"]));
@@ -375,7 +375,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let now = to_naive(now);
         let lease_until = to_naive(lease_until);
         self.db
-            .run("approvals.claim_due_notifications", move |conn| {
+            .write("approvals.claim_due_notifications", move |conn| {
                 let sql = |p: [&str; 3]| {
                     format!(
                         "UPDATE approvals SET notify_after = {0} WHERE notification IN ('pending', 'update_pending') \
@@ -396,7 +396,7 @@ impl ApprovalRepository for DieselApprovalRepository {
     ) -> Result<u64, RepositoryError> {
         let now = to_naive(now);
         self.db
-            .run("approvals.release_first_attempt_leases", move |conn| {
+            .write("approvals.release_first_attempt_leases", move |conn| {
                 diesel::update(
                     approvals::table
                         .filter(approvals::notification.eq_any(["pending", "update_pending"]))
@@ -446,7 +446,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let before = to_naive(before);
         let now = to_naive(now);
         self.db
-            .run("approvals.claim_expiry_warnings", move |conn| {
+            .write("approvals.claim_expiry_warnings", move |conn| {
                 let sql = |p: [&str; 3]| {
                     format!(
                         "UPDATE approvals SET warned_at = {} WHERE status = 'Pending' AND warned_at IS NULL \
@@ -470,7 +470,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let node = node.to_owned();
         let at = to_naive(at);
         self.db
-            .run("approvals.claim_action", move |conn| {
+            .write("approvals.claim_action", move |conn| {
                 diesel::update(
                     approvals::table
                         .filter(approvals::id.eq(&id))
@@ -497,7 +497,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let id = id.to_string();
         let at = to_naive(at);
         self.db
-            .run("approvals.finish_action", move |conn| {
+            .write("approvals.finish_action", move |conn| {
                 diesel::update(
                     approvals::table
                         .filter(approvals::id.eq(&id))
@@ -548,7 +548,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         let stale_before = to_naive(stale_before);
         let at = to_naive(at);
         self.db
-            .run("approvals.abandon_actions", move |conn| {
+            .write("approvals.abandon_actions", move |conn| {
                 let ids: Vec<String> = approvals::table
                     .filter(approvals::acted_on.eq(ActedOn::Acting.as_str()))
                     .filter(

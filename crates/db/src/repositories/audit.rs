@@ -126,7 +126,7 @@ impl AuditRepository for DieselAuditRepository {
     ) -> Result<AuditEvent, RepositoryError> {
         let record = record.clone();
         self.db
-            .run("audit.append", move |conn| {
+            .write("audit.append", move |conn| {
                 crate::write_transaction(conn, |conn| append_next(conn, &record, at))
             })
             .await

@@ -41,7 +41,7 @@ impl orchestra_application::ports::ChannelStateRepository for DieselChannelState
     async fn set(&self, key: &str, value: &str, now: DateTime<Utc>) -> Result<(), RepositoryError> {
         let (key, value, now) = (key.to_owned(), value.to_owned(), to_naive(now));
         self.db
-            .run("channel_state.set", move |conn| {
+            .write("channel_state.set", move |conn| {
                 // An upsert: the same statement on both backends, with their placeholders.
                 let sql = |p: [&str; 3]| {
                     format!(

@@ -42,7 +42,7 @@ impl SessionRepository for DieselSessionRepository {
     async fn insert(&self, session: &AgentSession) -> Result<(), RepositoryError> {
         let row = SessionRow::from(session);
         self.db
-            .run("sessions.insert", move |conn| {
+            .write("sessions.insert", move |conn| {
                 diesel::insert_into(sessions::table)
                     .values(&row)
                     .execute(conn)
@@ -106,7 +106,7 @@ impl SessionRepository for DieselSessionRepository {
     ) -> Result<(), RepositoryError> {
         let row = SessionRow::from(session);
         self.db
-            .run("sessions.update", move |conn| {
+            .write("sessions.update", move |conn| {
                 // Lifecycle fields only: totals are changed by `record_turn` alone, so a
                 // status change never overwrites a concurrently recorded turn.
                 let n = diesel::update(
@@ -161,7 +161,7 @@ impl SessionRepository for DieselSessionRepository {
         let messages = turn.message_count.max(0);
         let now = to_naive(now);
         self.db
-            .run("sessions.record_turn", move |conn| {
+            .write("sessions.record_turn", move |conn| {
                 let n = diesel::update(sessions::table.find(&id))
                     .set((
                         sessions::total_cost_usd.eq(sessions::total_cost_usd + cost),

@@ -29,7 +29,7 @@ impl TurnRepository for DieselTurnRepository {
     async fn insert(&self, turn: &orchestra_domain::Turn) -> Result<(), RepositoryError> {
         let row = TurnRow::from(turn);
         self.db
-            .run("turns.insert", move |conn| {
+            .write("turns.insert", move |conn| {
                 diesel::insert_into(turns::table)
                     .values(&row)
                     .execute(conn)
@@ -43,7 +43,7 @@ impl TurnRepository for DieselTurnRepository {
         let id = turn.id().to_string();
         let progress = TurnProgress::from(turn);
         self.db
-            .run("turns.update", move |conn| {
+            .write("turns.update", move |conn| {
                 let n = diesel::update(turns::table.find(&id))
                     .set(&progress)
                     .execute(conn)
@@ -136,7 +136,7 @@ impl TurnRepository for DieselTurnRepository {
         let reason = reason.to_owned();
         let now = to_naive(now);
         self.db
-            .run("turns.abandon_running", move |conn| {
+            .write("turns.abandon_running", move |conn| {
                 let target = turns::table
                     .filter(turns::status.eq(orchestra_domain::TurnStatus::Running.as_str()));
                 let set = (

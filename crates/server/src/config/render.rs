@@ -234,6 +234,10 @@ impl Settings {
                 c.event_payload_max_bytes.to_string(),
             ),
             ("event_log_idle_secs", c.event_log_idle_secs.to_string()),
+            (
+                "idle_event_logs_max_bytes",
+                c.idle_event_logs_max_bytes.to_string(),
+            ),
             ("max_line_bytes", c.max_line_bytes.to_string()),
             (
                 "allowed_working_directories",

@@ -384,6 +384,8 @@ pub struct ClaudeSection {
     pub event_payload_max_bytes: usize,
     /// An idle session's event log is dropped after this long, seconds.
     pub event_log_idle_secs: u64,
+    /// Bytes the event logs of sessions without a process hold together at most.
+    pub idle_event_logs_max_bytes: usize,
     /// Longest stdout line, bytes.
     pub max_line_bytes: usize,
     /// Allowed working directory roots (empty: any).
@@ -434,6 +436,7 @@ impl Default for ClaudeSection {
             event_buffer_bytes: 1024 * 1024,
             event_payload_max_bytes: 16 * 1024,
             event_log_idle_secs: 600,
+            idle_event_logs_max_bytes: 64 * 1024 * 1024,
             max_line_bytes: 4 * 1024 * 1024,
             allowed_working_directories: Vec::new(),
             pass_env: Vec::new(),

@@ -193,6 +193,8 @@ pub struct ClaudeConfig {
     pub event_payload_max_bytes: usize,
     /// Idle time before a session's event log is dropped, seconds.
     pub event_log_idle_secs: u64,
+    /// Bytes the event logs of sessions without a process hold together at most.
+    pub idle_event_logs_max_bytes: usize,
     /// Longest stdout line.
     pub max_line_bytes: usize,
     /// Allowed working directory roots (empty: any).

@@ -390,6 +390,7 @@ fn claude(c: ClaudeSection, target: &DatabaseTarget) -> Result<ClaudeConfig, Con
             .event_payload_max_bytes
             .clamp(256, c.event_buffer_bytes.max(64 * 1024)),
         event_log_idle_secs: c.event_log_idle_secs.max(1),
+        idle_event_logs_max_bytes: c.idle_event_logs_max_bytes,
         max_line_bytes: c.max_line_bytes.max(64 * 1024),
         allowed_working_directories: c.allowed_working_directories,
         pass_env: c.pass_env,
