@@ -12,7 +12,7 @@ RATE=${RATE:-1000}
 TURN_MS=${TURN_MS:-2000}
 BACKENDS=${BACKENDS:-sqlite postgres}
 cargo build --release --locked -p orchestra-server --bin orchestra \
-    -p orchestra-tests --bin fake-claude --bin mixbench --bin pg-harness >&2
+    -p orchestra-tests --bin fake-claude --bin capbench --bin mixbench --bin pg-harness >&2
 for backend in $BACKENDS; do
     if [ "$backend" = postgres ]; then target/release/pg-harness start >&2; fi
     target/release/mixbench --orchestra target/release/orchestra --fake target/release/fake-claude \

@@ -146,6 +146,19 @@ struct Inner {
     turn_start: Option<u64>,
     /// When an event was last appended or the log last handed out.
     last_used: Instant,
+    /// The live feed, made on the first subscription: a broadcast channel allocates all its
+    /// slots up front, which thousands of unwatched sessions' logs should not pay for.
+    tx: Option<broadcast::Sender<Arc<LoggedEvent>>>,
+}
+
+/// Slots of a log's live feed; a subscriber that falls further behind catches up from the
+/// buffer.
+const FEED_SLOTS: usize = 256;
+
+impl Inner {
+    fn receivers(&self) -> usize {
+        self.tx.as_ref().map_or(0, broadcast::Sender::receiver_count)
+    }
 }
 
 /// A bounded, sequenced event log with live fan-out.
@@ -153,7 +166,6 @@ struct Inner {
 pub struct EventLog {
     session_id: SessionId,
     inner: Mutex<Inner>,
-    tx: broadcast::Sender<Arc<LoggedEvent>>,
 }
 
 impl EventLog {
@@ -164,8 +176,6 @@ impl EventLog {
             bytes: bounds.bytes.max(1),
             payload_bytes: bounds.payload_bytes.max(64),
         };
-        // A subscriber that falls this far behind catches up from the buffer.
-        let (tx, _) = broadcast::channel(bounds.events.min(1024));
         Self {
             session_id,
             inner: Mutex::new(Inner {
@@ -175,8 +185,8 @@ impl EventLog {
                 bounds,
                 turn_start: None,
                 last_used: Instant::now(),
+                tx: None,
             }),
-            tx,
         }
     }
 
@@ -216,15 +226,21 @@ impl EventLog {
             }
         }
         // Sent under the lock, so a subscriber's backlog and live feed never overlap or gap.
-        let _ = self.tx.send(logged);
+        if let Some(tx) = &inner.tx {
+            let _ = tx.send(logged);
+        }
         seq
     }
 
     /// Everything after `after` plus the live feed. Without `after`, the replay starts at the
     /// latest turn (so a client that connects mid-turn sees that turn from its start).
     pub fn subscribe(&self, after: Option<u64>) -> Subscription {
-        let inner = self.lock();
-        let live = self.tx.subscribe();
+        let mut inner = self.lock();
+        let bounds = inner.bounds;
+        let live = inner
+            .tx
+            .get_or_insert_with(|| broadcast::channel(bounds.events.min(FEED_SLOTS)).0)
+            .subscribe();
         let after = after.or_else(|| inner.turn_start.map(|s| s.saturating_sub(1)));
         let (backlog, gap, after) = Self::after_locked(&inner, after);
         Subscription {
@@ -284,7 +300,7 @@ impl EventLog {
 
     /// Whether anyone follows the live feed.
     pub(crate) fn is_followed(&self) -> bool {
-        self.tx.receiver_count() > 0
+        self.lock().receivers() > 0
     }
 
     /// Bytes held (estimated) and events buffered.
@@ -301,7 +317,7 @@ impl EventLog {
     /// Whether the log was not used for `idle` and nobody follows the live feed.
     pub(crate) fn is_idle(&self, idle: std::time::Duration) -> bool {
         let inner = self.lock();
-        inner.last_used.elapsed() >= idle && self.tx.receiver_count() == 0
+        inner.last_used.elapsed() >= idle && inner.receivers() == 0
     }
 
     /// The sequence number the next event will get.

@@ -101,6 +101,7 @@ impl AgentHealthCheck {
         if let Some(after) = d.settings.idle_suspend {
             report.suspended = Suspender::new(d.clone()).suspend_idle(after).await;
         }
+        d.registry.prune_locks();
         let logs = d.logs.evict_idle(
             d.settings.event_log_idle,
             d.settings.idle_event_log_bytes,

@@ -110,6 +110,17 @@ impl LiveRegistry {
         lock(&self.inner.lifecycle).len()
     }
 
+    /// Drops the lock entries of sessions without a live process that nobody holds or waits
+    /// for (a later lifecycle step makes a new one), so the map follows the sessions in use,
+    /// not every session ever opened. Returns the entries left.
+    pub(crate) fn prune_locks(&self) -> usize {
+        let live = lock(&self.inner.live);
+        let mut locks = lock(&self.inner.lifecycle);
+        // Under the map's lock nobody can be cloning an entry: a count of one is ours alone.
+        locks.retain(|id, m| live.contains_key(id) || Arc::strong_count(m) > 1);
+        locks.len()
+    }
+
     /// Forgets a closed session's lock.
     pub(crate) fn forget(&self, id: SessionId) {
         lock(&self.inner.lifecycle).remove(&id);

@@ -53,6 +53,11 @@ async fn an_idle_process_is_suspended_and_the_next_message_resumes_it() {
         "it stays Active"
     );
     assert!(f.kinds(s.id()).contains(&"agent_suspended"));
+    assert_eq!(
+        f.deps.registry.lifecycle_entries(),
+        0,
+        "a suspended session keeps no lock entry"
+    );
 
     // The next message starts a process with --resume and runs the turn on it.
     f.turn(s.id(), 1, "two").await;
