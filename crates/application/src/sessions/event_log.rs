@@ -157,7 +157,9 @@ const FEED_SLOTS: usize = 256;
 
 impl Inner {
     fn receivers(&self) -> usize {
-        self.tx.as_ref().map_or(0, broadcast::Sender::receiver_count)
+        self.tx
+            .as_ref()
+            .map_or(0, broadcast::Sender::receiver_count)
     }
 }
 
