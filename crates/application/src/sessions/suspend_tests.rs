@@ -144,3 +144,36 @@ async fn a_suspended_sessions_log_keeps_only_its_last_turn() {
     assert_eq!(kinds.last(), Some(&"agent_suspended"), "{kinds:?}");
     assert!(f.deps.logs.get(s.id()).held().0 < before);
 }
+
+#[tokio::test]
+async fn a_message_during_a_suspension_waits_for_it_then_resumes_the_session() {
+    let f = suspending(Duration::ZERO);
+    let s = f.commands.create.handle(create()).await.unwrap();
+    f.turn(s.id(), 0, "one").await;
+    let first = f.runtime.process(0).await;
+    first.hold_stops();
+    let health = f.commands.health.clone();
+    let suspension = tokio::spawn(async move { health.run().await });
+    first.wait_stop_begun().await;
+    // The suspension is midway (claimed, its process not gone yet): a message now waits.
+    let send = f.commands.send.clone();
+    let id = s.id();
+    let message = tokio::spawn(async move { send.handle(id, "two").await.map(|(t, _)| t) });
+    tokio::task::yield_now().await;
+    assert!(
+        !message.is_finished(),
+        "the message waits for the suspension"
+    );
+    first.release_stop();
+    assert_eq!(suspension.await.unwrap().suspended, 1);
+    let turn = message
+        .await
+        .unwrap()
+        .expect("the message is served, not refused");
+    let second = f.runtime.process(1).await;
+    second
+        .wait_for(|i| *i == FakeInput::User("two".into()))
+        .await;
+    assert!(f.runtime.launches()[1].resume);
+    assert_eq!(turn.snapshot().seq, 2);
+}

@@ -41,9 +41,35 @@ pub struct FakeAgentProcess {
     inputs: Mutex<Vec<FakeInput>>,
     changed: Notify,
     stopped: AtomicBool,
+    /// While `true`, a stop waits (to hold a stop midway in a test).
+    hold_stop: tokio::sync::watch::Sender<bool>,
+    /// Stops begun (held ones included).
+    stops_begun: AtomicU32,
 }
 
 impl FakeAgentProcess {
+    /// Makes the next stops wait until [`Self::release_stop`].
+    pub fn hold_stops(&self) {
+        self.hold_stop.send_replace(true);
+    }
+
+    /// Lets held stops finish.
+    pub fn release_stop(&self) {
+        self.hold_stop.send_replace(false);
+    }
+
+    /// Waits (up to 5 s) until a stop has begun.
+    ///
+    /// # Panics
+    /// When none begins in time (a test failure).
+    pub async fn wait_stop_begun(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.stops_begun.load(Ordering::SeqCst) == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no stop began");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// Emits `event` as if the CLI had written it.
     pub async fn emit(&self, event: AgentEvent) {
         let _ = self.events.send(event).await;
@@ -147,6 +173,9 @@ impl AgentProcess for FakeAgentProcess {
     }
 
     async fn stop(&self) -> ExitReport {
+        self.stops_begun.fetch_add(1, Ordering::SeqCst);
+        let mut held = self.hold_stop.subscribe();
+        let _ = held.wait_for(|h| !*h).await;
         let report = ExitReport {
             signal: Some(15),
             requested: true,
@@ -224,6 +253,8 @@ impl AgentRuntime for FakeAgentRuntime {
             inputs: Mutex::new(Vec::new()),
             changed: Notify::new(),
             stopped: AtomicBool::new(false),
+            hold_stop: tokio::sync::watch::channel(false).0,
+            stops_begun: AtomicU32::new(0),
         });
         st.processes.push(Arc::clone(&process));
         drop(st);
