@@ -133,6 +133,8 @@ enum Step {
 }
 
 struct State {
+    /// Resolves when the server stops: the stream ends.
+    closed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     log: Arc<EventLog>,
     rx: tokio::sync::broadcast::Receiver<Arc<LoggedEvent>>,
     step: Step,
@@ -155,7 +157,7 @@ fn ends_stream(e: &LoggedEvent) -> bool {
 
 /// The SSE byte stream: buffered events after `after`, then live ones, with keep-alive
 /// comments; a `gap` event first when some of the requested events are gone. Ends when the
-/// session is closed.
+/// session is closed, and when the server stops.
 pub fn sse_stream(
     log: Arc<EventLog>,
     after: Option<u64>,
@@ -170,7 +172,9 @@ pub fn sse_stream(
     }));
     let mut keepalive = tokio::time::interval(Duration::from_secs(15));
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let closed = Box::pin(permit.closed());
     let state = State {
+        closed,
         log,
         rx: sub.live,
         last: sub.after,
@@ -216,6 +220,7 @@ pub fn sse_stream(
                             Err(RecvError::Closed) => return None,
                         },
                         _ = st.keepalive.tick() => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), st)),
+                        () = &mut st.closed => return None,
                     }
                 }
             }

@@ -25,6 +25,9 @@ pub struct SseLimits {
     counts: Arc<Mutex<Counts>>,
     per_session: usize,
     total: usize,
+    /// Set when the server stops: every open stream ends (a graceful stop would otherwise
+    /// wait its whole timeout for them), and clients reconnect with `Last-Event-ID`.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Default for SseLimits {
@@ -49,7 +52,13 @@ impl SseLimits {
             counts: Arc::default(),
             per_session,
             total,
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Ends every open stream (and any opened from now on): the server is stopping.
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
     }
 
     fn counts(&self) -> MutexGuard<'_, Counts> {
@@ -79,6 +88,14 @@ impl SseLimits {
         })
     }
 
+    /// Resolves once [`Self::close_all`] was called.
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
+    }
+
     /// Streams open now.
     pub fn open(&self) -> usize {
         self.counts().total
@@ -90,6 +107,13 @@ impl SseLimits {
 pub struct SsePermit {
     limits: SseLimits,
     session: SessionId,
+}
+
+impl SsePermit {
+    /// Resolves once the server closes every stream.
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.limits.closed()
+    }
 }
 
 impl Drop for SsePermit {

@@ -60,6 +60,8 @@ pub struct Application {
     database: Database,
     sessions: SessionCommands,
     api_keys: Arc<dyn ApiKeyRepository>,
+    /// The event streams' caps; closes every stream when the server stops.
+    sse: orchestra_api::sse_limits::SseLimits,
 }
 
 impl std::fmt::Debug for Application {
@@ -302,8 +304,9 @@ impl Application {
             .clone()
             .map(|t| t as Arc<dyn InboundChannel>);
 
+        let sse = orchestra_api::sse_limits::SseLimits::default();
         let state = AppState {
-            sse: orchestra_api::sse_limits::SseLimits::default(),
+            sse: sse.clone(),
             auth,
             allowed_origins: settings.server.allowed_origins.clone(),
             audit: audit.clone(),
@@ -461,6 +464,7 @@ impl Application {
             database,
             sessions,
             api_keys: keys_repo,
+            sse,
         })
     }
 
@@ -508,6 +512,9 @@ impl Application {
             r = &mut server => r,
             () = stop => {
                 tracing::info!("shutdown requested: draining in-flight requests");
+                // Event streams never finish by themselves: end them, or the graceful stop
+                // waits its whole timeout for them. Clients reconnect with Last-Event-ID.
+                self.sse.close_all();
                 handle.stop(true).await;
                 server.await
             }

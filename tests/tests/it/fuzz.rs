@@ -55,9 +55,6 @@ async fn schemathesis_finds_nothing(backend: Backend) {
         port,
         &[
             ("ORCHESTRA__SERVER__PORT", &port.to_string()),
-            // An SSE stream still open holds a graceful stop for the whole timeout (30 s by
-            // default); noted on issue 9 as a thing to mend.
-            ("ORCHESTRA__SERVER__SHUTDOWN_TIMEOUT_SECS", "2"),
             ("DB_CONNECTION_STRING", &connection),
             ("ORCHESTRA__CLAUDE__BINARY", &fake),
             ("ORCHESTRA__CLAUDE__ENV__FAKE_CLAUDE_STATE_DIR", &state),

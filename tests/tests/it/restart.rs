@@ -309,6 +309,63 @@ async fn an_approval_pending_across_a_restart_still_reaches_the_session(backend:
     assert_eq!(server.terminate().await, Some(0));
 }
 
+/// A graceful stop ends open event streams instead of waiting for them: with a 120 s
+/// shutdown timeout a held stream would keep the process past `terminate`'s 30 s and fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_ends_open_event_streams() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let fake = test_binary("fake-claude").display().to_string();
+    let home_s = home.path().display().to_string();
+    let server = ServerProcess::start(
+        dir.path(),
+        port,
+        &[
+            ("ORCHESTRA__SERVER__PORT", &port.to_string()),
+            ("ORCHESTRA__SERVER__SHUTDOWN_TIMEOUT_SECS", "120"),
+            ("ORCHESTRA__CLAUDE__BINARY", &fake),
+            ("ORCHESTRA__CLAUDE__HOME", &home_s),
+        ],
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = orchestra_tests::auth::client_with_key(orchestra_tests::auth::TEST_ADMIN_KEY);
+    let (status, s) = post(
+        &client,
+        format!("{base}/api/sessions"),
+        json!({"workingDirectory": work.path()}),
+    )
+    .await;
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().unwrap();
+    let res = client
+        .get(format!("{base}/api/sessions/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let mut stream = res.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&first).starts_with("retry:"),
+        "{first:?}"
+    );
+    assert_eq!(
+        server.terminate().await,
+        Some(0),
+        "stopped without waiting for the stream"
+    );
+    // The stream ended (a clean end or a reset, never a hang).
+    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the event stream was ended");
+}
+
 both_backends!(
     orchestra_killed_with_live_sessions_recovers_on_restart,
     an_approval_pending_across_a_restart_still_reaches_the_session,
