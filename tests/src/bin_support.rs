@@ -25,6 +25,29 @@ pub fn bench_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// POSTs `body` as JSON to `url` and returns the JSON answer.
+///
+/// # Panics
+/// On a connection error, a status other than 2xx or a body that is not JSON (a benchmark's
+/// failure).
+pub async fn post_ok(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or(serde_json::Value::Null)
+}
+
 /// The nearest-rank percentile `p` (0..=1) of an ascending, non-empty slice.
 ///
 /// # Panics

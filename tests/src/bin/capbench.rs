@@ -23,7 +23,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use orchestra_tests::bench_server::BenchServer;
-use orchestra_tests::bin_support::{bench_client, flag, nearest_rank};
+use orchestra_tests::bin_support::{bench_client, flag, nearest_rank, post_ok};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -86,17 +86,12 @@ async fn create_sessions(client: &reqwest::Client, s: &BenchServer, count: usize
     let started = Instant::now();
     for _ in 0..count {
         let t = Instant::now();
-        let r: Value = client
-            .post(format!("{}/api/sessions", s.base))
-            .json(&json!({"workingDirectory": s.work}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = post_ok(
+            client,
+            &format!("{}/api/sessions", s.base),
+            &json!({"workingDirectory": s.work}),
+        )
+        .await;
         lat.push(ms(t.elapsed()));
         ids.push(r["id"].as_str().unwrap().to_owned());
     }
@@ -132,14 +127,12 @@ async fn main() {
     // Give each session a conversation (so the resume below is a real `--resume`), sampled:
     // the first `samples` and the last `slots`.
     for id in ids.iter().take(samples).chain(ids.iter().rev().take(slots)) {
-        client
-            .post(format!("{}/api/sessions/{id}/messages", s.base))
-            .json(&json!({"prompt": "first", "wait": true}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        post_ok(
+            &client,
+            &format!("{}/api/sessions/{id}/messages", s.base),
+            &json!({"prompt": "first", "wait": true}),
+        )
+        .await;
     }
     let rss_open = s.rss_kb();
     println!(
@@ -174,17 +167,12 @@ async fn main() {
     let mut resumed = Vec::new();
     for id in ids.iter().take(samples) {
         let t = Instant::now();
-        let r: Value = client
-            .post(format!("{}/api/sessions/{id}/messages", s.base))
-            .json(&json!({"prompt": "again", "wait": true}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = post_ok(
+            &client,
+            &format!("{}/api/sessions/{id}/messages", s.base),
+            &json!({"prompt": "again", "wait": true}),
+        )
+        .await;
         assert_eq!(r["result"], "echo: again (history: 1)", "{r}");
         resumed.push(ms(t.elapsed()));
     }

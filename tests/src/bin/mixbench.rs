@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use orchestra_tests::auth::TEST_ADMIN_KEY;
 use orchestra_tests::bench_server::BenchServer;
-use orchestra_tests::bin_support::{bench_client, flag};
+use orchestra_tests::bin_support::{bench_client, flag, post_ok};
 use orchestra_tests::raw_http::{Conn, Target, pacer, percentile_ms, request_bytes};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -175,17 +175,12 @@ async fn seed_approvals(client: &reqwest::Client, base: &str, count: usize) -> V
         set.spawn(async move {
             let mut ids = Vec::new();
             for _ in (w..count).step_by(8) {
-                let r: Value = client
-                    .post(&url)
-                    .json(&json!({"toolName": "BenchTool", "sessionId": "mixbench"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .error_for_status()
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let r: Value = post_ok(
+                    &client,
+                    &url,
+                    &json!({"toolName": "BenchTool", "sessionId": "mixbench"}),
+                )
+                .await;
                 ids.push(r["approval"]["id"].as_str().unwrap().to_owned());
             }
             ids
@@ -361,26 +356,19 @@ async fn main() {
     // Live sessions, each with one turn behind it.
     let mut sessions = Vec::new();
     for _ in 0..session_count {
-        let s: Value = client
-            .post(format!("{base}/api/sessions"))
-            .json(&json!({"workingDirectory": work}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s: Value = post_ok(
+            &client,
+            &format!("{base}/api/sessions"),
+            &json!({"workingDirectory": work}),
+        )
+        .await;
         let id = s["id"].as_str().unwrap().to_owned();
-        client
-            .post(format!("{base}/api/sessions/{id}/messages"))
-            .json(&json!({"prompt": "warm up", "wait": true}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        post_ok(
+            &client,
+            &format!("{base}/api/sessions/{id}/messages"),
+            &json!({"prompt": "warm up", "wait": true}),
+        )
+        .await;
         sessions.push(id);
     }
     // A fresh pending approval for every decision, and some to read.

@@ -64,14 +64,7 @@ async fn a_tool_call_over_the_line_limit_is_denied_without_asking_and_reported(b
         })
         .count();
     assert_eq!(cut, 2, "the tool_use and result lines are reported");
-    let metrics = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    let metrics = metrics.text().await.unwrap();
+    let metrics = f.app.metrics_text().await;
     assert!(
         metrics.contains("agent_oversized_requests_total 1"),
         "counted"
@@ -114,16 +107,7 @@ async fn a_large_tool_input_reaches_the_approval_whole_and_the_log_cut(backend: 
             "cut at claude.event_payload_max_bytes"
         );
     }
-    let metrics = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.app.metrics_text().await;
     assert!(
         metrics
             .lines()

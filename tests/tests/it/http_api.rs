@@ -411,15 +411,7 @@ async fn metrics_expose_the_contract_names(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_test_approval().await;
     app.get_json("/api/nothing").await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     for name in [
         "escalation_queue_size",
         "escalation_queue_enqueue_total",

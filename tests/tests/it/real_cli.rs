@@ -353,16 +353,7 @@ async fn allow_for_session_grants_the_rule_the_cli_suggested(backend: Backend) {
         .await;
     assert_eq!(all["total"], 1, "covered by the rule: {all}");
     // The CLI did ask (it does not know Orchestra's grant): Orchestra answered from the rule.
-    let metrics = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.app.metrics_text().await;
     assert!(
         metrics
             .lines()

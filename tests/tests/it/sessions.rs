@@ -77,16 +77,7 @@ async fn a_turn_runs_and_its_totals_add_up(backend: Backend) {
     let (_, agents) = f.app.get_json("/api/agents").await;
     assert_eq!(agents[0]["version"], "9.9.9");
     assert_eq!(agents[0]["liveProcesses"], 1);
-    let metrics = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.app.metrics_text().await;
     for line in [
         "agent_sessions_created_total 1",
         "agent_process_spawns_total 1",
@@ -99,16 +90,7 @@ async fn a_turn_runs_and_its_totals_add_up(backend: Backend) {
     assert!(metrics.contains("agent_cost_usd_total 0.26"), "cost gauge");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let m = f
-            .app
-            .client
-            .get(f.app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = f.app.metrics_text().await;
         if m.contains("agent_sessions{status=\"Active\"} 1") {
             break;
         }
@@ -254,16 +236,7 @@ async fn a_crash_mid_turn_fails_the_session_which_stays_resumable(backend: Backe
     assert_eq!(status, 200);
     let (_, after) = f.app.turn(&id, "three").await;
     assert_eq!(after["result"], "echo: three (history: 2)");
-    let metrics = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.app.metrics_text().await;
     assert!(
         metrics.contains("agent_process_crashes_total 1"),
         "crash counted"
@@ -671,16 +644,7 @@ async fn a_cli_that_fails_at_start_gives_502_and_a_failed_session(backend: Backe
         last_error.contains("code 7") && last_error.contains("told to fail"),
         "the failed session says why: {listed}"
     );
-    let metrics = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.app.metrics_text().await;
     assert!(
         metrics.contains("agent_process_spawn_failures_total 1"),
         "spawn failure counted"

@@ -10,6 +10,8 @@ use orchestra_tests::sse::read_until;
 use orchestra_tests::{Backend, TestApp, TestAppOptions};
 use serde_json::json;
 
+use crate::escalation::{tool_log, wait_for_pending};
+
 async fn app(backend: Backend, home: &std::path::Path, extra: &[(&str, &str)]) -> TestApp {
     let mut options = TestAppOptions::default().fake_cli(home);
     for (k, v) in extra {
@@ -183,14 +185,7 @@ async fn a_decision_for_a_suspended_session_resumes_it_and_runs_the_call_once(ba
         .turn(&id, r#"SILENT_DENY Bash {"command":"echo hi"}"#)
         .await;
     assert_eq!(t["permissionDenials"], 1, "{t}");
-    let pending = app
-        .wait_for_json(
-            &format!("/api/approvals?sessionId={id}&status=Pending"),
-            Duration::from_secs(10),
-            |l| l["total"] == 1,
-        )
-        .await;
-    let approval = pending["items"][0]["id"].as_str().unwrap().to_owned();
+    let approval = wait_for_pending(&app, &id).await;
     app.wait_for_json(
         &format!("/api/sessions/{id}"),
         Duration::from_secs(20),
@@ -215,9 +210,8 @@ async fn a_decision_for_a_suspended_session_resumes_it_and_runs_the_call_once(ba
         turns["items"][0]["result"],
         r#"tool ran: {"command":"echo hi"}"#
     );
-    let ran = std::fs::read_to_string(home.path().join(".fake-claude").join(format!("{id}.tools")))
-        .unwrap_or_default();
-    assert_eq!(ran.lines().count(), 1, "the tool ran once: {ran}");
+    let ran = tool_log(home.path(), &id);
+    assert_eq!(ran.len(), 1, "the tool ran once: {ran:?}");
     let a = app
         .wait_for_json(
             &format!("/api/approvals/{approval}"),

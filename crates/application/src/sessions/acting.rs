@@ -47,7 +47,7 @@ impl EscalationDriver {
         let id = approval.id();
         if let Ok(sid) = approval.request().session_id.parse::<SessionId>()
             && !self.deps.registry.is_live(sid)
-            && self.runs_elsewhere(sid).await
+            && self.session_unreadable(sid).await
         {
             return false;
         }
@@ -77,7 +77,7 @@ impl EscalationDriver {
     /// session is now. A session Active without a process here is suspended (one node runs
     /// every session; see docs/scaling.md): acting on the decision resumes it, under its
     /// lifecycle lock, so it never races a message that wakes it.
-    async fn runs_elsewhere(&self, sid: SessionId) -> bool {
+    async fn session_unreadable(&self, sid: SessionId) -> bool {
         self.deps.sessions.find(sid).await.is_err()
     }
 
