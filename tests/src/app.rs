@@ -99,6 +99,23 @@ impl TestAppOptions {
         .with("ORCHESTRA__CLAUDE__STOP_SIGKILL_GRACE_MS", "2000")
         .with("ORCHESTRA__CLAUDE__HEALTH_CHECK_INTERVAL_SECS", "1")
     }
+
+    /// Agents are the real CLI (`.tools/`, pinned) with `home` as HOME, talking to the mock
+    /// Anthropic API at `mock_base_url`, with no retries.
+    #[must_use]
+    pub fn real_cli(self, mock_base_url: &str, home: &Path) -> Self {
+        self.with(
+            "ORCHESTRA__CLAUDE__BINARY",
+            crate::mock_anthropic::claude_cli_binary()
+                .display()
+                .to_string(),
+        )
+        .with("ORCHESTRA__CLAUDE__HOME", home.display().to_string())
+        .with("ORCHESTRA__CLAUDE__MAX_RETRIES", "0")
+        .with("ORCHESTRA__CLAUDE__API_TIMEOUT_MS", "20000")
+        .with("ORCHESTRA__CLAUDE__ENV__ANTHROPIC_BASE_URL", mock_base_url)
+        .with("ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY", "test-key")
+    }
 }
 
 /// A running application and a client for it.

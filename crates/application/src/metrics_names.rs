@@ -76,10 +76,18 @@ pub const AGENT_PERMISSIONS_AUTO_ANSWERED_TOTAL: &str = "agent_permissions_auto_
 /// Counter: sessions parked while waiting for a human.
 pub const AGENT_SESSIONS_PARKED_TOTAL: &str = "agent_sessions_parked_total";
 /// Counter: idle sessions whose process was stopped (they stay Active), by why (label
-/// `reason`: `idle` after `claude.idle_suspend_secs`, `evicted` to free a slot).
+/// `reason`: `idle` after `claude.idle_suspend_secs`, `evicted` to free a slot, `shutdown`
+/// at a graceful stop).
 pub const AGENT_SESSIONS_SUSPENDED_TOTAL: &str = "agent_sessions_suspended_total";
 /// Counter: suspended sessions started again (`--resume`) by a message.
 pub const AGENT_SESSIONS_WOKEN_TOTAL: &str = "agent_sessions_woken_total";
+/// Counter: bytes of agent transcripts stored in the database.
+pub const AGENT_TRANSCRIPT_BYTES_STORED_TOTAL: &str = "agent_transcript_bytes_stored_total";
+/// Counter: transcripts written back from the database before a `--resume` because this
+/// node had no copy or an older one.
+pub const AGENT_TRANSCRIPT_RESTORES_TOTAL: &str = "agent_transcript_restores_total";
+/// Counter: transcript captures or restores that failed (label `op`: `capture`, `restore`).
+pub const AGENT_TRANSCRIPT_FAILURES_TOTAL: &str = "agent_transcript_failures_total";
 /// Histogram: turn duration in seconds.
 pub const AGENT_TURN_DURATION_SECONDS: &str = "agent_turn_duration_seconds";
 /// Counter: cost in US dollars reported by the CLI.

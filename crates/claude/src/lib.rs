@@ -5,6 +5,8 @@ mod process;
 pub mod procfs;
 pub mod protocol;
 mod runtime;
+mod transcripts;
 
 pub use process::{CliProcess, ProcessSpec, StopLadder};
 pub use runtime::{ClaudeRuntime, ClaudeSettings, RunAs};
+pub use transcripts::{ClaudeTranscriptFiles, project_slug};

@@ -11,6 +11,7 @@ mod models;
 mod probe;
 mod repositories;
 pub mod schema;
+mod totals;
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,8 +27,10 @@ pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
 pub use repositories::{
     DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
-    DieselChannelStateRepository, DieselSessionRepository, DieselTurnRepository,
+    DieselChannelStateRepository, DieselSessionRepository, DieselTranscriptRepository,
+    DieselTurnRepository,
 };
+pub use totals::TOTAL_TTL;
 
 /// One database connection, SQLite or PostgreSQL.
 /// Makes the SQLite file and its WAL companions readable by their owner only: they hold

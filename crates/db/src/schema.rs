@@ -118,12 +118,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    transcript_parts (session_id, start_offset) {
+        session_id -> Text,
+        start_offset -> BigInt,
+        raw_len -> BigInt,
+        data -> Binary,
+        stored_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(turns -> sessions (session_id));
+diesel::joinable!(transcript_parts -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     approvals,
     turns,
     channel_state,
     api_keys,
-    audit_events
+    audit_events,
+    transcript_parts
 );

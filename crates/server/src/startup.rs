@@ -15,7 +15,7 @@ use orchestra_application::approvals::{
     CreateTestApprovalHandler, DecideApprovalHandler, ExpireApprovalsHandler, GetApprovalHandler,
     ListApprovalsHandler, NotificationDispatcher, RequestApprovalHandler,
 };
-use orchestra_application::approvals::{ChannelPolicy, DecideFromChannelHandler};
+use orchestra_application::approvals::{ChannelPolicy, DecideFromChannelHandler, QueueGauge};
 use orchestra_application::audit::AuditTrail;
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
 use orchestra_application::escalation::{Escalation, EscalationDeps, EscalationSettings};
@@ -28,12 +28,13 @@ use orchestra_application::ports::{ChannelStateRepository, InboundChannel};
 use orchestra_application::sessions::{
     AgentCatalog, CountSessionsHandler, GetSessionHandler, GetTurnHandler, ListSessionsHandler,
     ListTurnsHandler, LogBounds, SessionCommands, SessionDeps, SessionPolicy, SessionSettings,
+    TranscriptSync,
 };
-use orchestra_claude::ClaudeRuntime;
+use orchestra_claude::{ClaudeRuntime, ClaudeTranscriptFiles};
 use orchestra_db::{
     Database, DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
     DieselChannelStateRepository, DieselDatabaseProbe, DieselSessionRepository,
-    DieselTurnRepository,
+    DieselTranscriptRepository, DieselTurnRepository,
 };
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
 use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier};
@@ -95,8 +96,9 @@ impl Application {
             Arc::new(DieselTurnRepository::new(database.clone()));
         let channel_state: Arc<dyn ChannelStateRepository> =
             Arc::new(DieselChannelStateRepository::new(database.clone()));
-        let runtime: Arc<dyn AgentRuntime> =
-            Arc::new(ClaudeRuntime::new(claude_settings(settings)));
+        let claude_runtime = ClaudeRuntime::new(claude_settings(settings));
+        let transcript_files = ClaudeTranscriptFiles::new(claude_runtime.clone());
+        let runtime: Arc<dyn AgentRuntime> = Arc::new(claude_runtime);
         let telegram_api = if settings.telegram.enabled {
             Some(Arc::new(TelegramApi::new(&telegram_settings(settings)?)?))
         } else {
@@ -170,6 +172,7 @@ impl Application {
             policy,
             events: events.clone(),
             dispatcher,
+            queue_gauge: QueueGauge::new(approvals_repo.clone()),
         };
         let request = RequestApprovalHandler::new(deps.clone());
         let cancel = CancelApprovalHandler::new(deps.clone());
@@ -223,7 +226,14 @@ impl Application {
             },
             Some(escalation),
         );
-        let session_deps = session_deps.with_audit(audit.clone());
+        let mut session_deps = session_deps.with_audit(audit.clone());
+        if c.store_transcripts {
+            session_deps = session_deps.with_transcripts(TranscriptSync::new(
+                Arc::new(transcript_files),
+                Arc::new(DieselTranscriptRepository::new(database.clone())),
+                clock.clone(),
+            ));
+        }
         let sessions = SessionCommands::new(&session_deps);
 
         // API keys: the authenticator, and an admin who can get in.

@@ -19,8 +19,10 @@
 //! | anything else | answers `echo: <prompt> (history: N)`, N = earlier prompts of the session |
 //!
 //! Environment: `FAKE_CLAUDE_IGNORE_SIGNALS=1` ignores SIGINT and SIGTERM (only SIGKILL
-//! stops it); `FAKE_CLAUDE_EXIT_AT_START=<code>` exits at once; history is kept under
-//! `$FAKE_CLAUDE_STATE_DIR` (default `$HOME/.fake-claude`) so `--resume` remembers.
+//! stops it); `FAKE_CLAUDE_EXIT_AT_START=<code>` exits at once; the conversation is kept
+//! where the real CLI keeps it (`$HOME/.claude/projects/<cwd slug>/<session>.jsonl`, one JSON
+//! line per prompt) so `--resume` remembers, or under `$FAKE_CLAUDE_STATE_DIR` when set; the
+//! tool log under `$FAKE_CLAUDE_STATE_DIR` (default `$HOME/.fake-claude`).
 
 #![allow(
     clippy::unwrap_used,
@@ -60,7 +62,8 @@ fn number_after(prompt: &str, keyword: &str) -> Option<f64> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
-fn state_file(session: &str) -> PathBuf {
+/// Where the fake keeps its own files (the tool log).
+fn state_dir() -> PathBuf {
     let dir = std::env::var("FAKE_CLAUDE_STATE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -68,7 +71,49 @@ fn state_file(session: &str) -> PathBuf {
                 .join(".fake-claude")
         });
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{session}.history"))
+    dir
+}
+
+/// The conversation, where the real CLI keeps it:
+/// `<$CLAUDE_CONFIG_DIR or $HOME/.claude>/projects/<cwd slug>/<session>.jsonl`, one JSON line
+/// per prompt; an existing file under any project directory is found, as `--resume` does.
+/// With `FAKE_CLAUDE_STATE_DIR` set, the history is kept there instead (the benches).
+fn history_file(session: &str) -> PathBuf {
+    if std::env::var_os("FAKE_CLAUDE_STATE_DIR").is_some() {
+        return state_dir().join(format!("{session}.history"));
+    }
+    let config = std::env::var("CLAUDE_CONFIG_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".claude")
+        });
+    let projects = config.join("projects");
+    let name = format!("{session}.jsonl");
+    if let Some(found) = std::fs::read_dir(&projects).ok().and_then(|dir| {
+        dir.filter_map(Result::ok)
+            .map(|e| e.path().join(&name))
+            .find(|p| p.is_file())
+    }) {
+        return found;
+    }
+    let cwd = std::env::current_dir().unwrap().display().to_string();
+    let slug: String = cwd
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    projects.join(slug).join(name)
+}
+
+/// The prompts of the conversation so far.
+fn history(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["prompt"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn result(
@@ -109,7 +154,7 @@ async fn main() {
         (None, Some(s)) => (s, true),
         _ => ("no-session".into(), false),
     };
-    let history_path = state_file(&session);
+    let history_path = history_file(&session);
     if resume && !history_path.exists() {
         eprintln!("No conversation found with session ID: {session}");
         std::process::exit(1);
@@ -180,10 +225,10 @@ async fn main() {
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-                let previous = std::fs::read_to_string(&history_path)
-                    .unwrap_or_default()
-                    .lines()
-                    .count();
+                let previous = history(&history_path).len();
+                if let Some(dir) = history_path.parent() {
+                    std::fs::create_dir_all(dir).unwrap();
+                }
                 let mut h = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -191,7 +236,7 @@ async fn main() {
                     .unwrap();
                 std::io::Write::write_all(
                     &mut h,
-                    format!("{}\n", prompt.replace('\n', " ")).as_bytes(),
+                    format!("{}\n", json!({"type": "user", "prompt": prompt})).as_bytes(),
                 )
                 .unwrap();
                 if let Some(t) = turn.take() {
@@ -203,7 +248,7 @@ async fn main() {
                 let ctx = Ctx {
                     waiters: Arc::clone(&waiters),
                     allowed: allowed.clone(),
-                    history: std::fs::read_to_string(&history_path).unwrap_or_default(),
+                    history: history(&history_path),
                 };
                 turn = Some(tokio::spawn(async move {
                     run_turn(out, session, prompt, previous, cancel, ctx).await
@@ -220,7 +265,7 @@ async fn main() {
 struct Ctx {
     waiters: Waiters,
     allowed: Vec<String>,
-    history: String,
+    history: Vec<String>,
 }
 
 /// With `FAKE_CLAUDE_TIMING_LOG`, records when control messages cross the pipe (ns since
@@ -241,7 +286,7 @@ fn timing(event: &str, id: &str) {
 }
 
 fn tool_log(session: &str) -> PathBuf {
-    state_file(session).with_extension("tools")
+    state_dir().join(format!("{session}.tools"))
 }
 
 fn run_tool(session: &str, tool: &str, input: &Value) {
@@ -288,11 +333,11 @@ async fn run_turn(
     // A continuation repeats the last tool call the session asked for.
     let prompt = if prompt.starts_with("[orchestra]") {
         ctx.history
-            .lines()
+            .iter()
             .rev()
             .find(|l| l.starts_with("ASK ") || l.starts_with("SILENT_DENY "))
             .unwrap_or(&prompt)
-            .to_owned()
+            .clone()
     } else {
         prompt
     };

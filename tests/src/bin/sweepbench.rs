@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use chrono::Duration;
 use orchestra_application::approvals::{
-    ApprovalDeps, ApprovalEvents, ExpireApprovalsHandler, NotificationDispatcher,
+    ApprovalDeps, ApprovalEvents, ExpireApprovalsHandler, NotificationDispatcher, QueueGauge,
 };
 use orchestra_application::ports::{
     ApprovalNotifier, ApprovalRepository, Clock, DisabledNotifier, SystemClock,
@@ -84,6 +84,7 @@ async fn main() {
             events: ApprovalEvents::default(),
             dispatcher: NotificationDispatcher::new(notifier, Arc::clone(&repo)),
             audit: None,
+            queue_gauge: QueueGauge::new(Arc::clone(&repo)),
         },
         batch,
     );

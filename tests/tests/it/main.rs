@@ -47,3 +47,4 @@ mod snapshots;
 mod suspension;
 mod telegram_render;
 mod tls;
+mod transcripts;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orchestra_claude::procfs;
-use orchestra_tests::mock_anthropic::{CLAUDE_CODE_VERSION, MockAnthropic, claude_cli_binary};
+use orchestra_tests::mock_anthropic::{CLAUDE_CODE_VERSION, MockAnthropic};
 use orchestra_tests::{Backend, TestApp, TestAppOptions};
 
 use serde_json::json;
@@ -24,19 +24,7 @@ async fn fixture_with(backend: Backend, extra: &[(&str, &str)]) -> Fixture {
     let mock = MockAnthropic::start().await;
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let options = TestAppOptions::default()
-        .with(
-            "ORCHESTRA__CLAUDE__BINARY",
-            claude_cli_binary().display().to_string(),
-        )
-        .with("ORCHESTRA__CLAUDE__HOME", home.path().display().to_string())
-        .with("ORCHESTRA__CLAUDE__MAX_RETRIES", "0")
-        .with("ORCHESTRA__CLAUDE__API_TIMEOUT_MS", "20000")
-        .with(
-            "ORCHESTRA__CLAUDE__ENV__ANTHROPIC_BASE_URL",
-            mock.base_url.clone(),
-        )
-        .with("ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY", "test-key");
+    let options = TestAppOptions::default().real_cli(&mock.base_url, home.path());
     let options = extra.iter().fold(options, |o, (k, v)| o.with(k, *v));
     let app = TestApp::spawn_with(backend, options).await;
     Fixture {

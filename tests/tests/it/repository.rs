@@ -7,12 +7,14 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use orchestra_application::audit::{AuditRecord, AuditTrail};
 use orchestra_application::ports::{
     ApprovalFilter, ApprovalRepository, AuditRepository, DecideOutcome, PageRequest, SessionFilter,
-    SessionRepository, SystemClock,
+    SessionRepository, SystemClock, TranscriptRepository,
 };
-use orchestra_application::testing::{InMemoryApprovalRepository, InMemorySessionRepository};
+use orchestra_application::testing::{
+    InMemoryApprovalRepository, InMemorySessionRepository, InMemoryTranscriptRepository,
+};
 use orchestra_db::{
     Database, DatabaseTarget, DieselApprovalRepository, DieselAuditRepository,
-    DieselSessionRepository, Migrations, PoolSettings,
+    DieselSessionRepository, DieselTranscriptRepository, Migrations, PoolSettings,
 };
 use orchestra_domain::{
     ActedOn, AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope,
@@ -27,6 +29,7 @@ struct Repos {
     approvals: Arc<dyn ApprovalRepository>,
     audit: Option<Arc<dyn AuditRepository>>,
     sessions: Arc<dyn SessionRepository>,
+    transcripts: Arc<dyn TranscriptRepository>,
     _store: Option<TestStore>,
 }
 
@@ -36,6 +39,7 @@ async fn repos(backend: Option<Backend>) -> Repos {
             approvals: Arc::new(InMemoryApprovalRepository::default()),
             audit: None,
             sessions: Arc::new(InMemorySessionRepository::default()),
+            transcripts: Arc::new(InMemoryTranscriptRepository::default()),
             _store: None,
         };
     };
@@ -59,7 +63,8 @@ async fn repos(backend: Option<Backend>) -> Repos {
     Repos {
         approvals: Arc::new(DieselApprovalRepository::new(db.clone())),
         audit: Some(Arc::new(DieselAuditRepository::new(db.clone()))),
-        sessions: Arc::new(DieselSessionRepository::new(db)),
+        sessions: Arc::new(DieselSessionRepository::new(db.clone())),
+        transcripts: Arc::new(DieselTranscriptRepository::new(db)),
         _store: Some(store),
     }
 }
@@ -741,4 +746,53 @@ contract!(
     turn_totals_add_up_without_touching_the_lifecycle,
     sessions_list_and_count_by_status,
     a_decision_is_acted_on_once_and_interrupted_claims_become_uncertain,
+    transcripts_grow_by_contiguous_parts_and_read_back_whole,
 );
+
+async fn transcripts_grow_by_contiguous_parts_and_read_back_whole(r: Repos) {
+    let s = session(0);
+    r.sessions.insert(&s).await.unwrap();
+    let id = s.id();
+    let tx = &r.transcripts;
+    assert_eq!(tx.stored_len(id).await.unwrap(), 0);
+    assert_eq!(tx.load(id).await.unwrap(), b"");
+    // JSONL with every byte value a line can hold, compressible and not.
+    let first: Vec<u8> = (0u8..=255).filter(|b| *b != b'\n').chain([b'\n']).collect();
+    let second = format!("{}\n", "{\"type\":\"assistant\"}".repeat(2000)).into_bytes();
+    assert!(tx.append(id, 0, first.clone(), t(1)).await.unwrap());
+    assert_eq!(tx.stored_len(id).await.unwrap(), first.len() as u64);
+    // A part at a stale offset (another capture was first) or past the end is refused.
+    assert!(!tx.append(id, 0, b"again\n".to_vec(), t(2)).await.unwrap());
+    assert!(
+        !tx.append(id, 10_000, b"gap\n".to_vec(), t(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        tx.append(id, first.len() as u64, second.clone(), t(3))
+            .await
+            .unwrap()
+    );
+    let whole = [first.clone(), second.clone()].concat();
+    assert_eq!(tx.stored_len(id).await.unwrap(), whole.len() as u64);
+    assert_eq!(tx.load(id).await.unwrap(), whole);
+    // Racing captures at the same offset: exactly one part is stored.
+    let third = b"{\"n\":3}\n".to_vec();
+    let end = whole.len() as u64;
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (tx, third) = (tx.clone(), third.clone());
+            tokio::spawn(async move { tx.append(id, end, third, t(4)).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        won += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(won, 1, "one capture stores the part");
+    assert_eq!(tx.load(id).await.unwrap(), [whole, third].concat());
+    // Another session's transcript is its own.
+    let other = session(1);
+    r.sessions.insert(&other).await.unwrap();
+    assert_eq!(tx.stored_len(other.id()).await.unwrap(), 0);
+}

@@ -723,10 +723,16 @@ async fn a_reconnecting_event_stream_misses_nothing(backend: Backend) {
     f.app.shutdown().await;
 }
 
-async fn shutdown_pauses_live_sessions(backend: Backend) {
+/// A graceful stop suspends the idle sessions (they stay Active; the next message after the
+/// restart resumes them, with no resume call) and pauses the busy ones (their running turn
+/// Interrupted, so their clients see why); no agent process outlives it.
+async fn shutdown_suspends_idle_sessions_and_pauses_busy_ones(backend: Backend) {
     let f = fixture(backend, &[]).await;
-    let id = f.app.create_session(f.work.path(), json!({})).await;
-    f.app.turn(&id, "x").await;
+    let idle = f.app.create_session(f.work.path(), json!({})).await;
+    f.app.turn(&idle, "x").await;
+    let busy = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, running) = f.app.send(&busy, "SILENCE").await;
+    let running = running["id"].as_str().unwrap().to_owned();
     let node = f.app.settings.claude.node_id.clone();
     let store = f.app.shutdown_keep_store().await;
     let left: Vec<String> = procfs::scan(&node)
@@ -743,7 +749,33 @@ async fn shutdown_pauses_live_sessions(backend: Backend) {
         left.is_empty(),
         "no agent process outlives a graceful shutdown: {left:?}"
     );
-    assert_eq!(store.session_status(&id).await, "Paused");
+    assert_eq!(store.session_status(&idle).await, "Active", "suspended");
+    assert_eq!(store.session_status(&busy).await, "Paused");
+    let app = TestApp::spawn_with(
+        backend,
+        TestAppOptions::default()
+            .fake_cli(f._home.path())
+            .with("DB_CONNECTION_STRING", store.connection_string()),
+    )
+    .await;
+    let (_, s) = app.get_json(&format!("/api/sessions/{idle}")).await;
+    assert_eq!(
+        (s["status"].as_str(), s["suspended"].as_bool()),
+        (Some("Active"), Some(true)),
+        "{s}"
+    );
+    let (status, t) = app.turn(&idle, "again").await;
+    assert_eq!(
+        (status, t["result"].as_str()),
+        (200, Some("echo: again (history: 1)")),
+        "{t}"
+    );
+    let (_, turn) = app
+        .get_json(&format!("/api/sessions/{busy}/turns/{running}"))
+        .await;
+    assert_eq!(turn["status"], "Interrupted", "{turn}");
+    app.shutdown().await;
+    drop(store);
 }
 
 /// Event streams are capped per session: the 17th gets 503 `too_many_subscribers`, and a
@@ -795,5 +827,5 @@ both_backends!(
     bad_session_input_gets_clear_4xx,
     a_cli_that_fails_at_start_gives_502_and_a_failed_session,
     a_reconnecting_event_stream_misses_nothing,
-    shutdown_pauses_live_sessions,
+    shutdown_suspends_idle_sessions_and_pauses_busy_ones,
 );

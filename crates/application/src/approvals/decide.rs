@@ -5,7 +5,7 @@ use orchestra_domain::{
 };
 use serde_json::Value;
 
-use super::{ApprovalDeps, ApprovalEvent, record_decision_metrics, refresh_queue_gauge};
+use super::{ApprovalDeps, ApprovalEvent, record_decision_metrics};
 use crate::audit::AuditRecord;
 use crate::error::AppError;
 use crate::ports::DecideOutcome;
@@ -149,7 +149,7 @@ pub(crate) async fn apply_decision(
         DecideOutcome::Decided(approval) => {
             crate::chaos::point(crate::chaos::DECISION_COMMITTED);
             record_decision_metrics(&approval);
-            refresh_queue_gauge(repo).await;
+            deps.queue_gauge.refresh();
             tracing::info!(
                 approval.id = %approval.id(),
                 approval.status = approval.status().as_str(),

@@ -1,6 +1,6 @@
 //! The expiry sweep: expires Pending approvals past their deadline and sends expiry warnings.
 
-use super::{ApprovalDeps, ApprovalEvent, record_decision_metrics, refresh_queue_gauge};
+use super::{ApprovalDeps, ApprovalEvent, record_decision_metrics};
 use crate::error::AppError;
 
 /// What one sweep did.
@@ -101,7 +101,7 @@ impl ExpireApprovalsHandler {
                 }
             }
         }
-        refresh_queue_gauge(&self.deps.repo).await;
+        self.deps.queue_gauge.refresh();
         Ok(report)
     }
 }

@@ -12,6 +12,7 @@ mod expire;
 mod notify;
 mod outbox;
 mod query;
+mod queue_gauge;
 mod request;
 mod test_approval;
 
@@ -26,6 +27,7 @@ pub use expire::{ExpireApprovalsHandler, SweepReport};
 pub use notify::{Delivery, MAX_UPDATE_ATTEMPTS, NotificationDispatcher, retry_delay};
 pub use outbox::{NotificationOutbox, OUTBOX_BATCH, OutboxReport};
 pub use query::{GetApprovalHandler, ListApprovals, ListApprovalsHandler};
+pub use queue_gauge::{MIN_REFRESH_INTERVAL, QueueGauge};
 pub use request::{RequestApproval, RequestApprovalHandler};
 pub use test_approval::{
     CancelTestApprovalsHandler, CreateTestApproval, CreateTestApprovalHandler, TestApprovalCreated,
@@ -33,7 +35,7 @@ pub use test_approval::{
 
 use std::sync::Arc;
 
-use orchestra_domain::{ApprovalRequest, ApprovalStatus, DecisionOutcome};
+use orchestra_domain::{ApprovalRequest, DecisionOutcome};
 
 use crate::metrics_names as m;
 use crate::ports::ApprovalRepository;
@@ -53,16 +55,8 @@ pub struct ApprovalDeps {
     pub dispatcher: NotificationDispatcher,
     /// Records decisions and cancellations in the audit log (none in some tests).
     pub audit: Option<crate::audit::AuditTrail>,
-}
-
-/// Publishes the Pending count as `escalation_queue_size`. The database is the truth (it
-/// is shared by every node), so the gauge is read from it rather than counted in memory.
-pub(crate) async fn refresh_queue_gauge(repo: &Arc<dyn ApprovalRepository>) {
-    match repo.count_by_status(ApprovalStatus::Pending).await {
-        #[expect(clippy::cast_precision_loss, reason = "a queue size fits f64 exactly")]
-        Ok(pending) => metrics::gauge!(m::ESCALATION_QUEUE_SIZE).set(pending as f64),
-        Err(err) => tracing::warn!(error = %err, "could not count pending approvals"),
-    }
+    /// `escalation_queue_size`, refreshed after each change.
+    pub queue_gauge: QueueGauge,
 }
 
 /// Counts a decision in the escalation metrics.

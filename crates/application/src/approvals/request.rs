@@ -3,7 +3,7 @@
 use chrono::Duration;
 use orchestra_domain::{ApprovalId, ApprovalRequest, BoundedText, NewApproval};
 
-use super::{ApprovalDeps, ApprovalEvent, refresh_queue_gauge};
+use super::{ApprovalDeps, ApprovalEvent};
 use crate::error::{AppError, InvalidInput};
 use crate::metrics_names as m;
 
@@ -79,7 +79,7 @@ impl RequestApprovalHandler {
         crate::chaos::point(crate::chaos::APPROVAL_INSERTED);
 
         metrics::counter!(m::ESCALATION_QUEUE_ENQUEUE_TOTAL).increment(1);
-        refresh_queue_gauge(&self.deps.repo).await;
+        self.deps.queue_gauge.refresh();
         tracing::info!(
             approval.id = %approval.id(),
             approval.kind = approval.request().kind.as_str(),

@@ -43,6 +43,7 @@ fn fixture() -> Fixture {
         events: events.clone(),
         dispatcher,
         audit: None,
+        queue_gauge: QueueGauge::new(repo.clone()),
     };
     Fixture {
         request: RequestApprovalHandler::new(deps.clone()),

@@ -8,6 +8,7 @@ mod keys;
 mod notifier;
 mod repository;
 mod runtime;
+mod transcripts;
 
 pub use audit::AuditRepository;
 pub use clock::{Clock, SystemClock};
@@ -24,3 +25,4 @@ pub use runtime::{
     AgentEvent, AgentInstallation, AgentLaunch, AgentProcess, AgentRuntime, ExitReport,
     OrphanReport, PermissionAnswer, PermissionDenial, RuntimeError, SpawnedAgent, TurnReport,
 };
+pub use transcripts::{LocalTranscript, TranscriptFiles, TranscriptRepository};

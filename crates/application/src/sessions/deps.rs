@@ -36,6 +36,8 @@ pub struct SessionDeps {
     pub escalation: Option<Escalation>,
     /// Records session starts in the audit log.
     pub audit: Option<crate::audit::AuditTrail>,
+    /// Keeps agent transcripts in the database (none: each node keeps only its own).
+    pub transcripts: Option<super::TranscriptSync>,
     /// The runtime long-lived tasks (pumps, continuations, parking) run on, not the HTTP
     /// worker that happened to start them.
     rt: Option<tokio::runtime::Handle>,
@@ -61,6 +63,7 @@ impl SessionDeps {
             clock,
             escalation,
             audit: None,
+            transcripts: None,
             rt: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -69,6 +72,13 @@ impl SessionDeps {
     #[must_use]
     pub fn with_audit(mut self, audit: crate::audit::AuditTrail) -> Self {
         self.audit = Some(audit);
+        self
+    }
+
+    /// With agent transcripts kept in the database.
+    #[must_use]
+    pub fn with_transcripts(mut self, transcripts: super::TranscriptSync) -> Self {
+        self.transcripts = Some(transcripts);
         self
     }
 

@@ -23,6 +23,7 @@ mod send;
 mod settings;
 mod supervisor;
 mod suspend;
+mod transcripts;
 mod validate;
 mod view;
 
@@ -44,6 +45,7 @@ pub use recovery::{Recovered, SessionRecovery};
 pub use registry::LiveRegistry;
 pub use send::SendMessageHandler;
 pub use settings::{SessionPolicy, SessionSettings};
+pub use transcripts::{Captured, MAX_PART_BYTES, TranscriptSync};
 pub use view::{LiveInfo, LiveSessions};
 
 /// Every session command handler, built once over the same dependencies.

@@ -21,6 +21,8 @@ use crate::ports::{AgentEvent, ExitReport, TurnReport};
 #[derive(Debug, Clone)]
 pub(crate) struct Pump {
     deps: SessionDeps,
+    /// The session's working directory (where the CLI files its transcript).
+    working_directory: String,
 }
 
 /// A success whose tool uses did not all get a result is suspicious: one error line each.
@@ -72,8 +74,18 @@ fn totals_of(report: &TurnReport) -> TurnTotals {
 }
 
 impl Pump {
-    pub(crate) fn new(deps: SessionDeps) -> Self {
-        Self { deps }
+    pub(crate) fn new(deps: SessionDeps, working_directory: String) -> Self {
+        Self {
+            deps,
+            working_directory,
+        }
+    }
+
+    /// Stores the transcript's new lines in the database.
+    async fn capture_transcript(&self, id: SessionId) {
+        if let Some(t) = &self.deps.transcripts {
+            t.capture(id, &self.working_directory).await;
+        }
     }
 
     /// Pumps `events` until the process's `Exited`.
@@ -116,9 +128,14 @@ impl Pump {
                     if let Some(parked) = self.finish_turn(id, &live, &report).await {
                         driver.after_turn(id, &report, parked).await;
                     }
+                    self.capture_transcript(id).await;
                 }
                 Some(AgentEvent::Exited(report)) => {
                     self.on_exit(id, &live, report).await;
+                    // The file is complete now: the lines written after the last result
+                    // too. (A new process of the session may already be appending; the
+                    // stored copy takes whichever part is stored first, once.)
+                    self.capture_transcript(id).await;
                     break;
                 }
                 _ => {}

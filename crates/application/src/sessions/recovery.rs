@@ -1,5 +1,6 @@
 //! After a start: stop what an earlier Orchestra left running and make the database
-//! truthful; at shutdown: pause every live session so it comes back resumable.
+//! truthful; at shutdown: suspend the idle live sessions and pause the busy ones, so every
+//! one comes back resumable.
 
 use std::collections::HashSet;
 
@@ -108,18 +109,25 @@ impl SessionRecovery {
         Ok(out)
     }
 
-    /// Graceful shutdown: every live session is paused (its process stopped with the
-    /// ladder, its running turn Interrupted), so after a restart it is Paused and resumable.
+    /// Graceful shutdown: an idle live session is suspended (its process stopped with the
+    /// ladder; it stays Active and its next message resumes it, here after the restart or
+    /// on another node); a session that runs a turn or waits on a human is paused (its
+    /// running turn Interrupted), so after a restart it is Paused and resumable, and its
+    /// client sees why.
     pub async fn shutdown(&self) {
         let pause = PauseSessionHandler::new(self.deps.clone());
+        let suspender = super::suspend::Suspender::new(self.deps.clone());
         let tasks: Vec<_> = self
             .deps
             .registry
             .ids()
             .into_iter()
             .map(|id| {
-                let pause = pause.clone();
+                let (pause, suspender) = (pause.clone(), suspender.clone());
                 self.deps.spawn_task(async move {
+                    if suspender.suspend_for_shutdown(id).await {
+                        return;
+                    }
                     if let Err(err) = pause.handle(id).await {
                         tracing::warn!(session.id = %id, error = %err, "could not pause the session at shutdown");
                     }

@@ -36,6 +36,9 @@ impl Supervisor {
         permit: OwnedSemaphorePermit,
     ) -> Result<(), RuntimeError> {
         let id = spec.id;
+        if resume && let Some(t) = &self.deps.transcripts {
+            t.restore_for_resume(id, &spec.working_directory).await;
+        }
         let launch = AgentLaunch {
             session: spec.clone(),
             resume,
@@ -50,7 +53,7 @@ impl Supervisor {
                 let live = Arc::new(Live::new(spawned.process, spec.agent_id.clone(), permit));
                 self.deps.registry.insert(id, Arc::clone(&live));
                 tracing::info!(session.id = %id, pid = ?live.process.pid(), resume, "agent process started");
-                let pump = Pump::new(self.deps.clone());
+                let pump = Pump::new(self.deps.clone(), spec.working_directory.clone());
                 self.deps
                     .spawn_task(async move { pump.run(id, live, spawned.events).await });
                 self.deps.publish_gauges();

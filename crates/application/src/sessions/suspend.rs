@@ -25,6 +25,8 @@ pub(crate) enum SuspendReason {
     Idle,
     /// Every slot was taken and another session needed one.
     Evicted,
+    /// Orchestra is stopping gracefully.
+    Shutdown,
 }
 
 impl SuspendReason {
@@ -32,6 +34,7 @@ impl SuspendReason {
         match self {
             Self::Idle => "idle",
             Self::Evicted => "evicted",
+            Self::Shutdown => "shutdown",
         }
     }
 
@@ -41,6 +44,7 @@ impl SuspendReason {
             Self::Evicted => {
                 "suspended: its process slot went to another session; the next message resumes it"
             }
+            Self::Shutdown => "suspended: Orchestra stopped; the next message resumes it",
         }
     }
 }
@@ -114,6 +118,18 @@ impl Suspender {
         );
         tracing::info!(session.id = %id, reason = why.label(), idle_secs, "session suspended (its process stopped; it stays Active)");
         true
+    }
+
+    /// At a graceful stop: suspends the session's process if it is idle (it stays Active
+    /// and its next message, on this node after the restart or on another, resumes it).
+    /// False when it runs a turn or waits on a human.
+    pub(crate) async fn suspend_for_shutdown(&self, id: SessionId) -> bool {
+        let _guard = self.deps.registry.lock_lifecycle(id).await;
+        let Some(live) = self.deps.registry.get(id) else {
+            return false;
+        };
+        self.suspend_locked(id, &live, SuspendReason::Shutdown)
+            .await
     }
 
     /// Suspends every process idle for `after` or longer. Returns how many.

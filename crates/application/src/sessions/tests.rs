@@ -55,6 +55,7 @@ pub(super) fn fixture_with(
         events: events.clone(),
         dispatcher: NotificationDispatcher::new(notifier, approvals.clone()),
         audit: None,
+        queue_gauge: crate::approvals::QueueGauge::new(approvals.clone()),
     };
     let escalation = Escalation::new(
         EscalationDeps {

@@ -25,6 +25,8 @@ pub struct InMemoryApprovalRepository {
     notify_after: Mutex<HashMap<ApprovalId, DateTime<Utc>>>,
     /// Who claimed each decision being acted on, and when.
     acting: Mutex<HashMap<ApprovalId, (String, DateTime<Utc>)>>,
+    /// How many times `count_by_status` ran.
+    counts: std::sync::atomic::AtomicUsize,
 }
 
 /// The immediate attempt's head start over the outbox.
@@ -43,6 +45,11 @@ impl InMemoryApprovalRepository {
     /// The audit records written with decisions, in order.
     pub fn audited(&self) -> Vec<crate::audit::AuditRecord> {
         lock(&self.audited).clone()
+    }
+
+    /// How many times the Pending rows were counted.
+    pub fn counts_taken(&self) -> usize {
+        self.counts.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -321,6 +328,8 @@ impl ApprovalRepository for InMemoryApprovalRepository {
     }
 
     async fn count_by_status(&self, status: ApprovalStatus) -> Result<u64, RepositoryError> {
+        self.counts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(lock(&self.rows)
             .values()
             .filter(|a| a.status() == status)

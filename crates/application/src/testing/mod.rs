@@ -336,7 +336,9 @@ impl TurnRepository for InMemoryTurnRepository {
 mod approvals;
 mod keys;
 mod runtime;
+mod transcripts;
 
 pub use approvals::InMemoryApprovalRepository;
 pub use keys::InMemoryApiKeyRepository;
 pub use runtime::{FakeAgentProcess, FakeAgentRuntime, FakeInput};
+pub use transcripts::{InMemoryTranscriptFiles, InMemoryTranscriptRepository};

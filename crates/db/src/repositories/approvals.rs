@@ -2,32 +2,47 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 use orchestra_application::audit::AuditRecord;
 use orchestra_application::ports::{
     ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
 };
-use orchestra_domain::{
-    ActedOn, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalStatus, Decision,
-};
+use orchestra_domain::{ActedOn, ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
 
 use super::{IdRow, offset_limit, to_count};
 use crate::models::{ApprovalRow, to_naive};
 use crate::schema::approvals;
+use crate::totals::{TotalsCache, page_total};
 use crate::{Database, DbConn, map_diesel};
 
 /// Approvals in SQL.
 #[derive(Debug, Clone)]
 pub struct DieselApprovalRepository {
     db: Database,
+    /// List totals; every write that adds a row or changes a status marks them stale.
+    totals: std::sync::Arc<TotalsCache>,
 }
 
 impl DieselApprovalRepository {
     /// A repository over `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            totals: std::sync::Arc::default(),
+        }
     }
+}
+
+/// The cache key of a list filter.
+fn filter_key(filter: &ApprovalFilter) -> String {
+    format!(
+        "{}|{}|{}",
+        filter.status.map_or("", |s| s.as_str()),
+        filter.kind.map_or("", |k| k.as_str()),
+        filter.session_id.as_deref().unwrap_or("")
+    )
 }
 
 fn load_approval(conn: &mut DbConn, id: &str) -> Result<Option<ApprovalRequest>, RepositoryError> {
@@ -89,7 +104,8 @@ fn claim_approvals(
 impl ApprovalRepository for DieselApprovalRepository {
     async fn insert(&self, approval: &ApprovalRequest) -> Result<(), RepositoryError> {
         let row = ApprovalRow::from(approval);
-        self.db
+        let result = self
+            .db
             .write("approvals.insert", move |conn| {
                 diesel::insert_into(approvals::table)
                     .values(&row)
@@ -97,7 +113,10 @@ impl ApprovalRepository for DieselApprovalRepository {
                     .map(|_| ())
                     .map_err(map_diesel)
             })
-            .await
+            .await;
+        // After the write: a total counted before it is now stale.
+        self.totals.changed();
+        result
     }
 
     async fn find(&self, id: ApprovalId) -> Result<Option<ApprovalRequest>, RepositoryError> {
@@ -113,7 +132,11 @@ impl ApprovalRepository for DieselApprovalRepository {
         page: PageRequest,
     ) -> Result<Page<ApprovalRequest>, RepositoryError> {
         let filter = filter.clone();
-        self.db
+        let key = filter_key(&filter);
+        let generation = self.totals.generation();
+        let cached = self.totals.get(&key);
+        let (page, counted) = self
+            .db
             .run("approvals.list", move |conn| {
                 let build = || {
                     let mut q = approvals::table.into_boxed();
@@ -128,7 +151,6 @@ impl ApprovalRepository for DieselApprovalRepository {
                     }
                     q
                 };
-                let total: i64 = build().count().get_result(conn).map_err(map_diesel)?;
                 let (offset, limit) = offset_limit(page);
                 let rows: Vec<ApprovalRow> = build()
                     .order((approvals::created_at.desc(), approvals::id.desc()))
@@ -137,17 +159,32 @@ impl ApprovalRepository for DieselApprovalRepository {
                     .select(ApprovalRow::as_select())
                     .load(conn)
                     .map_err(map_diesel)?;
+                let (total, counted) =
+                    page_total(page.offset, u64::from(page.limit), rows.len(), || {
+                        if let Some(total) = cached {
+                            return Ok(total);
+                        }
+                        let n: i64 = build().count().get_result(conn).map_err(map_diesel)?;
+                        Ok(to_count(n))
+                    })?;
                 let items = rows
                     .into_iter()
                     .map(ApprovalRequest::try_from)
                     .collect::<Result<_, _>>()?;
-                Ok(Page {
-                    items,
-                    total: to_count(total),
-                    request: page,
-                })
+                Ok((
+                    Page {
+                        items,
+                        total,
+                        request: page,
+                    },
+                    counted && cached.is_none(),
+                ))
             })
-            .await
+            .await?;
+        if counted {
+            self.totals.put(key, generation, page.total);
+        }
+        Ok(page)
     }
 
     async fn decide(
@@ -165,56 +202,55 @@ impl ApprovalRepository for DieselApprovalRepository {
         let reason = decision.reason.clone();
         let updated_input = decision.updated_input.as_ref().map(ToString::to_string);
         let scope = decision.scope.as_str();
-        self.db
+        let result = self
+            .db
             .write("approvals.decide", move |conn| {
                 crate::write_transaction(conn, |conn| {
-                    // The compare-and-set: only a Pending row changes, in one statement.
+                    // The compare-and-set: only a Pending row changes, in one statement,
+                    // which also queues the chat's update in the outbox and marks the
+                    // decision due to be acted on (a test approval has no session to tell).
+                    // One statement, not four: on PostgreSQL each UPDATE of the row writes
+                    // a new row version and index entries.
+                    let lease = lease_after(decided_at);
                     let changed = diesel::update(
                         approvals::table
                             .filter(approvals::id.eq(&id))
                             .filter(approvals::status.eq(ApprovalStatus::Pending.as_str())),
                     )
                     .set((
-                        approvals::status.eq(status),
-                        approvals::decided_by.eq(decided_by),
-                        approvals::decided_at.eq(decided_at),
-                        approvals::reason.eq(reason),
-                        approvals::updated_input.eq(updated_input),
-                        approvals::scope.eq(scope),
+                        (
+                            approvals::status.eq(status),
+                            approvals::decided_by.eq(decided_by),
+                            approvals::decided_at.eq(decided_at),
+                            approvals::reason.eq(reason),
+                            approvals::updated_input.eq(updated_input),
+                            approvals::scope.eq(scope),
+                        ),
+                        (
+                            approvals::notification.eq(sql::<Text>(
+                                "CASE WHEN notification IN ('pending', 'sent') \
+                                 THEN 'update_pending' ELSE notification END",
+                            )),
+                            approvals::notify_attempts.eq(sql::<Integer>(
+                                "CASE WHEN notification IN ('pending', 'sent') \
+                                 THEN 0 ELSE notify_attempts END",
+                            )),
+                            approvals::notify_error.eq(sql::<Nullable<Text>>(
+                                "CASE WHEN notification IN ('pending', 'sent') \
+                                 THEN NULL ELSE notify_error END",
+                            )),
+                            approvals::notify_after.eq(sql::<Nullable<Timestamp>>(
+                                "CASE WHEN notification IN ('pending', 'sent') THEN ",
+                            )
+                            .bind::<Timestamp, _>(lease)
+                            .sql(" ELSE notify_after END")),
+                            approvals::acted_on.eq(sql::<Text>(
+                                "CASE WHEN kind = 'Test' THEN 'done' ELSE 'due' END",
+                            )),
+                        ),
                     ))
                     .execute(conn)
                     .map_err(map_diesel)?;
-                    if changed == 1 {
-                        // The outbox: the chat must now show the outcome.
-                        diesel::update(
-                            approvals::table
-                                .filter(approvals::id.eq(&id))
-                                .filter(approvals::notification.eq_any(["pending", "sent"])),
-                        )
-                        .set((
-                            approvals::notification.eq("update_pending"),
-                            approvals::notify_attempts.eq(0),
-                            approvals::notify_error.eq(None::<String>),
-                            approvals::notify_after.eq(Some(lease_after(decided_at))),
-                        ))
-                        .execute(conn)
-                        .map_err(map_diesel)?;
-                    }
-                    if changed == 1 {
-                        // The session must now be told (a test approval has none).
-                        diesel::update(approvals::table.filter(approvals::id.eq(&id)))
-                            .set(approvals::acted_on.eq(ActedOn::Due.as_str()))
-                            .execute(conn)
-                            .map_err(map_diesel)?;
-                        diesel::update(
-                            approvals::table
-                                .filter(approvals::id.eq(&id))
-                                .filter(approvals::kind.eq(ApprovalKind::Test.as_str())),
-                        )
-                        .set(approvals::acted_on.eq(ActedOn::Done.as_str()))
-                        .execute(conn)
-                        .map_err(map_diesel)?;
-                    }
                     if changed == 1
                         && let Some(record) = &audit
                     {
@@ -228,7 +264,10 @@ impl ApprovalRepository for DieselApprovalRepository {
                     })
                 })
             })
-            .await
+            .await;
+        // After the write: a total counted before it is now stale.
+        self.totals.changed();
+        result
     }
 
     async fn expire_due(
@@ -239,7 +278,7 @@ impl ApprovalRepository for DieselApprovalRepository {
     ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
         let cutoff = to_naive(cutoff);
         let decided_at = to_naive(decided_at);
-        self.db
+        let result = self.db
             .write("approvals.expire_due", move |conn| {
                 // `status = Pending` is checked again by the UPDATE itself: on PostgreSQL a
                 // concurrent sweeper that picked the same rows skips those another committed.
@@ -257,7 +296,10 @@ impl ApprovalRepository for DieselApprovalRepository {
                 };
                 claim_approvals(conn, &sql, decided_at, cutoff, limit)
             })
-            .await
+            .await;
+        // After the write: a total counted before it is now stale.
+        self.totals.changed();
+        result
     }
 
     async fn set_notification_ref(

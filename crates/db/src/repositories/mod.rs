@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 mod channel_state;
 mod sessions;
+mod transcripts;
 mod turns;
 
 use diesel::prelude::*;
@@ -18,6 +19,7 @@ pub use approvals::DieselApprovalRepository;
 pub use audit::DieselAuditRepository;
 pub use channel_state::DieselChannelStateRepository;
 pub use sessions::DieselSessionRepository;
+pub use transcripts::DieselTranscriptRepository;
 pub use turns::DieselTurnRepository;
 
 #[derive(QueryableByName)]

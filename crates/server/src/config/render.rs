@@ -220,6 +220,7 @@ impl Settings {
                 c.health_check_interval_secs.to_string(),
             ),
             ("idle_suspend_secs", c.idle_suspend_secs.to_string()),
+            ("store_transcripts", c.store_transcripts.to_string()),
             (
                 "discovery_interval_secs",
                 c.discovery_interval_secs.to_string(),

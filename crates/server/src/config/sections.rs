@@ -368,6 +368,9 @@ pub struct ClaudeSection {
     /// An idle session's process is stopped after this long (it stays Active), seconds;
     /// 0 never.
     pub idle_suspend_secs: u64,
+    /// Keep each session's agent transcript in the database, so that any node (or this
+    /// one after losing its disk) can resume it.
+    pub store_transcripts: bool,
     /// Discovery interval, seconds.
     pub discovery_interval_secs: u64,
     /// `CLAUDE_CODE_MAX_RETRIES`.
@@ -428,6 +431,7 @@ impl Default for ClaudeSection {
             tool_timeout_secs: 3600,
             health_check_interval_secs: 15,
             idle_suspend_secs: 300,
+            store_transcripts: true,
             discovery_interval_secs: 300,
             max_retries: 2,
             api_timeout_ms: 120_000,

@@ -177,6 +177,8 @@ pub struct ClaudeConfig {
     pub health_check_interval_secs: u64,
     /// Idle time before a session's process is suspended, seconds; 0 never.
     pub idle_suspend_secs: u64,
+    /// Agent transcripts kept in the database.
+    pub store_transcripts: bool,
     /// Discovery interval.
     pub discovery_interval_secs: u64,
     /// `CLAUDE_CODE_MAX_RETRIES`.

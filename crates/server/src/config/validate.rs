@@ -380,6 +380,7 @@ fn claude(c: ClaudeSection, target: &DatabaseTarget) -> Result<ClaudeConfig, Con
         tool_timeout_secs: c.tool_timeout_secs.max(1),
         health_check_interval_secs: c.health_check_interval_secs.max(1),
         idle_suspend_secs: c.idle_suspend_secs,
+        store_transcripts: c.store_transcripts,
         discovery_interval_secs: c.discovery_interval_secs.max(1),
         max_retries: c.max_retries,
         api_timeout_ms: c.api_timeout_ms.max(1000),
