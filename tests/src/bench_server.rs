@@ -116,13 +116,15 @@ impl BenchServer {
             .unwrap()
     }
 
-    /// Lines of the server's log that contain `ERROR`.
+    /// Lines of the server's log that contain `ERROR` (the first ten are printed to stderr,
+    /// so a run that has them says what they were).
     pub fn logged_errors(&self) -> usize {
-        std::fs::read_to_string(self.dir.path().join("server.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("ERROR"))
-            .count()
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+        for line in errors.iter().take(10) {
+            eprintln!("server ERROR: {line}");
+        }
+        errors.len()
     }
 
     /// Kills the server and waits for it.

@@ -22,6 +22,23 @@ pub struct ErrorBody {
     /// The request field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The node that runs the session (`session_owned_elsewhere` only): send the request
+    /// there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Box<OwnerBody>>,
+}
+
+/// Which node runs a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerBody {
+    /// The node's id.
+    pub node_id: String,
+    /// Where the node answers (`node.advertise_url`), when it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise_url: Option<String>,
+    /// When its lease on the session runs out unless it renews it.
+    pub lease_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// An error answer: status plus body.
@@ -43,6 +60,7 @@ impl ApiError {
                 code: code.as_str().to_owned(),
                 message: message.into(),
                 field: None,
+                owner: None,
             },
             challenge: None,
         }
@@ -184,6 +202,19 @@ impl From<AppError> for ApiError {
             ),
             AppError::Conflict { kind, message } => {
                 Self::new(StatusCode::CONFLICT, kind.into(), message)
+            }
+            AppError::OwnedElsewhere { ref owner, .. } => {
+                let mut e = Self::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::SessionOwnedElsewhere,
+                    err.to_string(),
+                );
+                e.body.owner = Some(Box::new(OwnerBody {
+                    node_id: owner.node_id.clone(),
+                    advertise_url: owner.advertise_url.clone(),
+                    lease_expires_at: owner.expires_at,
+                }));
+                e
             }
             AppError::Overloaded { message } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -52,6 +52,8 @@ pub enum ErrorCode {
     SessionStopping,
     /// The session is closed.
     SessionClosed,
+    /// Another live node runs the session.
+    SessionOwnedElsewhere,
     /// Every agent process slot is taken.
     AgentCapacityExhausted,
     /// Too many event streams are open (for the session, or overall).
@@ -102,6 +104,7 @@ impl ErrorCode {
         Self::NoTurnInProgress,
         Self::SessionStopping,
         Self::SessionClosed,
+        Self::SessionOwnedElsewhere,
         Self::AgentCapacityExhausted,
         Self::TooManySubscribers,
         Self::AgentStartFailed,
@@ -141,6 +144,7 @@ impl ErrorCode {
             Self::NoTurnInProgress => "no_turn_in_progress",
             Self::SessionStopping => "session_stopping",
             Self::SessionClosed => "session_closed",
+            Self::SessionOwnedElsewhere => "session_owned_elsewhere",
             Self::AgentCapacityExhausted => "agent_capacity_exhausted",
             Self::TooManySubscribers => "too_many_subscribers",
             Self::AgentStartFailed => "agent_start_failed",

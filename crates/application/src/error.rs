@@ -93,6 +93,17 @@ pub enum AppError {
     /// The agent runtime failed (the CLI would not start, or died while being talked to).
     #[error(transparent)]
     Agent(#[from] crate::ports::RuntimeError),
+    /// Another live node runs the session's agent (its lease is unexpired).
+    #[error(
+        "session {session} runs on node `{}`; send the request to that node (it is taken over here once that node stops renewing its lease)",
+        owner.node_id
+    )]
+    OwnedElsewhere {
+        /// The session.
+        session: orchestra_domain::SessionId,
+        /// Who runs it.
+        owner: crate::ports::LeaseHolder,
+    },
     /// A dependency (database, agent runtime) is not available right now.
     #[error("{what} is unavailable")]
     Unavailable {

@@ -15,6 +15,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod escalation;
 pub mod keys;
+pub mod leases;
 pub mod metrics_names;
 pub mod paging;
 pub mod ports;

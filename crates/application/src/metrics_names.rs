@@ -88,6 +88,12 @@ pub const AGENT_TRANSCRIPT_BYTES_STORED_TOTAL: &str = "agent_transcript_bytes_st
 pub const AGENT_TRANSCRIPT_RESTORES_TOTAL: &str = "agent_transcript_restores_total";
 /// Counter: transcript captures or restores that failed (label `op`: `capture`, `restore`).
 pub const AGENT_TRANSCRIPT_FAILURES_TOTAL: &str = "agent_transcript_failures_total";
+/// Counter: requests refused here because another live node runs the session (409
+/// `session_owned_elsewhere`).
+pub const NODE_SESSION_LEASE_REFUSALS_TOTAL: &str = "node_session_lease_refusals_total";
+/// Counter: sessions whose lease this node lost to another while their agent ran here (the
+/// agent is stopped here).
+pub const NODE_SESSION_LEASES_LOST_TOTAL: &str = "node_session_leases_lost_total";
 /// Histogram: turn duration in seconds.
 pub const AGENT_TURN_DURATION_SECONDS: &str = "agent_turn_duration_seconds";
 /// Counter: cost in US dollars reported by the CLI.

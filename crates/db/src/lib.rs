@@ -27,8 +27,8 @@ pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
 pub use repositories::{
     DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
-    DieselChannelStateRepository, DieselSessionRepository, DieselTranscriptRepository,
-    DieselTurnRepository,
+    DieselChannelStateRepository, DieselLeaseRepository, DieselSessionRepository,
+    DieselTranscriptRepository, DieselTurnRepository,
 };
 pub use totals::TOTAL_TTL;
 

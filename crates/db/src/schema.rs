@@ -128,6 +128,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        node_id -> Text,
+        advertise_url -> Nullable<Text>,
+        acquired_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(turns -> sessions (session_id));
 diesel::joinable!(transcript_parts -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -137,5 +147,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     channel_state,
     api_keys,
     audit_events,
-    transcript_parts
+    transcript_parts,
+    leases
 );

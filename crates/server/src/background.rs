@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use orchestra_application::approvals::ExpireApprovalsHandler;
 use orchestra_application::metrics_names as m;
-use orchestra_application::sessions::{AgentCatalog, AgentHealthCheck, EscalationDriver};
+use orchestra_application::sessions::{
+    AgentCatalog, AgentHealthCheck, EscalationDriver, LeaseHeartbeat,
+};
 use orchestra_telemetry::MetricsHandle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -187,6 +189,18 @@ pub fn spawn_agent_health_check(
         }
         metrics::gauge!(m::AGENT_HEALTH_CHECK_SERVICE_HEALTH).set(0.0);
         tracing::info!(service = "HealthCheck", "Health check service stopped");
+    })
+}
+
+/// The lease heartbeat: renews this node's leases every third of `node.lease_secs`.
+pub fn spawn_lease_heartbeat(heartbeat: LeaseHeartbeat, mut shutdown: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(interval) = heartbeat.interval() else {
+            return;
+        };
+        while tick(&mut shutdown, interval).await {
+            heartbeat.beat().await;
+        }
     })
 }
 

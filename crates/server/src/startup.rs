@@ -20,6 +20,7 @@ use orchestra_application::audit::AuditTrail;
 use orchestra_application::diagnostics::DatabaseDiagnosticsHandler;
 use orchestra_application::escalation::{Escalation, EscalationDeps, EscalationSettings};
 use orchestra_application::keys::Authenticator;
+use orchestra_application::leases::NodeLeases;
 use orchestra_application::ports::{
     AgentRuntime, ApiKeyRepository, ApprovalNotifier, ApprovalRepository, Clock, DatabaseProbe,
     DisabledNotifier, SessionRepository, SystemClock, TurnRepository,
@@ -33,8 +34,8 @@ use orchestra_application::sessions::{
 use orchestra_claude::{ClaudeRuntime, ClaudeTranscriptFiles};
 use orchestra_db::{
     Database, DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
-    DieselChannelStateRepository, DieselDatabaseProbe, DieselSessionRepository,
-    DieselTranscriptRepository, DieselTurnRepository,
+    DieselChannelStateRepository, DieselDatabaseProbe, DieselLeaseRepository,
+    DieselSessionRepository, DieselTranscriptRepository, DieselTurnRepository,
 };
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
 use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier};
@@ -63,6 +64,8 @@ pub struct Application {
     api_keys: Arc<dyn ApiKeyRepository>,
     /// The event streams' caps; closes every stream when the server stops.
     sse: orchestra_api::sse_limits::SseLimits,
+    /// This node's leases, released at a graceful stop (the other nodes take over at once).
+    leases: NodeLeases,
 }
 
 impl std::fmt::Debug for Application {
@@ -226,7 +229,16 @@ impl Application {
             },
             Some(escalation),
         );
-        let mut session_deps = session_deps.with_audit(audit.clone());
+        let leases = NodeLeases::new(
+            Arc::new(DieselLeaseRepository::new(database.clone())),
+            clock.clone(),
+            c.node_id.clone(),
+            settings.node.advertise_url.clone(),
+            Duration::from_secs(settings.node.lease_secs),
+        );
+        let mut session_deps = session_deps
+            .with_audit(audit.clone())
+            .with_leases(leases.clone());
         if c.store_transcripts {
             session_deps = session_deps.with_transcripts(TranscriptSync::new(
                 Arc::new(transcript_files),
@@ -273,24 +285,27 @@ impl Application {
         // Telegram updates (button presses).
         let telegram_updates = telegram_api.as_ref().map(|api| {
             let t = &settings.telegram;
-            Arc::new(TelegramUpdates::new(
-                Arc::clone(api),
-                DecideFromChannelHandler::new(
-                    decide.clone(),
-                    get_approval.clone(),
-                    ChannelPolicy {
-                        chat_id: t.chat_id.unwrap_or_default(),
-                        allowed_user_ids: t.allowed_user_ids.clone(),
-                        approvers: t.approvers.clone(),
-                    },
-                ),
-                channel_state.clone(),
-                clock.clone(),
-                t.poll_timeout_secs,
-                t.webhook_secret
-                    .as_ref()
-                    .map(|s| s.expose_secret().to_owned()),
-            ))
+            Arc::new(
+                TelegramUpdates::new(
+                    Arc::clone(api),
+                    DecideFromChannelHandler::new(
+                        decide.clone(),
+                        get_approval.clone(),
+                        ChannelPolicy {
+                            chat_id: t.chat_id.unwrap_or_default(),
+                            allowed_user_ids: t.allowed_user_ids.clone(),
+                            approvers: t.approvers.clone(),
+                        },
+                    ),
+                    channel_state.clone(),
+                    clock.clone(),
+                    t.poll_timeout_secs,
+                    t.webhook_secret
+                        .as_ref()
+                        .map(|s| s.expose_secret().to_owned()),
+                )
+                .with_leader(leases.clone()),
+            )
         });
         if let (Some(api), TelegramMode::Webhook, Some(url)) = (
             &telegram_api,
@@ -376,6 +391,7 @@ impl Application {
                 shutdown.clone(),
             ),
             background::spawn_escalation(sessions.escalation.clone(), shutdown.clone()),
+            background::spawn_lease_heartbeat(sessions.heartbeat.clone(), shutdown.clone()),
             background::spawn_metrics_upkeep(metrics, shutdown.clone()),
         ];
         if let (Some(updates), TelegramMode::Polling) = (telegram_updates, settings.telegram.mode) {
@@ -475,6 +491,7 @@ impl Application {
             sessions,
             api_keys: keys_repo,
             sse,
+            leases,
         })
     }
 
@@ -540,6 +557,7 @@ impl Application {
         for task in self.background {
             let _ = task.await;
         }
+        self.leases.release_all().await;
         tracing::info!("Orchestra stopped");
         result
             .context("server task failed")?

@@ -13,6 +13,7 @@ use frankenstein::updates::{Update, UpdateContent};
 use orchestra_application::approvals::{
     ChannelAction, ChannelCallback, ChannelDecision, DecideFromChannelHandler,
 };
+use orchestra_application::leases::{NodeLeases, TELEGRAM_POLLER};
 use orchestra_application::ports::{ChannelStateRepository, Clock, InboundChannel, WebhookError};
 use orchestra_domain::ApprovalStatus;
 use tokio::sync::watch;
@@ -42,6 +43,8 @@ pub struct TelegramUpdates {
     clock: Arc<dyn Clock>,
     poll_timeout_secs: u32,
     webhook_secret: Option<String>,
+    /// Polls only while this node holds the poller's lease (several nodes, one bot).
+    leader: Option<NodeLeases>,
 }
 
 impl std::fmt::Debug for TelegramUpdates {
@@ -74,6 +77,44 @@ impl TelegramUpdates {
             clock,
             poll_timeout_secs,
             webhook_secret,
+            leader: None,
+        }
+    }
+
+    /// Polls only while this node holds [`TELEGRAM_POLLER`]: of several nodes on one
+    /// database, one polls; when it stops renewing, another takes over within the lease.
+    #[must_use]
+    pub fn with_leader(mut self, leases: NodeLeases) -> Self {
+        self.leader = Some(leases);
+        self
+    }
+
+    /// True when this node may poll now; waits a renewal interval when it may not.
+    /// `offset` is read again when this node becomes the poller (another advanced it).
+    async fn may_poll(
+        &self,
+        leading: &mut bool,
+        offset: &mut Option<i64>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<bool> {
+        let Some(leases) = &self.leader else {
+            return Some(true);
+        };
+        if leases.lead(TELEGRAM_POLLER).await {
+            if !*leading {
+                *leading = true;
+                *offset = self.offset().await;
+                tracing::info!(node = leases.node_id(), offset = ?offset, "this node polls Telegram");
+            }
+            return Some(true);
+        }
+        if *leading {
+            *leading = false;
+            tracing::info!(node = leases.node_id(), "another node polls Telegram now");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(leases.renew_every()) => Some(false),
+            _ = stop.wait_for(|s| *s) => None,
         }
     }
 
@@ -160,7 +201,13 @@ impl TelegramUpdates {
         }
         let mut offset = self.offset().await;
         let mut failures: u32 = 0;
+        let mut leading = false;
         loop {
+            match self.may_poll(&mut leading, &mut offset, &mut stop).await {
+                Some(true) => {}
+                Some(false) => continue,
+                None => break,
+            }
             let params = GetUpdatesParams::builder()
                 .maybe_offset(offset)
                 .timeout(self.poll_timeout_secs)

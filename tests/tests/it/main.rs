@@ -37,6 +37,7 @@ mod fuzz;
 mod http_api;
 mod isolation;
 mod migrations;
+mod nodes;
 mod observability;
 mod real_cli;
 mod repository;

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use orchestra_application::audit::{AuditRecord, AuditTrail};
 use orchestra_application::ports::{
-    ApprovalFilter, ApprovalRepository, AuditRepository, DecideOutcome, PageRequest, SessionFilter,
-    SessionRepository, SystemClock, TranscriptRepository,
+    ApprovalFilter, ApprovalRepository, AuditRepository, DecideOutcome, LeaseRepository,
+    PageRequest, SessionFilter, SessionRepository, SystemClock, TranscriptRepository,
 };
 use orchestra_application::testing::{
-    InMemoryApprovalRepository, InMemorySessionRepository, InMemoryTranscriptRepository,
+    InMemoryApprovalRepository, InMemoryLeaseRepository, InMemorySessionRepository,
+    InMemoryTranscriptRepository,
 };
 use orchestra_db::{
     Database, DatabaseTarget, DieselApprovalRepository, DieselAuditRepository,
-    DieselSessionRepository, DieselTranscriptRepository, Migrations, PoolSettings,
+    DieselLeaseRepository, DieselSessionRepository, DieselTranscriptRepository, Migrations,
+    PoolSettings,
 };
 use orchestra_domain::{
     ActedOn, AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope,
@@ -30,6 +32,7 @@ struct Repos {
     audit: Option<Arc<dyn AuditRepository>>,
     sessions: Arc<dyn SessionRepository>,
     transcripts: Arc<dyn TranscriptRepository>,
+    leases: Arc<dyn LeaseRepository>,
     _store: Option<TestStore>,
 }
 
@@ -40,6 +43,7 @@ async fn repos(backend: Option<Backend>) -> Repos {
             audit: None,
             sessions: Arc::new(InMemorySessionRepository::default()),
             transcripts: Arc::new(InMemoryTranscriptRepository::default()),
+            leases: Arc::new(InMemoryLeaseRepository::default()),
             _store: None,
         };
     };
@@ -64,7 +68,8 @@ async fn repos(backend: Option<Backend>) -> Repos {
         approvals: Arc::new(DieselApprovalRepository::new(db.clone())),
         audit: Some(Arc::new(DieselAuditRepository::new(db.clone()))),
         sessions: Arc::new(DieselSessionRepository::new(db.clone())),
-        transcripts: Arc::new(DieselTranscriptRepository::new(db)),
+        transcripts: Arc::new(DieselTranscriptRepository::new(db.clone())),
+        leases: Arc::new(DieselLeaseRepository::new(db)),
         _store: Some(store),
     }
 }
@@ -747,6 +752,7 @@ contract!(
     sessions_list_and_count_by_status,
     a_decision_is_acted_on_once_and_interrupted_claims_become_uncertain,
     transcripts_grow_by_contiguous_parts_and_read_back_whole,
+    a_lease_has_one_holder_until_it_expires_or_is_released,
 );
 
 async fn transcripts_grow_by_contiguous_parts_and_read_back_whole(r: Repos) {
@@ -795,4 +801,67 @@ async fn transcripts_grow_by_contiguous_parts_and_read_back_whole(r: Repos) {
     let other = session(1);
     r.sessions.insert(&other).await.unwrap();
     assert_eq!(tx.stored_len(other.id()).await.unwrap(), 0);
+}
+
+async fn a_lease_has_one_holder_until_it_expires_or_is_released(r: Repos) {
+    let l = &r.leases;
+    let a = l
+        .acquire("session:x", "a", Some("http://a:1"), t(0), t(15))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.node_id.as_str(), a.advertise_url.as_deref()),
+        ("a", Some("http://a:1"))
+    );
+    assert_eq!(a.expires_at, t(15));
+    // Held: another node gets the holder back, and nothing changes.
+    let b = l
+        .acquire("session:x", "b", None, t(5), t(20))
+        .await
+        .unwrap();
+    assert_eq!((b.node_id.as_str(), b.expires_at), ("a", t(15)));
+    // The holder renews: by taking it again, and by the heartbeat.
+    assert_eq!(
+        l.acquire("session:x", "a", None, t(6), t(21))
+            .await
+            .unwrap()
+            .expires_at,
+        t(21)
+    );
+    l.acquire("telegram:poller", "a", None, t(6), t(21))
+        .await
+        .unwrap();
+    let mut renewed = l.renew_all("a", t(30)).await.unwrap();
+    renewed.sort();
+    assert_eq!(renewed, ["session:x", "telegram:poller"]);
+    assert!(l.renew_all("b", t(30)).await.unwrap().is_empty());
+    // Expired: any node takes it.
+    let b = l
+        .acquire("session:x", "b", None, t(30), t(45))
+        .await
+        .unwrap();
+    assert_eq!((b.node_id.as_str(), b.expires_at), ("b", t(45)));
+    assert_eq!(l.holder("session:x").await.unwrap().unwrap().node_id, "b");
+    // Only the holder releases.
+    assert!(!l.release("session:x", "a").await.unwrap());
+    assert!(l.release("session:x", "b").await.unwrap());
+    assert_eq!(l.holder("session:x").await.unwrap(), None);
+    assert_eq!(l.release_all("a").await.unwrap(), 1, "the poller's");
+    // Eight nodes race for a free lease: one holds it, and every one is told who.
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let l = l.clone();
+            tokio::spawn(async move {
+                l.acquire("session:y", &format!("n{i}"), None, t(50), t(65))
+                    .await
+                    .unwrap()
+                    .node_id
+            })
+        })
+        .collect();
+    let mut told = std::collections::HashSet::new();
+    for racer in racers {
+        told.insert(racer.await.unwrap());
+    }
+    assert_eq!(told.len(), 1, "one holder: {told:?}");
 }

@@ -5,6 +5,7 @@ mod audit;
 mod clock;
 mod database;
 mod keys;
+mod leases;
 mod notifier;
 mod repository;
 mod runtime;
@@ -14,6 +15,7 @@ pub use audit::AuditRepository;
 pub use clock::{Clock, SystemClock};
 pub use database::{DatabaseProbe, DatabaseStatus};
 pub use keys::ApiKeyRepository;
+pub use leases::{LeaseHolder, LeaseRepository};
 pub use notifier::{
     ApprovalNotifier, DisabledNotifier, InboundChannel, NotifierStatus, NotifyError, WebhookError,
 };

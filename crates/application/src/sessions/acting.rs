@@ -47,7 +47,7 @@ impl EscalationDriver {
         let id = approval.id();
         if let Ok(sid) = approval.request().session_id.parse::<SessionId>()
             && !self.deps.registry.is_live(sid)
-            && self.session_unreadable(sid).await
+            && (self.session_unreadable(sid).await || self.runs_elsewhere(sid).await)
         {
             return false;
         }
@@ -74,11 +74,20 @@ impl EscalationDriver {
     }
 
     /// Whether the decision must wait for the next pass: the database cannot say what the
-    /// session is now. A session Active without a process here is suspended (one node runs
-    /// every session; see docs/scaling.md): acting on the decision resumes it, under its
+    /// session is now. A session Active without a process here and without another live
+    /// node's lease is suspended: acting on the decision resumes it (here), under its
     /// lifecycle lock, so it never races a message that wakes it.
     async fn session_unreadable(&self, sid: SessionId) -> bool {
         self.deps.sessions.find(sid).await.is_err()
+    }
+
+    /// Whether another live node runs the session: that node carries the decision out (it
+    /// polls the decisions of its waiting prompts); a lease that cannot be read waits too.
+    async fn runs_elsewhere(&self, sid: SessionId) -> bool {
+        let Some(leases) = &self.deps.leases else {
+            return false;
+        };
+        !matches!(leases.owner_elsewhere(sid).await, Ok(None))
     }
 
     /// Marks `uncertain` the decisions a stopped node left midway: at start this node's

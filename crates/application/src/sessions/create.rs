@@ -94,7 +94,7 @@ impl CreateSessionHandler {
                 session.last_error().map(str::to_owned),
             );
             d.publish_gauges();
-            return Err(err.into());
+            return Err(err);
         }
         d.log_status(id, SessionStatus::Active, None);
         Ok(session)

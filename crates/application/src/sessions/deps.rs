@@ -38,6 +38,9 @@ pub struct SessionDeps {
     pub audit: Option<crate::audit::AuditTrail>,
     /// Keeps agent transcripts in the database (none: each node keeps only its own).
     pub transcripts: Option<super::TranscriptSync>,
+    /// This node's leases: an agent starts here only with its session's lease (none: one
+    /// node, no leases; the unit tests).
+    pub leases: Option<crate::leases::NodeLeases>,
     /// The runtime long-lived tasks (pumps, continuations, parking) run on, not the HTTP
     /// worker that happened to start them.
     rt: Option<tokio::runtime::Handle>,
@@ -64,6 +67,7 @@ impl SessionDeps {
             escalation,
             audit: None,
             transcripts: None,
+            leases: None,
             rt: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -75,11 +79,31 @@ impl SessionDeps {
         self
     }
 
+    /// With leases between nodes.
+    #[must_use]
+    pub fn with_leases(mut self, leases: crate::leases::NodeLeases) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
     /// With agent transcripts kept in the database.
     #[must_use]
     pub fn with_transcripts(mut self, transcripts: super::TranscriptSync) -> Self {
         self.transcripts = Some(transcripts);
         self
+    }
+
+    /// The session's process is gone from this node: its transcript's last lines are
+    /// stored, then its lease is released, in that order (once the lease is free another
+    /// node may resume the session and append to the stored copy).
+    pub(crate) async fn hand_over(&self, id: SessionId, live: &super::live::Live) {
+        let lost = live.state().lease_lost;
+        if let Some(t) = self.transcripts.as_ref().filter(|_| !lost) {
+            t.capture(id, &live.working_directory).await;
+        }
+        if let Some(leases) = &self.leases {
+            leases.release_session(id).await;
+        }
     }
 
     /// Spawns a task that must outlive the request that started it.

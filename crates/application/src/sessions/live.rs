@@ -39,6 +39,9 @@ pub(crate) struct LiveState {
     /// Orchestra is suspending the idle process (the session stays Active; a message that
     /// meets this waits for the stop and starts a new process).
     pub suspending: bool,
+    /// Another node took the session's lease: the process is stopped without storing its
+    /// transcript.
+    pub lease_lost: bool,
     /// While stopping: how a turn that ends now ends, and why (the watchdog's `Failed`).
     pub stop_outcome: Option<(TurnStatus, String)>,
 }
@@ -54,6 +57,7 @@ impl LiveState {
             turn_tool_results: HashSet::new(),
             stopping: false,
             suspending: false,
+            lease_lost: false,
             stop_outcome: None,
         }
     }
@@ -94,6 +98,8 @@ pub(crate) struct Live {
     pub process: Arc<dyn AgentProcess>,
     /// The session's agent (approvals carry it).
     pub agent_id: String,
+    /// The session's working directory (where the CLI files its transcript).
+    pub working_directory: String,
     state: Mutex<LiveState>,
     pub turn_done: watch::Sender<Option<(TurnId, TurnStatus)>>,
     _permit: OwnedSemaphorePermit,
@@ -104,12 +110,14 @@ impl Live {
     pub fn new(
         process: Arc<dyn AgentProcess>,
         agent_id: String,
+        working_directory: String,
         permit: OwnedSemaphorePermit,
     ) -> Self {
         let (turn_done, _) = watch::channel(None);
         Self {
             process,
             agent_id,
+            working_directory,
             state: Mutex::new(LiveState::new()),
             turn_done,
             _permit: permit,

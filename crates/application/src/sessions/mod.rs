@@ -12,6 +12,7 @@ mod event_bounds;
 mod event_log;
 mod event_logs;
 mod health;
+mod heartbeat;
 mod interrupt;
 mod lifecycle;
 mod live;
@@ -34,6 +35,7 @@ pub use driver::{EscalationDriver, PARK_CHECK_INTERVAL};
 pub use event_log::{EventLog, LogBounds, LoggedEvent, SessionEvent, Subscription};
 pub use event_logs::{EventLogs, LogsReport};
 pub use health::{AgentHealthCheck, HealthReport};
+pub use heartbeat::LeaseHeartbeat;
 pub use interrupt::InterruptTurnHandler;
 pub use lifecycle::{CloseSessionHandler, PauseSessionHandler, ResumeSessionHandler};
 pub use live::TurnDone;
@@ -71,6 +73,8 @@ pub struct SessionCommands {
     pub recovery: SessionRecovery,
     /// Escalation on live sessions.
     pub escalation: EscalationDriver,
+    /// Renews this node's leases.
+    pub heartbeat: LeaseHeartbeat,
 }
 
 impl SessionCommands {
@@ -87,6 +91,7 @@ impl SessionCommands {
             health: AgentHealthCheck::new(deps.clone()),
             recovery: SessionRecovery::new(deps.clone()),
             escalation: EscalationDriver::new(deps.clone()),
+            heartbeat: LeaseHeartbeat::new(deps.clone()),
         }
     }
 }

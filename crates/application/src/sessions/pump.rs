@@ -21,8 +21,6 @@ use crate::ports::{AgentEvent, ExitReport, TurnReport};
 #[derive(Debug, Clone)]
 pub(crate) struct Pump {
     deps: SessionDeps,
-    /// The session's working directory (where the CLI files its transcript).
-    working_directory: String,
 }
 
 /// A success whose tool uses did not all get a result is suspicious: one error line each.
@@ -74,18 +72,8 @@ fn totals_of(report: &TurnReport) -> TurnTotals {
 }
 
 impl Pump {
-    pub(crate) fn new(deps: SessionDeps, working_directory: String) -> Self {
-        Self {
-            deps,
-            working_directory,
-        }
-    }
-
-    /// Stores the transcript's new lines in the database.
-    async fn capture_transcript(&self, id: SessionId) {
-        if let Some(t) = &self.deps.transcripts {
-            t.capture(id, &self.working_directory).await;
-        }
+    pub(crate) fn new(deps: SessionDeps) -> Self {
+        Self { deps }
     }
 
     /// Pumps `events` until the process's `Exited`.
@@ -125,17 +113,20 @@ impl Pump {
                     driver.on_permission_request(id, &live, req).await;
                 }
                 Some(AgentEvent::Result(report)) => {
+                    // The transcript first: once the turn is seen to end, a crash of this
+                    // node must not lose it (another node resumes from the stored copy).
+                    if let Some(t) = &self.deps.transcripts {
+                        t.capture(id, &live.working_directory).await;
+                    }
                     if let Some(parked) = self.finish_turn(id, &live, &report).await {
                         driver.after_turn(id, &report, parked).await;
                     }
-                    self.capture_transcript(id).await;
                 }
                 Some(AgentEvent::Exited(report)) => {
+                    // The file is complete now: whoever removes the process from the
+                    // registry (this, or the stopper) stores its last lines, then releases
+                    // the lease.
                     self.on_exit(id, &live, report).await;
-                    // The file is complete now: the lines written after the last result
-                    // too. (A new process of the session may already be appending; the
-                    // stored copy takes whichever part is stored first, once.)
-                    self.capture_transcript(id).await;
                     break;
                 }
                 _ => {}
@@ -310,6 +301,7 @@ impl Pump {
         if let Some(esc) = &self.deps.escalation {
             esc.process_gone(id);
         }
+        self.deps.hand_over(id, live).await;
         metrics::counter!(m::AGENT_PROCESS_CRASHES_TOTAL).increment(1);
         let reason = format!("the agent process {}", report.describe());
         tracing::warn!(session.id = %id, reason = %reason, "agent process exited unexpectedly");

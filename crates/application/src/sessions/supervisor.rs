@@ -12,8 +12,9 @@ use super::deps::SessionDeps;
 use super::event_log::SessionEvent;
 use super::live::Live;
 use super::pump::Pump;
+use crate::error::AppError;
 use crate::metrics_names as m;
-use crate::ports::{AgentLaunch, ExitReport, PermissionAnswer, RuntimeError};
+use crate::ports::{AgentLaunch, ExitReport, PermissionAnswer};
 
 /// Starts, stops and answers agent processes.
 #[derive(Debug, Clone)]
@@ -34,8 +35,12 @@ impl Supervisor {
         resume: bool,
         extra_allowed_tools: Vec<String>,
         permit: OwnedSemaphorePermit,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<(), AppError> {
         let id = spec.id;
+        // Only with the session's lease: no two nodes ever run one session.
+        if let Some(leases) = &self.deps.leases {
+            leases.take_session(id).await?;
+        }
         if resume && let Some(t) = &self.deps.transcripts {
             t.restore_for_resume(id, &spec.working_directory).await;
         }
@@ -50,10 +55,15 @@ impl Supervisor {
                 if let Some(esc) = &self.deps.escalation {
                     esc.process_started(id);
                 }
-                let live = Arc::new(Live::new(spawned.process, spec.agent_id.clone(), permit));
+                let live = Arc::new(Live::new(
+                    spawned.process,
+                    spec.agent_id.clone(),
+                    spec.working_directory.clone(),
+                    permit,
+                ));
                 self.deps.registry.insert(id, Arc::clone(&live));
                 tracing::info!(session.id = %id, pid = ?live.process.pid(), resume, "agent process started");
-                let pump = Pump::new(self.deps.clone(), spec.working_directory.clone());
+                let pump = Pump::new(self.deps.clone());
                 self.deps
                     .spawn_task(async move { pump.run(id, live, spawned.events).await });
                 self.deps.publish_gauges();
@@ -62,7 +72,10 @@ impl Supervisor {
             Err(err) => {
                 metrics::counter!(m::AGENT_PROCESS_SPAWN_FAILURES_TOTAL).increment(1);
                 tracing::warn!(session.id = %id, error = %err, "agent process failed to start");
-                Err(err)
+                if let Some(leases) = &self.deps.leases {
+                    leases.release_session(id).await;
+                }
+                Err(err.into())
             }
         }
     }
@@ -100,6 +113,7 @@ impl Supervisor {
         if let Some(esc) = &self.deps.escalation {
             esc.process_gone(id);
         }
+        self.deps.hand_over(id, &live).await;
         self.deps.publish_gauges();
         Some(report)
     }

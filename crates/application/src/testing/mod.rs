@@ -335,10 +335,12 @@ impl TurnRepository for InMemoryTurnRepository {
 
 mod approvals;
 mod keys;
+mod leases;
 mod runtime;
 mod transcripts;
 
 pub use approvals::InMemoryApprovalRepository;
 pub use keys::InMemoryApiKeyRepository;
+pub use leases::InMemoryLeaseRepository;
 pub use runtime::{FakeAgentProcess, FakeAgentRuntime, FakeInput};
 pub use transcripts::{InMemoryTranscriptFiles, InMemoryTranscriptRepository};

@@ -27,6 +27,7 @@ impl Settings {
             ("telemetry", self.telemetry_lines()),
             ("auth", self.auth_lines()),
             ("policy", self.policy_lines()),
+            ("node", self.node_lines()),
         ];
         let mut out = String::new();
         for (section, lines) in sections {
@@ -277,6 +278,17 @@ impl Settings {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
+            ),
+        ]
+    }
+
+    fn node_lines(&self) -> Lines {
+        let n = &self.node;
+        vec![
+            ("lease_secs", n.lease_secs.to_string()),
+            (
+                "advertise_url",
+                n.advertise_url.as_deref().map_or_else(unset, q),
             ),
         ]
     }

@@ -74,6 +74,29 @@ pub struct Sections {
     pub auth: AuthSection,
     /// `[policy]`.
     pub policy: PolicySection,
+    /// `[node]`.
+    pub node: NodeSection,
+}
+
+/// `[node]`: this node among the others on one database (docs/adr/0004-several-nodes.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSection {
+    /// A lease (a session's, the Telegram poller's) outlives a node that stops renewing it
+    /// by this long, seconds; renewed every third of it.
+    pub lease_secs: u64,
+    /// Where the other nodes and clients reach this node (`http(s)://host:port`), shown to a
+    /// client that asks the wrong node for a session.
+    pub advertise_url: Option<String>,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            lease_secs: 15,
+            advertise_url: None,
+        }
+    }
 }
 
 /// `[policy]`: what a client may ask for when it starts a session. Nothing a client sends

@@ -252,6 +252,15 @@ pub struct AuthSettings {
     pub bootstrap_admin_key: Option<SecretString>,
 }
 
+/// `[node]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSettings {
+    /// Lease length, seconds (at least 3).
+    pub lease_secs: u64,
+    /// This node's URL for others, if given.
+    pub advertise_url: Option<String>,
+}
+
 /// The validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -273,6 +282,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// What sessions may ask for.
     pub policy: PolicySettings,
+    /// This node among the others.
+    pub node: NodeSettings,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }

@@ -41,6 +41,7 @@ pub fn validate(
     let telegram = telegram(raw.telegram)?;
     let approvals = approvals(&raw.approvals)?;
     let telemetry = telemetry(raw.telemetry)?;
+    let node = node(raw.node)?;
     let claude = claude(raw.claude, &database.target)?;
     let s = raw.server;
     let auth = auth(environment, &s.host, raw.auth)?;
@@ -113,7 +114,23 @@ pub fn validate(
         claude,
         auth,
         policy,
+        node,
         config_file,
+    })
+}
+
+fn node(
+    n: crate::config::sections::NodeSection,
+) -> Result<crate::config::settings::NodeSettings, ConfigError> {
+    if let Some(url) = n.advertise_url.as_deref().filter(|u| !is_http_url(u)) {
+        return Err(invalid(
+            "node.advertise_url",
+            format!("`{url}` is not an http(s) URL"),
+        ));
+    }
+    Ok(crate::config::settings::NodeSettings {
+        lease_secs: n.lease_secs.max(3),
+        advertise_url: n.advertise_url.map(|u| u.trim_end_matches('/').to_owned()),
     })
 }
 

@@ -1,0 +1,206 @@
+//! Several nodes on one PostgreSQL (issue 10 point 4, docs/adr/0004-several-nodes.md): a
+//! session runs on the node that holds its lease; another node answers 409 with the owner;
+//! a decision made on any node reaches the agent; a node that stops (gracefully, or killed
+//! with -9) hands its sessions over, and they resume elsewhere with their history.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use orchestra_claude::procfs;
+use orchestra_tests::binary::{ServerProcess, test_binary};
+use orchestra_tests::{Backend, TestApp, TestAppOptions};
+use serde_json::json;
+
+use crate::escalation::{tool_log, wait_for_pending};
+
+fn node_options(home: &Path, node: &str) -> TestAppOptions {
+    TestAppOptions::default()
+        .fake_cli(home)
+        .with("ORCHESTRA__CLAUDE__NODE_ID", node)
+        .with(
+            "ORCHESTRA__NODE__ADVERTISE_URL",
+            format!("http://{node}.internal:5284"),
+        )
+        .with("ORCHESTRA__NODE__LEASE_SECS", "3")
+}
+
+/// A node id no other test uses (agents are found, and orphans reaped, by node id).
+fn unique(name: &str) -> String {
+    format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_runs_on_one_node_takes_decisions_from_any_and_moves_when_its_node_stops() {
+    let work = tempfile::tempdir().unwrap();
+    let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (node_a, node_b) = (unique("node-a"), unique("node-b"));
+    let a = TestApp::spawn_with(Backend::Postgres, node_options(home_a.path(), &node_a)).await;
+    let db = a.store.connection_string();
+    let b = TestApp::spawn_with(
+        Backend::Postgres,
+        node_options(home_b.path(), &node_b).with("DB_CONNECTION_STRING", db),
+    )
+    .await;
+    let id = a.create_session(work.path(), json!({})).await;
+    let (_, t) = a.turn(&id, "one").await;
+    assert_eq!(t["result"], "echo: one (history: 0)", "{t}");
+
+    // Node B does not start a second agent for it: 409 with the owner.
+    let (status, body) = b.send(&id, "two").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("session_owned_elsewhere")),
+        "{body}"
+    );
+    assert_eq!(body["owner"]["nodeId"], node_a.as_str(), "{body}");
+    assert_eq!(
+        body["owner"]["advertiseUrl"],
+        format!("http://{node_a}.internal:5284"),
+        "{body}"
+    );
+    assert!(
+        procfs::scan(&node_b).is_empty(),
+        "no agent started on node B"
+    );
+
+    // A decision made on node B reaches the agent waiting on node A, once.
+    let (_, turn) = a.send(&id, r#"ASK Bash {"command":"echo hi"}"#).await;
+    let approval = wait_for_pending(&b, &id).await;
+    let (status, decided) = b
+        .post_json(
+            &format!("/api/approvals/{approval}/approve"),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{decided}");
+    let turn_id = turn["id"].as_str().unwrap();
+    let done = a
+        .wait_for_json(
+            &format!("/api/sessions/{id}/turns/{turn_id}"),
+            Duration::from_secs(15),
+            |t| t["status"] != "Running",
+        )
+        .await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    assert_eq!(
+        tool_log(home_a.path(), &id),
+        [r#"ran Bash {"command":"echo hi"}"#],
+        "the tool ran once, on node A"
+    );
+
+    // Node A stops gracefully: node B takes the session over at once, with its history
+    // (node B's HOME never saw it: the transcript comes from the database).
+    let store = a.shutdown_keep_store().await;
+    drop(home_a);
+    let (status, t) = b.turn(&id, "three").await;
+    assert_eq!(
+        (status, t["result"].as_str()),
+        (200, Some("echo: three (history: 2)")),
+        "{t}"
+    );
+    b.shutdown().await;
+    drop(store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_of_a_node_killed_with_9_resumes_on_another_once_its_lease_expires() {
+    let work = tempfile::tempdir().unwrap();
+    let (dir_a, home_a, home_b) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    // Node B (in this process) owns the database; node A is the real binary.
+    let b = TestApp::spawn_with(
+        Backend::Postgres,
+        node_options(home_b.path(), &unique("node-b")),
+    )
+    .await;
+    let db = b.store.connection_string();
+    let port = free_port();
+    let node_a = unique("node-a");
+    let fake = test_binary("fake-claude").display().to_string();
+    let home = home_a.path().display().to_string();
+    let env = [
+        ("ORCHESTRA__SERVER__PORT", port.to_string()),
+        ("ORCHESTRA__SERVER__HOST", "127.0.0.1".to_owned()),
+        ("ORCHESTRA__CLAUDE__BINARY", fake),
+        ("ORCHESTRA__CLAUDE__HOME", home),
+        ("ORCHESTRA__CLAUDE__NODE_ID", node_a.clone()),
+        ("ORCHESTRA__NODE__LEASE_SECS", "3".to_owned()),
+        ("ORCHESTRA__DATABASE__AUTO_MIGRATE", "true".to_owned()),
+        ("DB_CONNECTION_STRING", db),
+    ];
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = ServerProcess::start(dir_a.path(), port, &env_ref).await;
+    let client = orchestra_tests::auth::client_with_key(orchestra_tests::auth::TEST_ADMIN_KEY);
+    let base = format!("http://127.0.0.1:{port}");
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/sessions"))
+        .json(&json!({"workingDirectory": work.path()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let t: serde_json::Value = client
+        .post(format!("{base}/api/sessions/{id}/messages"))
+        .json(&json!({"prompt": "one", "wait": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["result"], "echo: one (history: 0)", "{t}");
+
+    a.kill9().await;
+    drop(home_a);
+    // Until node A's lease runs out, node B refuses; then it takes the session over and
+    // resumes it from the stored transcript.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut refusals = 0;
+    let t = loop {
+        let (status, body) = b.turn(&id, "two").await;
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(
+            (
+                status,
+                body["code"].as_str(),
+                body["owner"]["nodeId"].as_str()
+            ),
+            (409, Some("session_owned_elsewhere"), Some(node_a.as_str())),
+            "{body}"
+        );
+        refusals += 1;
+        assert!(
+            Instant::now() < deadline,
+            "node B never took the session over"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(t["result"], "echo: two (history: 1)", "{t}");
+    assert!(
+        refusals > 0,
+        "node A's lease was still live right after the kill"
+    );
+    // Node A's idle agent exited with its stdin; nothing of node A is left.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !procfs::scan(&node_a).is_empty() {
+        assert!(Instant::now() < deadline, "{:?}", procfs::scan(&node_a));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.shutdown().await;
+}
