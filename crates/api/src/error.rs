@@ -141,7 +141,17 @@ impl ResponseError for ApiError {
         if let Some(challenge) = self.challenge {
             res.insert_header((actix_web::http::header::WWW_AUTHENTICATE, challenge));
         }
-        res.json(&self.body)
+        let mut res = res.json(&self.body);
+        if let Some(url) = self
+            .body
+            .owner
+            .as_ref()
+            .and_then(|o| o.advertise_url.clone())
+        {
+            // For the forwarding middleware (crate::forward).
+            res.extensions_mut().insert(crate::forward::ForwardTo(url));
+        }
+        res
     }
 }
 

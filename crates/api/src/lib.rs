@@ -14,6 +14,7 @@ pub mod dto;
 pub mod error;
 mod error_code;
 pub mod events;
+pub mod forward;
 pub mod handlers;
 pub mod json_body;
 pub mod middleware;

@@ -91,6 +91,9 @@ pub const AGENT_TRANSCRIPT_FAILURES_TOTAL: &str = "agent_transcript_failures_tot
 /// Counter: requests refused here because another live node runs the session (409
 /// `session_owned_elsewhere`).
 pub const NODE_SESSION_LEASE_REFUSALS_TOTAL: &str = "node_session_lease_refusals_total";
+/// Counter: requests for a session another node runs, sent on to it (label `outcome`:
+/// `forwarded`, `unreachable`).
+pub const NODE_REQUESTS_FORWARDED_TOTAL: &str = "node_requests_forwarded_total";
 /// Counter: sessions whose lease this node lost to another while their agent ran here (the
 /// agent is stopped here).
 pub const NODE_SESSION_LEASES_LOST_TOTAL: &str = "node_session_leases_lost_total";

@@ -423,6 +423,7 @@ impl Application {
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(orchestra_api::forward::to_owner))
                 .wrap(from_fn(orchestra_api::auth::authorize))
                 .wrap(from_fn(orchestra_api::middleware::observe))
                 .app_data(data.clone())

@@ -1,13 +1,15 @@
 //! Several nodes on one PostgreSQL (issue 10 point 4, docs/adr/0004-several-nodes.md): a
-//! session runs on the node that holds its lease; another node answers 409 with the owner;
-//! a decision made on any node reaches the agent; a node that stops (gracefully, or killed
-//! with -9) hands its sessions over, and they resume elsewhere with their history.
+//! session runs on the node that holds its lease; another node forwards its requests there
+//! (or answers 409 with the owner when it cannot); a decision made on any node reaches the
+//! agent; a node that stops (gracefully, or killed with -9) hands its sessions over, and
+//! they resume elsewhere with their history.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use orchestra_claude::procfs;
 use orchestra_tests::binary::{ServerProcess, test_binary};
+use orchestra_tests::sse::read_until;
 use orchestra_tests::{Backend, TestApp, TestAppOptions};
 use serde_json::json;
 
@@ -17,10 +19,6 @@ fn node_options(home: &Path, node: &str) -> TestAppOptions {
     TestAppOptions::default()
         .fake_cli(home)
         .with("ORCHESTRA__CLAUDE__NODE_ID", node)
-        .with(
-            "ORCHESTRA__NODE__ADVERTISE_URL",
-            format!("http://{node}.internal:5284"),
-        )
         .with("ORCHESTRA__NODE__LEASE_SECS", "3")
 }
 
@@ -37,38 +35,58 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A node listening on a port chosen here, so that its `node.advertise_url` is right.
+async fn node_at(home: &Path, node: &str, db: Option<&str>) -> TestApp {
+    let port = free_port();
+    let mut options = node_options(home, node)
+        .with("ORCHESTRA__SERVER__PORT", port.to_string())
+        .with(
+            "ORCHESTRA__NODE__ADVERTISE_URL",
+            format!("http://127.0.0.1:{port}"),
+        );
+    if let Some(db) = db {
+        options = options.with("DB_CONNECTION_STRING", db);
+    }
+    TestApp::spawn_with(Backend::Postgres, options).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_runs_on_one_node_takes_decisions_from_any_and_moves_when_its_node_stops() {
+async fn a_session_runs_on_one_node_takes_requests_and_decisions_from_any_and_moves_when_its_node_stops()
+ {
     let work = tempfile::tempdir().unwrap();
     let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (node_a, node_b) = (unique("node-a"), unique("node-b"));
-    let a = TestApp::spawn_with(Backend::Postgres, node_options(home_a.path(), &node_a)).await;
+    let a = node_at(home_a.path(), &node_a, None).await;
     let db = a.store.connection_string();
-    let b = TestApp::spawn_with(
-        Backend::Postgres,
-        node_options(home_b.path(), &node_b).with("DB_CONNECTION_STRING", db),
-    )
-    .await;
+    let b = node_at(home_b.path(), &node_b, Some(&db)).await;
     let id = a.create_session(work.path(), json!({})).await;
     let (_, t) = a.turn(&id, "one").await;
     assert_eq!(t["result"], "echo: one (history: 0)", "{t}");
 
-    // Node B does not start a second agent for it: 409 with the owner.
-    let (status, body) = b.send(&id, "two").await;
+    // A message sent to node B is forwarded to node A, which runs the session; node B
+    // starts no agent of its own.
+    let (status, t) = b.turn(&id, "two").await;
     assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("session_owned_elsewhere")),
-        "{body}"
-    );
-    assert_eq!(body["owner"]["nodeId"], node_a.as_str(), "{body}");
-    assert_eq!(
-        body["owner"]["advertiseUrl"],
-        format!("http://{node_a}.internal:5284"),
-        "{body}"
+        (status, t["result"].as_str()),
+        (200, Some("echo: two (history: 1)")),
+        "{t}"
     );
     assert!(
         procfs::scan(&node_b).is_empty(),
         "no agent started on node B"
+    );
+    // So is its event stream: node B streams node A's events.
+    let events = read_until(
+        &b.client,
+        &b.url(&format!("/api/sessions/{id}/events?after=0")),
+        None,
+        Duration::from_secs(10),
+        |e| e.event == "turn_finished" && e.data["data"]["turnId"] == t["id"],
+    )
+    .await;
+    assert!(
+        events.iter().any(|e| e.event == "assistant_text"),
+        "{events:?}"
     );
 
     // A decision made on node B reaches the agent waiting on node A, once.
@@ -103,7 +121,7 @@ async fn a_session_runs_on_one_node_takes_decisions_from_any_and_moves_when_its_
     let (status, t) = b.turn(&id, "three").await;
     assert_eq!(
         (status, t["result"].as_str()),
-        (200, Some("echo: three (history: 2)")),
+        (200, Some("echo: three (history: 3)")),
         "{t}"
     );
     b.shutdown().await;

@@ -290,6 +290,7 @@ pub async fn events(
         ),
     };
     let after = query.after.or(last_event_id);
+    state.sessions.commands.live.ensure_served_here(id).await?;
     let permit = state.sse.acquire(id).map_err(|full| {
         let message = match full {
             crate::sse_limits::SseFull::Session(n) => {

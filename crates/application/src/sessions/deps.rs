@@ -134,6 +134,25 @@ impl SessionDeps {
         self.log(id, SessionEvent::StatusChanged { status, reason });
     }
 
+    /// Refuses (409 `session_owned_elsewhere`) a step on a session whose agent another live
+    /// node runs: pausing, closing, interrupting or prompting it here would act on a
+    /// process this node does not have.
+    pub(crate) async fn ensure_not_elsewhere(&self, id: SessionId) -> Result<(), AppError> {
+        if self.registry.is_live(id) {
+            return Ok(());
+        }
+        let Some(leases) = &self.leases else {
+            return Ok(());
+        };
+        match leases.owner_elsewhere(id).await? {
+            Some(owner) => {
+                metrics::counter!(m::NODE_SESSION_LEASE_REFUSALS_TOTAL).increment(1);
+                Err(AppError::OwnedElsewhere { session: id, owner })
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Reads a session.
     pub(crate) async fn load(&self, id: SessionId) -> Result<AgentSession, AppError> {
         self.sessions

@@ -24,6 +24,7 @@ impl InterruptTurnHandler {
     pub async fn handle(&self, id: SessionId) -> Result<TurnId, AppError> {
         let session = self.deps.load(id).await?;
         session.ensure_accepts_turns()?;
+        self.deps.ensure_not_elsewhere(id).await?;
         let live = self.deps.registry.get(id).ok_or_else(|| {
             AppError::conflict(
                 ConflictKind::AgentNotRunning,

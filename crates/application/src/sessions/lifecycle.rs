@@ -66,6 +66,7 @@ impl Lifecycle {
         // that exist).
         d.load(id).await?;
         let _guard = d.registry.lock_lifecycle(id).await;
+        d.ensure_not_elsewhere(id).await?;
         // Refuse a step the status does not allow before touching the process.
         let current = d.load(id).await?;
         step.apply(&mut current.clone(), d.clock.now())?;

@@ -43,6 +43,7 @@ impl SendMessageHandler {
         validate::text("prompt", prompt, d.settings.max_prompt_chars)?;
         let session = d.load(id).await?;
         session.ensure_accepts_turns()?;
+        d.ensure_not_elsewhere(id).await?;
         // A suspended session (Active, no process) is started again first; a process being
         // suspended right now is waited for, then replaced.
         let mut waited = false;

@@ -50,6 +50,15 @@ impl LiveSessions {
         })
     }
 
+    /// Refuses (409 `session_owned_elsewhere`) when another live node runs the session:
+    /// its events are in that node's log, not in this one's.
+    ///
+    /// # Errors
+    /// That conflict, or the database's error.
+    pub async fn ensure_served_here(&self, id: SessionId) -> Result<(), crate::error::AppError> {
+        self.deps.ensure_not_elsewhere(id).await
+    }
+
     /// The session's event log (created on first use).
     pub fn event_log(&self, id: SessionId) -> Arc<EventLog> {
         self.deps.logs.get(id)
