@@ -59,6 +59,19 @@ struct State {
     calls: Vec<String>,
     faults: Faults,
     refused: Vec<Value>,
+    /// `getUpdates` calls being answered now.
+    polls_in_flight: usize,
+    /// `getUpdates` calls refused because another was in flight.
+    poll_conflicts: usize,
+}
+
+/// Counts a `getUpdates` in flight until dropped (however the call ends).
+struct InFlight(Arc<Mutex<State>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.0).polls_in_flight -= 1;
+    }
 }
 
 /// The fake server.
@@ -214,7 +227,21 @@ async fn api(
         "getUpdates" => {
             let offset = params["offset"].as_i64().unwrap_or(0);
             let timeout = params["timeout"].as_u64().unwrap_or(0).min(3);
-            lock(&shared.state).get_updates.push(params.clone());
+            {
+                // Two bot instances polling at once: Telegram answers 409.
+                let mut st = lock(&shared.state);
+                if st.polls_in_flight > 0 {
+                    st.poll_conflicts += 1;
+                    return error(
+                        409,
+                        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                        None,
+                    );
+                }
+                st.polls_in_flight += 1;
+                st.get_updates.push(params.clone());
+            }
+            let _in_flight = InFlight(Arc::clone(&shared.state));
             let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
             loop {
                 let notified = shared.notify.notified();
@@ -306,6 +333,11 @@ impl FakeTelegram {
     /// `answerCallbackQuery` bodies so far.
     pub fn answers(&self) -> Vec<Value> {
         self.st().answers.clone()
+    }
+
+    /// `getUpdates` calls refused with 409 because another was in flight (two pollers).
+    pub fn poll_conflicts(&self) -> usize {
+        self.st().poll_conflicts
     }
 
     /// `getUpdates` bodies so far.

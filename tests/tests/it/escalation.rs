@@ -9,8 +9,8 @@ use orchestra_tests::fake_telegram::{FakeTelegram, Faults};
 use orchestra_tests::{Backend, TestApp, TestAppOptions};
 use serde_json::{Value, json};
 
-const CHAT: i64 = -100_123;
-const ALICE: i64 = 42;
+pub(crate) const CHAT: i64 = -100_123;
+pub(crate) const ALICE: i64 = 42;
 
 pub(crate) struct Fixture {
     pub app: TestApp,
@@ -47,7 +47,7 @@ pub(crate) async fn fixture(backend: Backend, extra: &[(&str, &str)]) -> Fixture
 }
 
 /// The approval message sent for `approval_id`.
-fn message_for(tg: &FakeTelegram, approval_id: &str) -> Option<i64> {
+pub(crate) fn message_for(tg: &FakeTelegram, approval_id: &str) -> Option<i64> {
     tg.sent()
         .iter()
         .find(|m| m.text.contains(approval_id))

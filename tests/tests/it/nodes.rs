@@ -222,3 +222,92 @@ async fn a_session_of_a_node_killed_with_9_resumes_on_another_once_its_lease_exp
     }
     b.shutdown().await;
 }
+
+/// Exactly one node long-polls Telegram (two would conflict: Telegram answers 409); when it
+/// is killed with -9, another takes the poll over within the lease, and every button press
+/// is handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_polls_telegram_and_another_takes_over_when_it_is_killed() {
+    use crate::escalation::{ALICE, CHAT, message_for};
+    use orchestra_tests::fake_telegram::FakeTelegram;
+
+    let tg = FakeTelegram::start("123:fake-token").await;
+    let (cs, store) =
+        tokio::task::spawn_blocking(|| orchestra_tests::app::new_store(Backend::Postgres))
+            .await
+            .unwrap();
+    let telegram = [
+        ("TelegramEscalation__Enabled", "true".to_owned()),
+        ("TelegramEscalation__BotToken", tg.token.clone()),
+        ("TelegramEscalation__ChatId", CHAT.to_string()),
+        ("ORCHESTRA__TELEGRAM__API_BASE_URL", tg.base_url.clone()),
+        ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", ALICE.to_string()),
+        ("ORCHESTRA__TELEGRAM__POLL_TIMEOUT_SECS", "1".to_owned()),
+        ("ORCHESTRA__NODE__LEASE_SECS", "3".to_owned()),
+        ("DB_CONNECTION_STRING", cs.clone()),
+    ];
+    // Node A, the real binary, starts first and becomes the poller.
+    let dir_a = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut env_a: Vec<(&str, String)> = telegram.to_vec();
+    env_a.extend([
+        ("ORCHESTRA__SERVER__PORT", port.to_string()),
+        ("ORCHESTRA__SERVER__HOST", "127.0.0.1".to_owned()),
+        ("ORCHESTRA__CLAUDE__NODE_ID", unique("node-a")),
+        ("ORCHESTRA__DATABASE__AUTO_MIGRATE", "true".to_owned()),
+    ]);
+    let env_ref: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = ServerProcess::start(dir_a.path(), port, &env_ref).await;
+    tg.wait_for(Duration::from_secs(10), "node A polls", |t| {
+        !t.get_updates_calls().is_empty()
+    })
+    .await;
+    let home_b = tempfile::tempdir().unwrap();
+    let options = telegram.iter().fold(
+        node_options(home_b.path(), &unique("node-b")),
+        |o, (k, v)| o.with(k, v.clone()),
+    );
+    let b = TestApp::spawn_with(Backend::Postgres, options).await;
+
+    let decided_after_press = |approval: String| {
+        let (tg, b) = (&tg, &b);
+        async move {
+            let msg = {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    if let Some(m) = message_for(tg, &approval) {
+                        break m;
+                    }
+                    assert!(Instant::now() < deadline, "the approval was never sent");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            tg.press(&format!("a:{approval}"), ALICE, "alice", CHAT, msg);
+            b.wait_for_json(
+                &format!("/api/approvals/{approval}"),
+                Duration::from_secs(20),
+                |a| a["status"] != "Pending",
+            )
+            .await
+        }
+    };
+    let first = decided_after_press(b.create_test_approval().await).await;
+    assert_eq!(first["status"], "Approved", "{first}");
+
+    a.kill9().await;
+    let second = decided_after_press(b.create_test_approval().await).await;
+    assert_eq!(
+        second["status"], "Approved",
+        "node B polls once node A's lease ran out: {second}"
+    );
+    assert_eq!(tg.poll_conflicts(), 0, "never two pollers at once");
+    assert_eq!(
+        tg.answers().len(),
+        2,
+        "each press answered once: {:?}",
+        tg.answers()
+    );
+    b.shutdown().await;
+    drop(store);
+    tg.stop().await;
+}
