@@ -59,19 +59,11 @@ struct State {
     calls: Vec<String>,
     faults: Faults,
     refused: Vec<Value>,
-    /// `getUpdates` calls being answered now.
-    polls_in_flight: usize,
-    /// `getUpdates` calls refused because another was in flight.
+    /// The latest `getUpdates` call's ticket: an older call still waiting is terminated.
+    poll_ticket: u64,
+    /// `getUpdates` calls terminated by a newer one (two pollers, or one whose earlier
+    /// client went away mid-poll).
     poll_conflicts: usize,
-}
-
-/// Counts a `getUpdates` in flight until dropped (however the call ends).
-struct InFlight(Arc<Mutex<State>>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        lock(&self.0).polls_in_flight -= 1;
-    }
 }
 
 /// The fake server.
@@ -227,26 +219,28 @@ async fn api(
         "getUpdates" => {
             let offset = params["offset"].as_i64().unwrap_or(0);
             let timeout = params["timeout"].as_u64().unwrap_or(0).min(3);
-            {
-                // Two bot instances polling at once: Telegram answers 409.
+            // As Telegram: a newer getUpdates terminates one still waiting, which gets 409
+            // (two bot instances polling at once).
+            let ticket = {
                 let mut st = lock(&shared.state);
-                if st.polls_in_flight > 0 {
-                    st.poll_conflicts += 1;
-                    return error(
-                        409,
-                        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
-                        None,
-                    );
-                }
-                st.polls_in_flight += 1;
+                st.poll_ticket += 1;
                 st.get_updates.push(params.clone());
-            }
-            let _in_flight = InFlight(Arc::clone(&shared.state));
+                st.poll_ticket
+            };
+            shared.notify.notify_waiters();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
             loop {
                 let notified = shared.notify.notified();
                 {
                     let mut st = lock(&shared.state);
+                    if st.poll_ticket != ticket {
+                        st.poll_conflicts += 1;
+                        return error(
+                            409,
+                            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                            None,
+                        );
+                    }
                     // Confirmed (offset passed): forget them, as Telegram does.
                     st.queue
                         .retain(|(u, _)| u["update_id"].as_i64().unwrap_or(0) >= offset);
@@ -335,7 +329,8 @@ impl FakeTelegram {
         self.st().answers.clone()
     }
 
-    /// `getUpdates` calls refused with 409 because another was in flight (two pollers).
+    /// `getUpdates` calls terminated with 409 by a newer one (two pollers, or a poller whose
+    /// earlier call outlived its client).
     pub fn poll_conflicts(&self) -> usize {
         self.st().poll_conflicts
     }

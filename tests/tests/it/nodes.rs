@@ -293,6 +293,7 @@ async fn one_node_polls_telegram_and_another_takes_over_when_it_is_killed() {
     };
     let first = decided_after_press(b.create_test_approval().await).await;
     assert_eq!(first["status"], "Approved", "{first}");
+    assert_eq!(tg.poll_conflicts(), 0, "never two pollers at once");
 
     a.kill9().await;
     let second = decided_after_press(b.create_test_approval().await).await;
@@ -300,7 +301,8 @@ async fn one_node_polls_telegram_and_another_takes_over_when_it_is_killed() {
         second["status"], "Approved",
         "node B polls once node A's lease ran out: {second}"
     );
-    assert_eq!(tg.poll_conflicts(), 0, "never two pollers at once");
+    // At most node A's last poll, left waiting by the kill, ended by node B's first.
+    assert!(tg.poll_conflicts() <= 1, "{}", tg.poll_conflicts());
     assert_eq!(
         tg.answers().len(),
         2,
