@@ -25,3 +25,16 @@ pub mod sse;
 pub mod telegram_html;
 
 pub use app::{Backend, TestApp, TestAppOptions};
+
+/// A port free on 127.0.0.1 right now (for a server that must know its port before it
+/// starts).
+///
+/// # Panics
+/// When no port can be bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

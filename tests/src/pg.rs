@@ -8,7 +8,6 @@
 
 use std::fs::{self, File};
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -97,14 +96,6 @@ fn run_as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn url(port: u16, db: &str) -> String {
     format!("postgres://postgres@127.0.0.1:{port}/{db}")
 }
@@ -172,7 +163,7 @@ pub fn cluster() -> &'static PgCluster {
                 );
             }
             chown_to_postgres(&dir);
-            let p = free_port();
+            let p = crate::free_port();
             let opts = format!(
                 "-p {p} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off \
                  -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use orchestra_claude::procfs;
 use orchestra_tests::binary::{ServerProcess, test_binary};
+use orchestra_tests::free_port;
 use orchestra_tests::sse::read_until;
 use orchestra_tests::{Backend, TestApp, TestAppOptions};
 use serde_json::json;
@@ -25,14 +26,6 @@ fn node_options(home: &Path, node: &str) -> TestAppOptions {
 /// A node id no other test uses (agents are found, and orphans reaped, by node id).
 fn unique(name: &str) -> String {
     format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A node listening on a port chosen here, so that its `node.advertise_url` is right.

@@ -6,6 +6,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use orchestra_tests::binary::ServerProcess;
+use orchestra_tests::free_port;
 use prost::Message;
 
 type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
@@ -20,14 +21,6 @@ async fn receive(body: web::Bytes, store: web::Data<Received>) -> HttpResponse {
         }
         Err(_) => HttpResponse::BadRequest().finish(),
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

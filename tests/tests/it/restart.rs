@@ -6,16 +6,9 @@ use std::time::{Duration, Instant};
 use orchestra_claude::procfs;
 use orchestra_tests::Backend;
 use orchestra_tests::binary::{ServerProcess, test_binary};
+use orchestra_tests::free_port;
 use orchestra_tests::pg::TestDatabase;
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let res = client.post(url).json(&body).send().await.unwrap();
