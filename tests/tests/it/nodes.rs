@@ -20,7 +20,7 @@ fn node_options(home: &Path, node: &str) -> TestAppOptions {
     TestAppOptions::default()
         .fake_cli(home)
         .with("ORCHESTRA__CLAUDE__NODE_ID", node)
-        .with("ORCHESTRA__NODE__LEASE_SECS", "3")
+        .with("ORCHESTRA__NODE__LEASE_SECS", "5")
 }
 
 /// A node id no other test uses (agents are found, and orphans reaped, by node id).
@@ -146,7 +146,7 @@ async fn a_session_of_a_node_killed_with_9_resumes_on_another_once_its_lease_exp
         ("ORCHESTRA__CLAUDE__BINARY", fake),
         ("ORCHESTRA__CLAUDE__HOME", home),
         ("ORCHESTRA__CLAUDE__NODE_ID", node_a.clone()),
-        ("ORCHESTRA__NODE__LEASE_SECS", "3".to_owned()),
+        ("ORCHESTRA__NODE__LEASE_SECS", "5".to_owned()),
         ("ORCHESTRA__DATABASE__AUTO_MIGRATE", "true".to_owned()),
         ("DB_CONNECTION_STRING", db),
     ];
@@ -236,7 +236,9 @@ async fn one_node_polls_telegram_and_another_takes_over_when_it_is_killed() {
         ("ORCHESTRA__TELEGRAM__API_BASE_URL", tg.base_url.clone()),
         ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", ALICE.to_string()),
         ("ORCHESTRA__TELEGRAM__POLL_TIMEOUT_SECS", "1".to_owned()),
-        ("ORCHESTRA__NODE__LEASE_SECS", "3".to_owned()),
+        // Longer than the other tests' 5 s: a lease that lapses under a loaded machine
+        // would let node B poll beside a live node A, which this test must not see.
+        ("ORCHESTRA__NODE__LEASE_SECS", "8".to_owned()),
         ("DB_CONNECTION_STRING", cs.clone()),
     ];
     // Node A, the real binary, starts first and becomes the poller.
