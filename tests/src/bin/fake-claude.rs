@@ -99,11 +99,9 @@ fn history_file(session: &str) -> PathBuf {
         return found;
     }
     let cwd = std::env::current_dir().unwrap().display().to_string();
-    let slug: String = cwd
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    projects.join(slug).join(name)
+    projects
+        .join(orchestra_claude::project_slug(&cwd))
+        .join(name)
 }
 
 /// The prompts of the conversation so far.

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use orchestra_claude::procfs;
+use orchestra_tests::bin_support::post_ok;
 use orchestra_tests::binary::{ServerProcess, test_binary};
 use orchestra_tests::free_port;
 use orchestra_tests::sse::read_until;
@@ -154,25 +155,19 @@ async fn a_session_of_a_node_killed_with_9_resumes_on_another_once_its_lease_exp
     let a = ServerProcess::start(dir_a.path(), port, &env_ref).await;
     let client = orchestra_tests::auth::client_with_key(orchestra_tests::auth::TEST_ADMIN_KEY);
     let base = format!("http://127.0.0.1:{port}");
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/sessions"))
-        .json(&json!({"workingDirectory": work.path()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = post_ok(
+        &client,
+        &format!("{base}/api/sessions"),
+        &json!({"workingDirectory": work.path()}),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_owned();
-    let t: serde_json::Value = client
-        .post(format!("{base}/api/sessions/{id}/messages"))
-        .json(&json!({"prompt": "one", "wait": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t = post_ok(
+        &client,
+        &format!("{base}/api/sessions/{id}/messages"),
+        &json!({"prompt": "one", "wait": true}),
+    )
+    .await;
     assert_eq!(t["result"], "echo: one (history: 0)", "{t}");
 
     a.kill9().await;

@@ -1,4 +1,6 @@
-//! Approvals in SQL: the repository, its row loader and the atomic claim of due rows.
+//! Approvals in SQL: the repository (requests, lists, decisions, expiry), its row loader and
+//! the atomic claim of due rows; the outbox's SQL is in `outbox.rs`, carrying decisions out
+//! in `acting.rs`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -16,6 +18,9 @@ use crate::models::{ApprovalRow, to_naive};
 use crate::schema::approvals;
 use crate::totals::{TotalsCache, page_total};
 use crate::{Database, DbConn, map_diesel};
+
+mod acting;
+mod outbox;
 
 /// Approvals in SQL.
 #[derive(Debug, Clone)]
@@ -45,7 +50,10 @@ fn filter_key(filter: &ApprovalFilter) -> String {
     )
 }
 
-fn load_approval(conn: &mut DbConn, id: &str) -> Result<Option<ApprovalRequest>, RepositoryError> {
+pub(super) fn load_approval(
+    conn: &mut DbConn,
+    id: &str,
+) -> Result<Option<ApprovalRequest>, RepositoryError> {
     approvals::table
         .find(id)
         .select(ApprovalRow::as_select())
@@ -62,11 +70,11 @@ fn load_approval(conn: &mut DbConn, id: &str) -> Result<Option<ApprovalRequest>,
 /// SQLite's write lock at once (a read-then-write transaction could fail with
 /// SQLITE_BUSY).
 /// When the outbox may take over a delivery whose immediate attempt starts at `t`.
-fn lease_after(t: NaiveDateTime) -> NaiveDateTime {
+pub(super) fn lease_after(t: NaiveDateTime) -> NaiveDateTime {
     t + chrono::Duration::seconds(orchestra_domain::notification::FIRST_ATTEMPT_LEASE_SECS)
 }
 
-fn claim_approvals(
+pub(super) fn claim_approvals(
     conn: &mut DbConn,
     sql: &dyn Fn([&str; 3]) -> String,
     set_at: NaiveDateTime,
@@ -307,39 +315,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         id: ApprovalId,
         reference: &str,
     ) -> Result<(), RepositoryError> {
-        let id = id.to_string();
-        let reference = reference.to_owned();
-        self.db
-            .write("approvals.set_notification_ref", move |conn| {
-                let n = diesel::update(approvals::table.find(&id))
-                    .set((
-                        approvals::notification_ref.eq(reference),
-                        approvals::notify_attempts.eq(0),
-                        approvals::notify_error.eq(None::<String>),
-                        approvals::notify_after.eq(None::<NaiveDateTime>),
-                    ))
-                    .execute(conn)
-                    .map_err(map_diesel)?;
-                if n == 0 {
-                    return Err(RepositoryError::NotFound);
-                }
-                // Sent; or, decided while it was being sent, its update is due now.
-                let due = || {
-                    approvals::table
-                        .filter(approvals::id.eq(&id))
-                        .filter(approvals::notification.eq_any(["pending", "update_pending"]))
-                };
-                diesel::update(due().filter(approvals::status.eq("Pending")))
-                    .set(approvals::notification.eq("sent"))
-                    .execute(conn)
-                    .map_err(map_diesel)?;
-                diesel::update(due().filter(approvals::status.ne("Pending")))
-                    .set(approvals::notification.eq("update_pending"))
-                    .execute(conn)
-                    .map_err(map_diesel)?;
-                Ok(())
-            })
-            .await
+        outbox::set_notification_ref(&self.db, id, reference).await
     }
 
     async fn set_notification_state(
@@ -347,27 +323,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         id: ApprovalId,
         state: orchestra_domain::NotificationState,
     ) -> Result<(), RepositoryError> {
-        let id = id.to_string();
-        self.db
-            .write("approvals.set_notification_state", move |conn| {
-                let row = approvals::table.filter(approvals::id.eq(&id));
-                if state == orchestra_domain::NotificationState::Updated {
-                    diesel::update(row)
-                        .set((
-                            approvals::notification.eq(state.as_str()),
-                            approvals::notify_attempts.eq(0),
-                            approvals::notify_error.eq(None::<String>),
-                        ))
-                        .execute(conn)
-                } else {
-                    diesel::update(row)
-                        .set(approvals::notification.eq(state.as_str()))
-                        .execute(conn)
-                }
-                .map(|_| ())
-                .map_err(map_diesel)
-            })
-            .await
+        outbox::set_notification_state(&self.db, id, state).await
     }
 
     async fn record_notify_failure(
@@ -377,35 +333,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         retry_at: DateTime<Utc>,
         give_up: bool,
     ) -> Result<(), RepositoryError> {
-        let id = id.to_string();
-        let error: String = error.chars().take(500).collect();
-        let retry_at = to_naive(retry_at);
-        self.db
-            .write("approvals.record_notify_failure", move |conn| {
-                let row = approvals::table
-                    .filter(approvals::id.eq(&id))
-                    .filter(approvals::notification.eq_any(["pending", "update_pending"]));
-                diesel::update(row)
-                    .set((
-                        approvals::notify_attempts.eq(approvals::notify_attempts + 1),
-                        approvals::notify_error.eq(Some(error)),
-                        approvals::notify_after.eq(Some(retry_at)),
-                    ))
-                    .execute(conn)
-                    .map_err(map_diesel)?;
-                if give_up {
-                    diesel::update(
-                        approvals::table
-                            .filter(approvals::id.eq(&id))
-                            .filter(approvals::notification.eq("update_pending")),
-                    )
-                    .set(approvals::notification.eq("failed"))
-                    .execute(conn)
-                    .map_err(map_diesel)?;
-                }
-                Ok(())
-            })
-            .await
+        outbox::record_notify_failure(&self.db, id, error, retry_at, give_up).await
     }
 
     async fn claim_due_notifications(
@@ -414,56 +342,18 @@ impl ApprovalRepository for DieselApprovalRepository {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
-        let now = to_naive(now);
-        let lease_until = to_naive(lease_until);
-        self.db
-            .write("approvals.claim_due_notifications", move |conn| {
-                let sql = |p: [&str; 3]| {
-                    format!(
-                        "UPDATE approvals SET notify_after = {0} WHERE notification IN ('pending', 'update_pending') \
-                         AND (notify_after IS NULL OR notify_after <= {1}) \
-                         AND id IN (SELECT id FROM approvals WHERE notification IN ('pending', 'update_pending') \
-                         AND (notify_after IS NULL OR notify_after <= {1}) ORDER BY created_at LIMIT {2}) RETURNING id",
-                        p[0], p[1], p[2]
-                    )
-                };
-                claim_approvals(conn, &sql, lease_until, now, limit)
-            })
-            .await
+        outbox::claim_due_notifications(&self.db, now, lease_until, limit).await
     }
 
     async fn release_first_attempt_leases(
         &self,
         now: DateTime<Utc>,
     ) -> Result<u64, RepositoryError> {
-        let now = to_naive(now);
-        self.db
-            .write("approvals.release_first_attempt_leases", move |conn| {
-                diesel::update(
-                    approvals::table
-                        .filter(approvals::notification.eq_any(["pending", "update_pending"]))
-                        .filter(approvals::notify_attempts.eq(0))
-                        .filter(approvals::notify_after.gt(now)),
-                )
-                .set(approvals::notify_after.eq(Some(now)))
-                .execute(conn)
-                .map(|n| n as u64)
-                .map_err(map_diesel)
-            })
-            .await
+        outbox::release_first_attempt_leases(&self.db, now).await
     }
 
     async fn count_notifications_due(&self) -> Result<u64, RepositoryError> {
-        self.db
-            .run("approvals.count_notifications_due", move |conn| {
-                approvals::table
-                    .filter(approvals::notification.eq_any(["pending", "update_pending"]))
-                    .count()
-                    .get_result::<i64>(conn)
-                    .map(to_count)
-                    .map_err(map_diesel)
-            })
-            .await
+        outbox::count_notifications_due(&self.db).await
     }
 
     async fn count_by_status(&self, status: ApprovalStatus) -> Result<u64, RepositoryError> {
@@ -508,26 +398,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         node: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let id = id.to_string();
-        let node = node.to_owned();
-        let at = to_naive(at);
-        self.db
-            .write("approvals.claim_action", move |conn| {
-                diesel::update(
-                    approvals::table
-                        .filter(approvals::id.eq(&id))
-                        .filter(approvals::acted_on.eq(ActedOn::Due.as_str())),
-                )
-                .set((
-                    approvals::acted_on.eq(ActedOn::Acting.as_str()),
-                    approvals::acted_by.eq(Some(node)),
-                    approvals::acted_at.eq(Some(at)),
-                ))
-                .execute(conn)
-                .map(|n| n == 1)
-                .map_err(map_diesel)
-            })
-            .await
+        acting::claim_action(&self.db, id, node, at).await
     }
 
     async fn finish_action(
@@ -536,24 +407,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         outcome: ActedOn,
         at: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        let id = id.to_string();
-        let at = to_naive(at);
-        self.db
-            .write("approvals.finish_action", move |conn| {
-                diesel::update(
-                    approvals::table
-                        .filter(approvals::id.eq(&id))
-                        .filter(approvals::acted_on.eq(ActedOn::Acting.as_str())),
-                )
-                .set((
-                    approvals::acted_on.eq(outcome.as_str()),
-                    approvals::acted_at.eq(Some(at)),
-                ))
-                .execute(conn)
-                .map(|_| ())
-                .map_err(map_diesel)
-            })
-            .await
+        acting::finish_action(&self.db, id, outcome, at).await
     }
 
     async fn list_unacted(
@@ -561,22 +415,7 @@ impl ApprovalRepository for DieselApprovalRepository {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
-        let before = to_naive(before);
-        self.db
-            .run("approvals.list_unacted", move |conn| {
-                approvals::table
-                    .filter(approvals::acted_on.eq(ActedOn::Due.as_str()))
-                    .filter(approvals::decided_at.lt(before))
-                    .order((approvals::decided_at.asc(), approvals::id.asc()))
-                    .limit(i64::from(limit))
-                    .select(ApprovalRow::as_select())
-                    .load::<ApprovalRow>(conn)
-                    .map_err(map_diesel)?
-                    .into_iter()
-                    .map(ApprovalRequest::try_from)
-                    .collect()
-            })
-            .await
+        acting::list_unacted(&self.db, before, limit).await
     }
 
     async fn abandon_actions(
@@ -586,43 +425,6 @@ impl ApprovalRepository for DieselApprovalRepository {
         at: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
-        let node = node.to_owned();
-        let stale_before = to_naive(stale_before);
-        let at = to_naive(at);
-        self.db
-            .write("approvals.abandon_actions", move |conn| {
-                let ids: Vec<String> = approvals::table
-                    .filter(approvals::acted_on.eq(ActedOn::Acting.as_str()))
-                    .filter(
-                        approvals::acted_by
-                            .eq(&node)
-                            .or(approvals::acted_at.lt(stale_before)),
-                    )
-                    .order(approvals::acted_at.asc())
-                    .limit(i64::from(limit))
-                    .select(approvals::id)
-                    .load(conn)
-                    .map_err(map_diesel)?;
-                let mut out = Vec::new();
-                for id in ids {
-                    // Still acting (compare-and-set): a claim that ended meanwhile is left.
-                    let changed = diesel::update(
-                        approvals::table
-                            .filter(approvals::id.eq(&id))
-                            .filter(approvals::acted_on.eq(ActedOn::Acting.as_str())),
-                    )
-                    .set((
-                        approvals::acted_on.eq(ActedOn::Uncertain.as_str()),
-                        approvals::acted_at.eq(Some(at)),
-                    ))
-                    .execute(conn)
-                    .map_err(map_diesel)?;
-                    if changed == 1 {
-                        out.extend(load_approval(conn, &id)?);
-                    }
-                }
-                Ok(out)
-            })
-            .await
+        acting::abandon_actions(&self.db, node, stale_before, at, limit).await
     }
 }
