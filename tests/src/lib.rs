@@ -38,3 +38,26 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The value of the counter series `series` (a name, with its labels if any, exactly as the
+/// exposition writes them) in a Prometheus text exposition; 0 when absent.
+pub fn counter(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0, |v| {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a count"
+            )]
+            let n = v as u64;
+            n
+        })
+}

@@ -97,6 +97,11 @@ pub const NODE_REQUESTS_FORWARDED_TOTAL: &str = "node_requests_forwarded_total";
 /// Counter: sessions whose lease this node lost to another while their agent ran here (the
 /// agent is stopped here).
 pub const NODE_SESSION_LEASES_LOST_TOTAL: &str = "node_session_leases_lost_total";
+/// Counter: decisions the database announced (PostgreSQL `LISTEN/NOTIFY`, any node's).
+pub const NODE_DECISION_NOTIFICATIONS_TOTAL: &str = "node_decision_notifications_total";
+/// Counter: times the decision listener lost or could not open its connection (decisions
+/// then arrive through the poll until it is back).
+pub const NODE_DECISION_LISTENER_ERRORS_TOTAL: &str = "node_decision_listener_errors_total";
 /// Histogram: turn duration in seconds.
 pub const AGENT_TURN_DURATION_SECONDS: &str = "agent_turn_duration_seconds";
 /// Counter: cost in US dollars reported by the CLI.

@@ -6,6 +6,7 @@
 //! synchronous: every call runs on tokio's blocking pool via [`Database::run`].
 
 mod connection_string;
+mod listen;
 mod migrations;
 mod models;
 mod probe;
@@ -23,6 +24,7 @@ use orchestra_application::metrics_names as m;
 use orchestra_application::ports::RepositoryError;
 
 pub use connection_string::{Backend, ConnectionStringError, DatabaseTarget};
+pub use listen::{DECISIONS_CHANNEL, DecisionListener};
 pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
 pub use repositories::{
@@ -231,6 +233,11 @@ impl Database {
             reason: err.to_string(),
         })?;
         Ok(db)
+    }
+
+    /// What it connects to (the connection string stays hidden in it).
+    pub fn target(&self) -> &DatabaseTarget {
+        &self.target
     }
 
     /// The backend.

@@ -41,6 +41,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-02-000007_decision_acted_on"),
     migration_sql!("2026-12-03-000001_transcript_parts"),
     migration_sql!("2026-12-03-000002_leases"),
+    migration_sql!("2026-12-04-000001_decision_notify"),
 ];
 
 /// One migration and whether it is applied.

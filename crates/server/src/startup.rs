@@ -11,7 +11,7 @@ use anyhow::Context;
 use orchestra_api::auth::AuthMode;
 use orchestra_api::{AppState, ApprovalHandlers, ServiceInfo, SessionHandlers};
 use orchestra_application::approvals::{
-    ApprovalDeps, ApprovalEvents, CancelApprovalHandler, CancelTestApprovalsHandler,
+    ApprovalDeps, ApprovalEvent, ApprovalEvents, CancelApprovalHandler, CancelTestApprovalsHandler,
     CreateTestApprovalHandler, DecideApprovalHandler, ExpireApprovalsHandler, GetApprovalHandler,
     ListApprovalsHandler, NotificationDispatcher, RequestApprovalHandler,
 };
@@ -33,9 +33,10 @@ use orchestra_application::sessions::{
 };
 use orchestra_claude::{ClaudeRuntime, ClaudeTranscriptFiles};
 use orchestra_db::{
-    Database, DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
-    DieselChannelStateRepository, DieselDatabaseProbe, DieselLeaseRepository,
-    DieselSessionRepository, DieselTranscriptRepository, DieselTurnRepository,
+    Database, DecisionListener, DieselApiKeyRepository, DieselApprovalRepository,
+    DieselAuditRepository, DieselChannelStateRepository, DieselDatabaseProbe,
+    DieselLeaseRepository, DieselSessionRepository, DieselTranscriptRepository,
+    DieselTurnRepository,
 };
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
 use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier};
@@ -66,6 +67,8 @@ pub struct Application {
     sse: orchestra_api::sse_limits::SseLimits,
     /// This node's leases, released at a graceful stop (the other nodes take over at once).
     leases: NodeLeases,
+    /// PostgreSQL's announcements of decisions (any node's); `None` on SQLite.
+    decision_listener: Option<DecisionListener>,
 }
 
 impl std::fmt::Debug for Application {
@@ -394,6 +397,15 @@ impl Application {
             background::spawn_lease_heartbeat(sessions.heartbeat.clone(), shutdown.clone()),
             background::spawn_metrics_upkeep(metrics, shutdown.clone()),
         ];
+        // Decisions made on any node reach the agents waiting here at once (the feed's
+        // database poll stays as the fallback).
+        let decision_listener = {
+            let events = events.clone();
+            DecisionListener::start(&database, move |id| {
+                events.publish(ApprovalEvent::DecidedInDatabase(id));
+            })
+            .context("cannot start the decision listener thread")?
+        };
         if let (Some(updates), TelegramMode::Polling) = (telegram_updates, settings.telegram.mode) {
             background.push(tokio::spawn(updates.run_polling(shutdown.receiver())));
         }
@@ -493,6 +505,7 @@ impl Application {
             api_keys: keys_repo,
             sse,
             leases,
+            decision_listener,
         })
     }
 
@@ -559,6 +572,9 @@ impl Application {
             let _ = task.await;
         }
         self.leases.release_all().await;
+        if let Some(listener) = &self.decision_listener {
+            listener.stop();
+        }
         tracing::info!("Orchestra stopped");
         result
             .context("server task failed")?

@@ -12,7 +12,7 @@ use orchestra_tests::bin_support::post_ok;
 use orchestra_tests::binary::{ServerProcess, test_binary};
 use orchestra_tests::free_port;
 use orchestra_tests::sse::read_until;
-use orchestra_tests::{Backend, TestApp, TestAppOptions};
+use orchestra_tests::{Backend, TestApp, TestAppOptions, counter};
 use serde_json::json;
 
 use crate::escalation::{tool_log, wait_for_pending};
@@ -107,6 +107,15 @@ async fn a_session_runs_on_one_node_takes_requests_and_decisions_from_any_and_mo
         [r#"ran Bash {"command":"echo hi"}"#],
         "the tool ran once, on node A"
     );
+    // It came announced by the database (LISTEN/NOTIFY), not only through the poll.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counter(&a.metrics_text().await, "node_decision_notifications_total") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "node A never heard of the decision from PostgreSQL"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Node A stops gracefully: node B takes the session over at once, with its history
     // (node B's HOME never saw it: the transcript comes from the database).

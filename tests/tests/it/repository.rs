@@ -14,7 +14,7 @@ use orchestra_application::testing::{
     InMemoryTranscriptRepository,
 };
 use orchestra_db::{
-    Database, DatabaseTarget, DieselApprovalRepository, DieselAuditRepository,
+    Database, DatabaseTarget, DecisionListener, DieselApprovalRepository, DieselAuditRepository,
     DieselLeaseRepository, DieselSessionRepository, DieselTranscriptRepository, Migrations,
     PoolSettings,
 };
@@ -33,6 +33,7 @@ struct Repos {
     sessions: Arc<dyn SessionRepository>,
     transcripts: Arc<dyn TranscriptRepository>,
     leases: Arc<dyn LeaseRepository>,
+    db: Option<Database>,
     _store: Option<TestStore>,
 }
 
@@ -44,6 +45,7 @@ async fn repos(backend: Option<Backend>) -> Repos {
             sessions: Arc::new(InMemorySessionRepository::default()),
             transcripts: Arc::new(InMemoryTranscriptRepository::default()),
             leases: Arc::new(InMemoryLeaseRepository::default()),
+            db: None,
             _store: None,
         };
     };
@@ -69,7 +71,8 @@ async fn repos(backend: Option<Backend>) -> Repos {
         audit: Some(Arc::new(DieselAuditRepository::new(db.clone()))),
         sessions: Arc::new(DieselSessionRepository::new(db.clone())),
         transcripts: Arc::new(DieselTranscriptRepository::new(db.clone())),
-        leases: Arc::new(DieselLeaseRepository::new(db)),
+        leases: Arc::new(DieselLeaseRepository::new(db.clone())),
+        db: Some(db),
         _store: Some(store),
     }
 }
@@ -864,4 +867,128 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_released(r: Repos) {
         told.insert(racer.await.unwrap());
     }
     assert_eq!(told.len(), 1, "one holder: {told:?}");
+}
+
+/// Decides a new approval (the probe that LISTEN is on, and the end marker).
+async fn decide_new(r: &Repos) -> ApprovalId {
+    let a = approval("probe", ApprovalKind::Live, 0, 600);
+    r.approvals.insert(&a).await.unwrap();
+    let out = r
+        .approvals
+        .decide(a.id(), &decision(DecisionOutcome::Rejected, "api", 1), None)
+        .await
+        .unwrap();
+    assert!(matches!(out, DecideOutcome::Decided(_)), "{out:?}");
+    a.id()
+}
+
+// Decisions reach other nodes at once (issue 10 point 4): PostgreSQL announces every
+// approval that leaves Pending, whatever wrote it, once; nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_announces_each_approval_that_leaves_pending_once() {
+    let r = repos(Some(Backend::Postgres)).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = DecisionListener::start(r.db.as_ref().unwrap(), move |id| {
+        let _ = tx.send(id);
+    })
+    .unwrap()
+    .expect("a listener on PostgreSQL");
+    // The listener connects on its own thread: decide probes until one is heard.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let probe = decide_new(&r).await;
+        if let Ok(Some(heard)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await
+        {
+            assert_eq!(heard, probe);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "LISTEN never heard a decision"
+        );
+    }
+    while rx.try_recv().is_ok() {}
+
+    let approved = approval("s", ApprovalKind::Live, 0, 600);
+    let expiring = approval("s", ApprovalKind::Live, 0, 100);
+    let pending = approval("s", ApprovalKind::Live, 0, 600);
+    for a in [&approved, &expiring, &pending] {
+        r.approvals.insert(a).await.unwrap();
+    }
+    r.approvals
+        .decide(
+            approved.id(),
+            &decision(DecisionOutcome::Approved, "api", 10),
+            None,
+        )
+        .await
+        .unwrap();
+    // A second decision changes nothing and announces nothing.
+    let again = r
+        .approvals
+        .decide(
+            approved.id(),
+            &decision(DecisionOutcome::Rejected, "api", 11),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, DecideOutcome::NotPending(_)), "{again:?}");
+    assert_eq!(
+        r.approvals
+            .expire_due(t(200), t(200), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Other writes to a decided row (the outbox, acting on it) announce nothing.
+    assert!(
+        r.approvals
+            .claim_action(approved.id(), "node", t(20))
+            .await
+            .unwrap()
+    );
+    r.approvals
+        .finish_action(approved.id(), ActedOn::Done, t(21))
+        .await
+        .unwrap();
+    let end = decide_new(&r).await;
+
+    let mut heard = Vec::new();
+    loop {
+        let id = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the end marker is announced")
+            .unwrap();
+        if id == end {
+            break;
+        }
+        heard.push(id);
+    }
+    assert_eq!(
+        heard,
+        [approved.id(), expiring.id()],
+        "the pending one stays unannounced"
+    );
+    listener.stop();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !listener.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listener thread did not stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_needs_no_decision_listener() {
+    let r = repos(Some(Backend::Sqlite)).await;
+    assert!(
+        DecisionListener::start(r.db.as_ref().unwrap(), |_| {})
+            .unwrap()
+            .is_none()
+    );
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use orchestra_claude::procfs;
 use orchestra_tests::sse::read_until;
-use orchestra_tests::{Backend, TestApp, TestAppOptions};
+use orchestra_tests::{Backend, TestApp, TestAppOptions, counter};
 use serde_json::json;
 
 use crate::escalation::{tool_log, wait_for_pending};
@@ -23,22 +23,6 @@ async fn app(backend: Backend, home: &std::path::Path, extra: &[(&str, &str)]) -
 /// The node's live CLI processes.
 fn clis(app: &TestApp) -> usize {
     procfs::scan(&app.settings.claude.node_id).len()
-}
-
-/// The value of the counter line that starts with `series`, 0 when absent.
-fn counter(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| {
-            #[expect(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                reason = "a count"
-            )]
-            let n = v as u64;
-            n
-        })
 }
 
 async fn an_idle_session_is_suspended_and_the_next_message_resumes_it(backend: Backend) {

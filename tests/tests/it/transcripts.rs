@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use orchestra_tests::mock_anthropic::MockAnthropic;
-use orchestra_tests::{Backend, TestApp, TestAppOptions};
+use orchestra_tests::{Backend, TestApp, TestAppOptions, counter};
 use serde_json::json;
 
 /// Where the CLI keeps the session's conversation under `home`.
@@ -18,21 +18,13 @@ async fn transcript_path(app: &TestApp, home: &Path, id: &str) -> PathBuf {
         .join(format!("{id}.jsonl"))
 }
 
-/// A counter's value in the exposition (0 when absent).
-fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Waits until some transcript bytes were stored.
 async fn stored_some(app: &TestApp) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while counter(
         &app.metrics_text().await,
         "agent_transcript_bytes_stored_total",
-    ) == 0.0
+    ) == 0
     {
         assert!(
             std::time::Instant::now() < deadline,
@@ -96,7 +88,7 @@ async fn a_session_resumes_on_another_node_from_the_stored_transcript(backend: B
     assert!(transcript_path(&b, home_b.path(), &id).await.is_file());
     assert_eq!(
         counter(&b.metrics_text().await, "agent_transcript_restores_total"),
-        1.0
+        1
     );
     b.shutdown().await;
     drop(store);

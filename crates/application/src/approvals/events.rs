@@ -1,6 +1,6 @@
 //! The in-process bus of approval events (opened, decided) that waiters subscribe to.
 
-use orchestra_domain::ApprovalRequest;
+use orchestra_domain::{ApprovalId, ApprovalRequest};
 use tokio::sync::broadcast;
 
 /// Something happened to an approval in this process.
@@ -10,6 +10,9 @@ pub enum ApprovalEvent {
     Opened(ApprovalRequest),
     /// An approval left Pending (approved, rejected, expired or cancelled).
     Decided(ApprovalRequest),
+    /// An approval left Pending, by another node or this one, as the database announced it
+    /// (PostgreSQL's `LISTEN/NOTIFY`): only its id; waiters read it.
+    DecidedInDatabase(ApprovalId),
 }
 
 /// In-process fan-out of approval events: the agent runtime waits on decisions here.

@@ -254,6 +254,13 @@ impl Escalation {
         }
     }
 
+    /// Whether a live prompt here waits for `id`.
+    fn is_waiting(&self, id: ApprovalId) -> bool {
+        self.sessions()
+            .values()
+            .any(|s| s.pending.contains_key(&id))
+    }
+
     /// The approvals live prompts wait for, by session.
     fn waiting(&self) -> Vec<ApprovalId> {
         self.sessions()
