@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::escalation::{tool_log, wait_for_pending};
 
-fn node_options(home: &Path, node: &str) -> TestAppOptions {
+pub(crate) fn node_options(home: &Path, node: &str) -> TestAppOptions {
     TestAppOptions::default()
         .fake_cli(home)
         .with("ORCHESTRA__CLAUDE__NODE_ID", node)
@@ -25,12 +25,12 @@ fn node_options(home: &Path, node: &str) -> TestAppOptions {
 }
 
 /// A node id no other test uses (agents are found, and orphans reaped, by node id).
-fn unique(name: &str) -> String {
+pub(crate) fn unique(name: &str) -> String {
     format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 /// A node listening on a port chosen here, so that its `node.advertise_url` is right.
-async fn node_at(home: &Path, node: &str, db: Option<&str>) -> TestApp {
+pub(crate) async fn node_at(home: &Path, node: &str, db: Option<&str>) -> TestApp {
     let port = free_port();
     let mut options = node_options(home, node)
         .with("ORCHESTRA__SERVER__PORT", port.to_string())

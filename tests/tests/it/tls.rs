@@ -18,7 +18,7 @@ fn openssl(args: &[&str]) {
 
 /// A CA (its PEM is what clients trust) and a server certificate for localhost it signed:
 /// returns (ca, cert, key) paths.
-fn make_cert(dir: &Path, name: &str) -> (String, String, String) {
+pub(crate) fn make_cert(dir: &Path, name: &str) -> (String, String, String) {
     let p = |ext: &str| dir.join(format!("{name}.{ext}")).display().to_string();
     let (ca, ca_key, cert, key, csr, ext) =
         (p("ca"), p("ca-key"), p("crt"), p("key"), p("csr"), p("ext"));
