@@ -88,6 +88,14 @@ pub const AGENT_TRANSCRIPT_BYTES_STORED_TOTAL: &str = "agent_transcript_bytes_st
 pub const AGENT_TRANSCRIPT_RESTORES_TOTAL: &str = "agent_transcript_restores_total";
 /// Counter: transcript captures or restores that failed (label `op`: `capture`, `restore`).
 pub const AGENT_TRANSCRIPT_FAILURES_TOTAL: &str = "agent_transcript_failures_total";
+/// Counter: suspended sessions' last turns of events stored in the database (their SSE
+/// replay survives eviction, a restart and a move to another node).
+pub const AGENT_EVENT_TAILS_STORED_TOTAL: &str = "agent_event_tails_stored_total";
+/// Counter: event logs started again from a stored last turn.
+pub const AGENT_EVENT_TAIL_RESTORES_TOTAL: &str = "agent_event_tail_restores_total";
+/// Counter: stored last turns that could not be stored, read or used (label `op`: `store`,
+/// `restore`, `delete`); the replay then starts empty.
+pub const AGENT_EVENT_TAIL_FAILURES_TOTAL: &str = "agent_event_tail_failures_total";
 /// Counter: requests refused here because another live node runs the session (409
 /// `session_owned_elsewhere`).
 pub const NODE_SESSION_LEASE_REFUSALS_TOTAL: &str = "node_session_lease_refusals_total";

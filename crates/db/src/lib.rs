@@ -29,8 +29,8 @@ pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
 pub use repositories::{
     DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
-    DieselChannelStateRepository, DieselLeaseRepository, DieselSessionRepository,
-    DieselTranscriptRepository, DieselTurnRepository,
+    DieselChannelStateRepository, DieselEventTailRepository, DieselLeaseRepository,
+    DieselSessionRepository, DieselTranscriptRepository, DieselTurnRepository,
 };
 pub use totals::TOTAL_TTL;
 

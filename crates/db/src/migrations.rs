@@ -42,6 +42,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-03-000001_transcript_parts"),
     migration_sql!("2026-12-03-000002_leases"),
     migration_sql!("2026-12-04-000001_decision_notify"),
+    migration_sql!("2026-12-04-000002_session_event_tails"),
 ];
 
 /// One migration and whether it is applied.

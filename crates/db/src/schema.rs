@@ -138,7 +138,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    session_event_tails (session_id) {
+        session_id -> Text,
+        next_seq -> BigInt,
+        raw_len -> BigInt,
+        data -> Binary,
+        stored_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(turns -> sessions (session_id));
+diesel::joinable!(session_event_tails -> sessions (session_id));
 diesel::joinable!(transcript_parts -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     sessions,
@@ -148,5 +159,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_events,
     transcript_parts,
+    session_event_tails,
     leases
 );

@@ -35,8 +35,8 @@ use orchestra_claude::{ClaudeRuntime, ClaudeTranscriptFiles};
 use orchestra_db::{
     Database, DecisionListener, DieselApiKeyRepository, DieselApprovalRepository,
     DieselAuditRepository, DieselChannelStateRepository, DieselDatabaseProbe,
-    DieselLeaseRepository, DieselSessionRepository, DieselTranscriptRepository,
-    DieselTurnRepository,
+    DieselEventTailRepository, DieselLeaseRepository, DieselSessionRepository,
+    DieselTranscriptRepository, DieselTurnRepository,
 };
 use orchestra_domain::approval::ApprovalTimeoutPolicy;
 use orchestra_resilience::{BreakerSettings, CircuitBreakerNotifier};
@@ -241,7 +241,8 @@ impl Application {
         );
         let mut session_deps = session_deps
             .with_audit(audit.clone())
-            .with_leases(leases.clone());
+            .with_leases(leases.clone())
+            .with_event_tails(Arc::new(DieselEventTailRepository::new(database.clone())));
         if c.store_transcripts {
             session_deps = session_deps.with_transcripts(TranscriptSync::new(
                 Arc::new(transcript_files),

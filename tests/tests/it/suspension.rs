@@ -207,7 +207,99 @@ async fn a_decision_for_a_suspended_session_resumes_it_and_runs_the_call_once(ba
     app.shutdown().await;
 }
 
+async fn the_last_turn_replays_after_a_suspension_and_a_restart(backend: Backend) {
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let extra = [
+        ("ORCHESTRA__CLAUDE__IDLE_SUSPEND_SECS", "1"),
+        ("ORCHESTRA__CLAUDE__HEALTH_CHECK_INTERVAL_SECS", "1"),
+    ];
+    let first = app(backend, home.path(), &extra).await;
+    let id = first.create_session(work.path(), json!({})).await;
+    let (_, t) = first.turn(&id, "one").await;
+    let events_url = format!("/api/sessions/{id}/events");
+    first
+        .wait_for_json(
+            &format!("/api/sessions/{id}"),
+            Duration::from_secs(20),
+            |s| s["suspended"] == true,
+        )
+        .await;
+    // What a watcher saw of the turn, up to the suspension.
+    let seen = read_until(
+        &first.client,
+        &first.url(&events_url),
+        None,
+        Duration::from_secs(10),
+        |e| e.event == "agent_suspended",
+    )
+    .await;
+    assert_eq!(
+        seen[0].event, "turn_started",
+        "the replay starts at the last turn"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| e.event == "turn_finished" && e.data["data"]["turnId"] == t["id"]),
+        "{seen:?}"
+    );
+    let store = first.shutdown_keep_store().await;
+
+    // A restarted node has no log in memory: it replays the stored one, the same events
+    // with the same ids.
+    let mut options = TestAppOptions::default()
+        .fake_cli(home.path())
+        .with("DB_CONNECTION_STRING", store.connection_string());
+    for (k, v) in extra {
+        options = options.with(k, v);
+    }
+    let second = TestApp::spawn_with(backend, options).await;
+    let replayed = read_until(
+        &second.client,
+        &second.url(&events_url),
+        None,
+        Duration::from_secs(10),
+        |e| e.event == "agent_suspended",
+    )
+    .await;
+    let view = |events: &[orchestra_tests::sse::SseEvent]| -> Vec<(Option<u64>, String, serde_json::Value)> {
+        events
+            .iter()
+            .map(|e| (e.id, e.event.clone(), e.data.clone()))
+            .collect()
+    };
+    assert_eq!(view(&replayed), view(&seen));
+    assert_eq!(
+        counter(
+            &second.metrics_text().await,
+            "agent_event_tail_restores_total"
+        ),
+        1
+    );
+    // The session goes on; its new events follow the stored ones, with no gap.
+    let last = seen.last().unwrap().id.unwrap();
+    let (status, t) = second.turn(&id, "two").await;
+    assert_eq!(
+        (status, t["result"].as_str()),
+        (200, Some("echo: two (history: 1)")),
+        "{t}"
+    );
+    let after = read_until(
+        &second.client,
+        &second.url(&events_url),
+        Some(last),
+        Duration::from_secs(10),
+        |e| e.event == "turn_finished",
+    )
+    .await;
+    assert_eq!(after[0].id, Some(last + 1), "{after:?}");
+    assert!(after.iter().all(|e| e.event != "gap"), "{after:?}");
+    second.shutdown().await;
+    drop(store);
+}
+
 both_backends!(
+    the_last_turn_replays_after_a_suspension_and_a_restart,
     an_idle_session_is_suspended_and_the_next_message_resumes_it,
     a_full_node_serves_every_session_in_turn,
     a_decision_for_a_suspended_session_resumes_it_and_runs_the_call_once,

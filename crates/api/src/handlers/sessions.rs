@@ -307,7 +307,7 @@ pub async fn events(
             message,
         )
     })?;
-    let log = state.sessions.commands.live.event_log(id);
+    let log = state.sessions.commands.live.event_log(id).await;
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

@@ -4,6 +4,7 @@
 mod audit;
 mod clock;
 mod database;
+mod event_tails;
 mod keys;
 mod leases;
 mod notifier;
@@ -14,6 +15,7 @@ mod transcripts;
 pub use audit::AuditRepository;
 pub use clock::{Clock, SystemClock};
 pub use database::{DatabaseProbe, DatabaseStatus};
+pub use event_tails::{EventTailRepository, StoredTail};
 pub use keys::ApiKeyRepository;
 pub use leases::{LeaseHolder, LeaseRepository};
 pub use notifier::{

@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use orchestra_domain::{AgentSession, SessionId, SessionStatus, TransitionError};
 
-use super::event_log::SessionEvent;
+use super::event_log::{EventLog, SessionEvent};
 use super::event_logs::EventLogs;
 use super::registry::LiveRegistry;
 use super::settings::SessionSettings;
 use crate::error::{AppError, ConflictKind};
 use crate::escalation::Escalation;
 use crate::metrics_names as m;
-use crate::ports::{AgentRuntime, Clock, RepositoryError, SessionRepository, TurnRepository};
+use crate::ports::{
+    AgentRuntime, Clock, EventTailRepository, RepositoryError, SessionRepository, TurnRepository,
+};
 
 /// The session handlers' dependencies. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -41,6 +43,9 @@ pub struct SessionDeps {
     /// This node's leases: an agent starts here only with its session's lease (none: one
     /// node, no leases; the unit tests).
     pub leases: Option<crate::leases::NodeLeases>,
+    /// Keeps a suspended session's last turn of events in the database (none: in memory
+    /// only, lost with the log).
+    pub event_tails: Option<Arc<dyn EventTailRepository>>,
     /// The runtime long-lived tasks (pumps, continuations, parking) run on, not the HTTP
     /// worker that happened to start them.
     rt: Option<tokio::runtime::Handle>,
@@ -68,6 +73,7 @@ impl SessionDeps {
             audit: None,
             transcripts: None,
             leases: None,
+            event_tails: None,
             rt: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -86,6 +92,13 @@ impl SessionDeps {
         self
     }
 
+    /// With suspended sessions' last turns of events kept in the database.
+    #[must_use]
+    pub fn with_event_tails(mut self, tails: Arc<dyn EventTailRepository>) -> Self {
+        self.event_tails = Some(tails);
+        self
+    }
+
     /// With agent transcripts kept in the database.
     #[must_use]
     pub fn with_transcripts(mut self, transcripts: super::TranscriptSync) -> Self {
@@ -96,13 +109,80 @@ impl SessionDeps {
     /// The session's process is gone from this node: its transcript's last lines are
     /// stored, then its lease is released, in that order (once the lease is free another
     /// node may resume the session and append to the stored copy).
+    /// A suspension first logs `agent_suspended` and stores the log's last turn, so that
+    /// whichever node runs the session next replays it.
     pub(crate) async fn hand_over(&self, id: SessionId, live: &super::live::Live) {
-        let lost = live.state().lease_lost;
+        let (lost, suspended_for) = {
+            let st = live.state();
+            (st.lease_lost, st.suspended_for)
+        };
+        if let Some(reason) = suspended_for {
+            // Its log keeps the last turn for replay, not the whole history.
+            let log = self.logs.get(id);
+            log.keep_last_turn();
+            log.append(self.clock.now(), SessionEvent::AgentSuspended { reason });
+            if !lost {
+                self.store_log_tail(id, &log).await;
+            }
+        }
         if let Some(t) = self.transcripts.as_ref().filter(|_| !lost) {
             t.capture(id, &live.working_directory).await;
         }
         if let Some(leases) = &self.leases {
             leases.release_session(id).await;
+        }
+    }
+
+    async fn store_log_tail(&self, id: SessionId, log: &EventLog) {
+        let Some(repo) = &self.event_tails else {
+            return;
+        };
+        match repo.save(id, log.tail(), self.clock.now()).await {
+            Ok(()) => metrics::counter!(m::AGENT_EVENT_TAILS_STORED_TOTAL).increment(1),
+            Err(err) => {
+                metrics::counter!(m::AGENT_EVENT_TAIL_FAILURES_TOTAL, "op" => "store").increment(1);
+                tracing::warn!(session.id = %id, error = %err, "could not store the suspended session's last turn of events; its replay is lost once its log is evicted");
+            }
+        }
+    }
+
+    /// The session's event log; when this node has none, the one its last suspension
+    /// stored (here or on another node), so the replay of its last turn goes on and event
+    /// ids keep increasing.
+    pub(crate) async fn restored_log(&self, id: SessionId) -> Arc<EventLog> {
+        if let Some(log) = self.logs.existing(id) {
+            log.touch();
+            return log;
+        }
+        let Some(repo) = &self.event_tails else {
+            return self.logs.get(id);
+        };
+        let failed = |why: &dyn std::fmt::Display| {
+            metrics::counter!(m::AGENT_EVENT_TAIL_FAILURES_TOTAL, "op" => "restore").increment(1);
+            tracing::warn!(session.id = %id, error = %why, "could not restore the session's last turn of events; its replay starts empty");
+        };
+        match repo.load(id).await {
+            Ok(Some(tail)) => match EventLog::restored(id, self.logs.bounds(), &tail) {
+                Ok(log) => {
+                    metrics::counter!(m::AGENT_EVENT_TAIL_RESTORES_TOTAL).increment(1);
+                    return self.logs.insert_if_absent(id, log);
+                }
+                Err(why) => failed(&why),
+            },
+            Ok(None) => {}
+            Err(err) => failed(&err),
+        }
+        self.logs.get(id)
+    }
+
+    /// Drops a closed session's log, here and in the database.
+    pub(crate) async fn drop_log(&self, id: SessionId) {
+        self.logs.remove(id);
+        if let Some(repo) = &self.event_tails
+            && let Err(err) = repo.delete(id).await
+        {
+            metrics::counter!(m::AGENT_EVENT_TAIL_FAILURES_TOTAL, "op" => "delete").increment(1);
+            tracing::warn!(session.id = %id, error = %err, "could not delete the closed session's stored events");
         }
     }
 

@@ -149,6 +149,7 @@ pub(crate) fn approx_bytes(event: &SessionEvent) -> usize {
             SessionEvent::TurnFinished { error, .. } => error.as_ref().map_or(0, String::len),
             SessionEvent::ApprovalRequested { tool_name, .. } => tool_name.len(),
             SessionEvent::StatusChanged { reason, .. } => reason.as_ref().map_or(0, String::len),
+            SessionEvent::Restored { kind, data } => kind.len() + json_bytes(data),
             SessionEvent::TurnStarted { .. }
             | SessionEvent::ApprovalDecided { .. }
             | SessionEvent::AgentSuspended { .. }

@@ -14,6 +14,8 @@ use orchestra_domain::{SessionId, SessionStatus, TurnId, TurnStatus};
 use tokio::sync::broadcast;
 
 use super::event_bounds::{approx_bytes, cut_payloads};
+
+mod tail;
 use crate::metrics_names as m;
 use crate::ports::AgentEvent;
 
@@ -67,12 +69,21 @@ pub enum SessionEvent {
         /// Why.
         reason: Option<String>,
     },
+    /// An event of a suspended session's last turn, read back from the database in its
+    /// wire form (the log was evicted, the node restarted, or another node ran it).
+    Restored {
+        /// Its SSE event name.
+        kind: String,
+        /// Its `data`.
+        data: serde_json::Value,
+    },
 }
 
 impl SessionEvent {
     /// The SSE event name.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
         match self {
+            Self::Restored { kind, .. } => kind,
             Self::Agent(e) => e.kind(),
             Self::TurnStarted { .. } => "turn_started",
             Self::TurnFinished { .. } => "turn_finished",

@@ -56,6 +56,18 @@ impl EventLogs {
         log
     }
 
+    /// Puts `log` in as the session's log unless it has one by now; returns the one it has.
+    pub(crate) fn insert_if_absent(&self, id: SessionId, log: EventLog) -> Arc<EventLog> {
+        let log = Arc::clone(self.map().entry(id).or_insert_with(|| Arc::new(log)));
+        log.touch();
+        log
+    }
+
+    /// The bounds each log keeps to.
+    pub(crate) fn bounds(&self) -> LogBounds {
+        self.bounds
+    }
+
     /// The session's log if it has one.
     pub fn existing(&self, id: SessionId) -> Option<Arc<EventLog>> {
         self.map().get(&id).cloned()

@@ -115,7 +115,7 @@ impl Lifecycle {
         let session = d.transition(id, |s| step.apply(s, now)).await?;
         d.log_status(id, step.status(), None);
         if step == Step::Close {
-            d.logs.remove(id);
+            d.drop_log(id).await;
             d.registry.forget(id);
             if let Some(esc) = &d.escalation {
                 esc.forget(id);

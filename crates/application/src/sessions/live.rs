@@ -39,6 +39,9 @@ pub(crate) struct LiveState {
     /// Orchestra is suspending the idle process (the session stays Active; a message that
     /// meets this waits for the stop and starts a new process).
     pub suspending: bool,
+    /// Why it is suspended (`idle`, `evicted`, `shutdown`): the stop's hand-over logs it and
+    /// stores the log's last turn before the lease is released.
+    pub suspended_for: Option<&'static str>,
     /// Another node took the session's lease: the process is stopped without storing its
     /// transcript.
     pub lease_lost: bool,
@@ -57,6 +60,7 @@ impl LiveState {
             turn_tool_results: HashSet::new(),
             stopping: false,
             suspending: false,
+            suspended_for: None,
             lease_lost: false,
             stop_outcome: None,
         }

@@ -41,8 +41,12 @@ impl Supervisor {
         if let Some(leases) = &self.deps.leases {
             leases.take_session(id).await?;
         }
-        if resume && let Some(t) = &self.deps.transcripts {
-            t.restore_for_resume(id, &spec.working_directory).await;
+        if resume {
+            if let Some(t) = &self.deps.transcripts {
+                t.restore_for_resume(id, &spec.working_directory).await;
+            }
+            // Its events go on from the last turn its last suspension stored.
+            self.deps.restored_log(id).await;
         }
         let launch = AgentLaunch {
             session: spec.clone(),

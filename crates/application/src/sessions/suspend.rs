@@ -79,7 +79,7 @@ impl Suspender {
 
     /// Marks `live` as being suspended if it is idle: from here on a message waits for the
     /// stop and starts a new process instead of using this one.
-    fn claim(&self, id: SessionId, live: &Live) -> bool {
+    fn claim(&self, id: SessionId, live: &Live, why: SuspendReason) -> bool {
         let waiting = self.waits_on_human(id);
         let mut st = live.state();
         if st.stopping || !matches!(st.slot, Slot::Idle) || waiting {
@@ -87,6 +87,7 @@ impl Suspender {
         }
         st.begin_stop(TurnStatus::Interrupted, "suspended");
         st.suspending = true;
+        st.suspended_for = Some(why.label());
         true
     }
 
@@ -98,24 +99,17 @@ impl Suspender {
             .registry
             .get(id)
             .is_some_and(|l| Arc::ptr_eq(&l, live));
-        if !current || !self.claim(id, live) {
+        if !current || !self.claim(id, live, why) {
             return false;
         }
         let idle_secs = live.state().last_activity.elapsed().as_secs();
+        // Counted once claimed (the stop cannot fail): the session shows suspended as soon as
+        // its process leaves the registry, before the hand-over's writes.
+        metrics::counter!(m::AGENT_SESSIONS_SUSPENDED_TOTAL, "reason" => why.label()).increment(1);
         self.supervisor
             .stop(id, TurnStatus::Interrupted, why.text())
             .await;
-        metrics::counter!(m::AGENT_SESSIONS_SUSPENDED_TOTAL, "reason" => why.label()).increment(1);
-        // Its log keeps the last turn for replay, not the whole history.
-        if let Some(log) = self.deps.logs.existing(id) {
-            log.keep_last_turn();
-        }
-        self.deps.log(
-            id,
-            SessionEvent::AgentSuspended {
-                reason: why.label(),
-            },
-        );
+        // The stop's hand-over logged `agent_suspended` and stored the log's last turn.
         tracing::info!(session.id = %id, reason = why.label(), idle_secs, "session suspended (its process stopped; it stays Active)");
         true
     }

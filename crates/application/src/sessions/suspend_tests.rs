@@ -32,9 +32,9 @@ impl Fixture {
             .unwrap();
     }
 
-    fn kinds(&self, id: SessionId) -> Vec<&'static str> {
+    fn kinds(&self, id: SessionId) -> Vec<String> {
         let (events, _) = self.deps.logs.get(id).since(0);
-        events.iter().map(|e| e.event.kind()).collect()
+        events.iter().map(|e| e.event.kind().to_owned()).collect()
     }
 }
 
@@ -52,7 +52,7 @@ async fn an_idle_process_is_suspended_and_the_next_message_resumes_it() {
         SessionStatus::Active,
         "it stays Active"
     );
-    assert!(f.kinds(s.id()).contains(&"agent_suspended"));
+    assert!(f.kinds(s.id()).iter().any(|k| k == "agent_suspended"));
     assert_eq!(
         f.deps.registry.lifecycle_entries(),
         0,
@@ -135,13 +135,21 @@ async fn a_suspended_sessions_log_keeps_only_its_last_turn() {
     let before = f.deps.logs.get(s.id()).held().0;
     assert_eq!(f.commands.health.run().await.suspended, 1);
     let kinds = f.kinds(s.id());
-    assert_eq!(kinds.first(), Some(&"turn_started"), "{kinds:?}");
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("turn_started"),
+        "{kinds:?}"
+    );
     assert_eq!(
         kinds.iter().filter(|k| **k == "turn_started").count(),
         1,
         "{kinds:?}"
     );
-    assert_eq!(kinds.last(), Some(&"agent_suspended"), "{kinds:?}");
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("agent_suspended"),
+        "{kinds:?}"
+    );
     assert!(f.deps.logs.get(s.id()).held().0 < before);
 }
 

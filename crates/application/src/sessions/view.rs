@@ -59,9 +59,10 @@ impl LiveSessions {
         self.deps.ensure_not_elsewhere(id).await
     }
 
-    /// The session's event log (created on first use).
-    pub fn event_log(&self, id: SessionId) -> Arc<EventLog> {
-        self.deps.logs.get(id)
+    /// The session's event log (created on first use; started from the last turn its last
+    /// suspension stored when this node has none).
+    pub async fn event_log(&self, id: SessionId) -> Arc<EventLog> {
+        self.deps.restored_log(id).await
     }
 
     /// Live processes now.

@@ -334,12 +334,14 @@ impl TurnRepository for InMemoryTurnRepository {
 }
 
 mod approvals;
+mod event_tails;
 mod keys;
 mod leases;
 mod runtime;
 mod transcripts;
 
 pub use approvals::InMemoryApprovalRepository;
+pub use event_tails::InMemoryEventTailRepository;
 pub use keys::InMemoryApiKeyRepository;
 pub use leases::InMemoryLeaseRepository;
 pub use runtime::{FakeAgentProcess, FakeAgentRuntime, FakeInput};

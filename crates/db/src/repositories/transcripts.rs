@@ -1,13 +1,12 @@
 //! Agent transcripts in SQL: append-only parts, DEFLATE-compressed.
 
-use std::io::{Read, Write};
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use orchestra_application::ports::{RepositoryError, TranscriptRepository};
 use orchestra_domain::SessionId;
 
+use super::deflate::{compress, decompress};
 use crate::models::to_naive;
 use crate::schema::transcript_parts;
 use crate::{Database, map_diesel};
@@ -23,30 +22,6 @@ impl DieselTranscriptRepository {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
-}
-
-fn compress(raw: &[u8]) -> Result<Vec<u8>, RepositoryError> {
-    let mut enc = flate2::write::DeflateEncoder::new(
-        Vec::with_capacity(raw.len() / 4),
-        flate2::Compression::fast(),
-    );
-    enc.write_all(raw)
-        .and_then(|()| enc.finish())
-        .map_err(|e| RepositoryError::Unavailable(format!("cannot compress a transcript: {e}")))
-}
-
-fn decompress(data: &[u8], raw_len: usize) -> Result<Vec<u8>, RepositoryError> {
-    let mut out = Vec::with_capacity(raw_len);
-    flate2::read::DeflateDecoder::new(data)
-        .read_to_end(&mut out)
-        .map_err(|e| RepositoryError::Corrupt(format!("a stored transcript part: {e}")))?;
-    if out.len() != raw_len {
-        return Err(RepositoryError::Corrupt(format!(
-            "a stored transcript part is {} bytes, its row says {raw_len}",
-            out.len()
-        )));
-    }
-    Ok(out)
 }
 
 fn stored_len(conn: &mut crate::DbConn, session: &str) -> Result<u64, RepositoryError> {
@@ -90,7 +65,7 @@ impl TranscriptRepository for DieselTranscriptRepository {
         self.db
             .write("transcripts.append", move |conn| {
                 // Compressed on the blocking pool, off the async runtime.
-                let data = compress(&bytes)?;
+                let data = compress(&bytes, "a transcript")?;
                 // Only at the end of the stored copy: a part at an older end conflicts with
                 // the part stored there (primary key), a part past the end leaves no gap.
                 if stored_len(conn, &session)? != offset {
@@ -140,7 +115,7 @@ impl TranscriptRepository for DieselTranscriptRepository {
                     let raw_len = usize::try_from(raw_len).map_err(|_| {
                         RepositoryError::Corrupt("a transcript part's length is negative".into())
                     })?;
-                    out.extend(decompress(&data, raw_len)?);
+                    out.extend(decompress(&data, raw_len, "a stored transcript part")?);
                 }
                 Ok(out)
             })
