@@ -94,14 +94,26 @@ impl Suspender {
     /// Suspends `live` if it is still the session's process and still idle. The caller
     /// holds the session's lifecycle lock.
     async fn suspend_locked(&self, id: SessionId, live: &Arc<Live>, why: SuspendReason) -> bool {
+        if !self.claim_current(id, live, why) {
+            return false;
+        }
+        self.finish(id, live, why).await;
+        true
+    }
+
+    /// [`Self::claim`], if `live` is still the session's process.
+    fn claim_current(&self, id: SessionId, live: &Arc<Live>, why: SuspendReason) -> bool {
         let current = self
             .deps
             .registry
             .get(id)
             .is_some_and(|l| Arc::ptr_eq(&l, live));
-        if !current || !self.claim(id, live, why) {
-            return false;
-        }
+        current && self.claim(id, live, why)
+    }
+
+    /// Stops a claimed process; its hand-over logs `agent_suspended` and stores the log's
+    /// last turn and the transcript.
+    async fn finish(&self, id: SessionId, live: &Arc<Live>, why: SuspendReason) {
         let idle_secs = live.state().last_activity.elapsed().as_secs();
         // Counted once claimed (the stop cannot fail): the session shows suspended as soon as
         // its process leaves the registry, before the hand-over's writes.
@@ -109,9 +121,7 @@ impl Suspender {
         self.supervisor
             .stop(id, TurnStatus::Interrupted, why.text())
             .await;
-        // The stop's hand-over logged `agent_suspended` and stored the log's last turn.
         tracing::info!(session.id = %id, reason = why.label(), idle_secs, "session suspended (its process stopped; it stays Active)");
-        true
     }
 
     /// At a graceful stop: suspends the session's process if it is idle (it stays Active
@@ -145,7 +155,7 @@ impl Suspender {
 
     /// Suspends the least recently used idle process other than `except`'s. False when no
     /// process is idle.
-    pub(crate) async fn evict_lru(&self, except: SessionId) -> bool {
+    pub(crate) fn evict_lru(&self, except: SessionId) -> bool {
         let mut idle: Vec<_> = self
             .deps
             .registry
@@ -159,10 +169,18 @@ impl Suspender {
             .collect();
         idle.sort_by_key(|(since, _, _)| *since);
         for (_, id, live) in idle {
-            let Some(_guard) = self.deps.registry.try_lock_lifecycle(id) else {
+            let Some(guard) = self.deps.registry.try_lock_lifecycle(id) else {
                 continue;
             };
-            if self.suspend_locked(id, &live, SuspendReason::Evicted).await {
+            if self.claim_current(id, &live, SuspendReason::Evicted) {
+                // The stop runs on its own task, under the evicted session's lock: the
+                // slot frees as soon as the process exits, and the hand-over's writes
+                // (transcript, last turn, lease) go on beside the next process's start.
+                let this = self.clone();
+                self.deps.spawn_task(async move {
+                    this.finish(id, &live, SuspendReason::Evicted).await;
+                    drop(guard);
+                });
                 return true;
             }
         }
@@ -182,7 +200,7 @@ pub(crate) async fn acquire_slot(
     if let Some(permit) = deps.registry.try_acquire_slot() {
         return Ok(permit);
     }
-    Suspender::new(deps.clone()).evict_lru(for_session).await;
+    Suspender::new(deps.clone()).evict_lru(for_session);
     // The evicted process's slot frees once its pump lets go of it; queue for it.
     deps.registry.acquire_slot().await
 }
