@@ -10,7 +10,9 @@
 //! measures: the server's RSS; `GET /api/sessions/{id}` on random sessions; a message to a
 //! suspended session (the LRU eviction, the CLI's start with `--resume`, the turn), next to
 //! the fake CLI's own cold start and first turn run directly (spawn, one turn, exit), so the
-//! difference is what Orchestra adds. Prints JSON lines.
+//! difference is what Orchestra adds; and a message to a live idle session (the turn alone),
+//! so that taking it off as well leaves what the eviction and the resume add over the CLI's
+//! own start. Prints JSON lines.
 
 #![allow(
     clippy::unwrap_used,
@@ -180,6 +182,23 @@ async fn main() {
         "message to a suspended session (eviction + resume + turn)",
         resumed,
     );
+    // Messages to live idle sessions (the last `slots` just resumed): the same turn without
+    // the eviction and the resume, so the difference is what those two cost.
+    let live_ids: Vec<&String> = ids.iter().take(samples).rev().take(slots).collect();
+    let mut live = Vec::new();
+    for i in 0..samples {
+        let id = live_ids[i % live_ids.len()];
+        let t = Instant::now();
+        let r: Value = post_ok(
+            &client,
+            &format!("{}/api/sessions/{id}/messages", s.base),
+            &json!({"prompt": "live", "wait": true}),
+        )
+        .await;
+        assert_eq!(r["status"], "Completed", "{r}");
+        live.push(ms(t.elapsed()));
+    }
+    let live = report("message to a live idle session (turn only)", live);
     let state = s.dir.path().join("direct-state");
     let mut direct = Vec::new();
     for _ in 0..samples {
@@ -189,6 +208,7 @@ async fn main() {
     println!(
         "{}",
         json!({"added_by_orchestra_p50_ms": ((through - own) * 1000.0).round() / 1000.0,
+               "eviction_and_resume_over_cli_start_p50_ms": ((through - live - own) * 1000.0).round() / 1000.0,
                "rss_end_kb": s.rss_kb(), "server_log_errors": s.logged_errors()})
     );
     s.stop().await;
