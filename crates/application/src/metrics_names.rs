@@ -15,7 +15,8 @@ pub const ESCALATION_APPROVALS_REJECTED_TOTAL: &str = "escalation_approvals_reje
 pub const ESCALATION_APPROVALS_TIMEOUT_TOTAL: &str = "escalation_approvals_timeout_total";
 /// Counter: approvals cancelled.
 pub const ESCALATION_APPROVALS_CANCELLED_TOTAL: &str = "escalation_approvals_cancelled_total";
-/// Histogram: seconds from creation to decision.
+/// Histogram: seconds from creation to decision (labels `channel`: `telegram`, `api`,
+/// `system` (the deadline), `other`; `outcome`: the approval's status).
 pub const ESCALATION_RESPONSE_TIME_SECONDS: &str = "escalation_response_time_seconds";
 /// Gauge: 1 while the approval timeout service sweeps successfully.
 pub const APPROVAL_TIMEOUT_SERVICE_HEALTH: &str = "approval_timeout_service_health";
@@ -114,6 +115,11 @@ pub const NODE_DECISION_LISTENER_ERRORS_TOTAL: &str = "node_decision_listener_er
 pub const AGENT_TURN_DURATION_SECONDS: &str = "agent_turn_duration_seconds";
 /// Counter: cost in US dollars reported by the CLI.
 pub const AGENT_COST_USD_TOTAL: &str = "agent_cost_usd_total";
+/// Counter: requests refused with 503 `agent_capacity_exhausted`: every process slot stayed
+/// busy with work (no idle process to suspend) for `claude.spawn_queue_timeout_secs`.
+pub const AGENT_SLOT_REFUSALS_TOTAL: &str = "agent_slot_refusals_total";
+/// Gauge: process slots in all (`claude.max_live_processes`).
+pub const AGENT_PROCESS_SLOTS: &str = "agent_process_slots";
 /// Counter: CLI processes spawned.
 pub const AGENT_PROCESS_SPAWNS_TOTAL: &str = "agent_process_spawns_total";
 /// Counter: CLI processes that failed to spawn.

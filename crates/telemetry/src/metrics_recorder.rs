@@ -312,8 +312,30 @@ fn register_all(version: &str) {
         m::AGENT_PROCESS_CRASHES_TOTAL,
         m::AGENT_STREAM_GARBAGE_LINES_TOTAL,
         m::AUDIT_APPEND_FAILURES_TOTAL,
+        // What the dashboard and the alert rules read: a series that is there from the start
+        // shows 0, not "No data", and an increase() over it can fire.
+        m::AGENT_SESSIONS_WOKEN_TOTAL,
+        m::AGENT_SLOT_REFUSALS_TOTAL,
+        m::ESCALATION_NOTIFICATIONS_FAILED_TOTAL,
+        m::TELEGRAM_PLAIN_TEXT_FALLBACKS_TOTAL,
+        m::ESCALATION_DECISIONS_RECOVERED_TOTAL,
+        m::ESCALATION_DECISIONS_UNCERTAIN_TOTAL,
+        m::DB_ERRORS_TOTAL,
+        m::NODE_SESSION_LEASE_REFUSALS_TOTAL,
+        m::NODE_SESSION_LEASES_LOST_TOTAL,
+        m::NODE_DECISION_NOTIFICATIONS_TOTAL,
+        m::NODE_DECISION_LISTENER_ERRORS_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
+    }
+    for reason in ["idle", "evicted", "shutdown"] {
+        metrics::counter!(m::AGENT_SESSIONS_SUSPENDED_TOTAL, "reason" => reason).increment(0);
+    }
+    for outcome in ["forwarded", "unreachable"] {
+        metrics::counter!(m::NODE_REQUESTS_FORWARDED_TOTAL, "outcome" => outcome).increment(0);
+    }
+    for status in orchestra_domain::TurnStatus::ALL {
+        metrics::counter!(m::AGENT_TURNS_TOTAL, "outcome" => status.as_str()).increment(0);
     }
     for name in [
         m::ESCALATION_QUEUE_SIZE,

@@ -32,6 +32,7 @@ mod bounded;
 mod chaos;
 mod cli;
 mod crash;
+mod dashboards;
 mod escalation;
 mod fuzz;
 mod http_api;

@@ -79,7 +79,22 @@ pub(crate) fn record_decision_metrics(approval: &ApprovalRequest) {
         clippy::cast_precision_loss,
         reason = "milliseconds of waiting fit f64 exactly"
     )]
-    metrics::histogram!(m::ESCALATION_RESPONSE_TIME_SECONDS).record(waited as f64 / 1000.0);
+    metrics::histogram!(
+        m::ESCALATION_RESPONSE_TIME_SECONDS,
+        "channel" => decision_channel(&decision.decided_by),
+        "outcome" => decision.outcome.status().as_str()
+    )
+    .record(waited as f64 / 1000.0);
+}
+
+/// Where a decision came from, for metrics (a fixed set: `decided_by` holds user names).
+pub(crate) fn decision_channel(decided_by: &str) -> &'static str {
+    match decided_by.split(':').next().unwrap_or_default() {
+        "telegram" => "telegram",
+        "key" => "api",
+        "system" => "system",
+        _ => "other",
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ impl SessionDeps {
         settings: SessionSettings,
         escalation: Option<Escalation>,
     ) -> Self {
+        #[expect(clippy::cast_precision_loss, reason = "a slot count fits f64 exactly")]
+        metrics::gauge!(m::AGENT_PROCESS_SLOTS).set(settings.max_live_processes as f64);
         Self {
             registry: LiveRegistry::new(settings.max_live_processes, settings.spawn_queue_timeout),
             logs: EventLogs::new(settings.event_log),
@@ -290,7 +292,10 @@ impl SessionDeps {
     /// Publishes the live-process gauge now and the sessions-by-status gauge soon.
     pub(crate) fn publish_gauges(&self) {
         #[expect(clippy::cast_precision_loss, reason = "process counts fit f64 exactly")]
-        metrics::gauge!(m::AGENT_PROCESSES_LIVE).set(self.registry.live_count() as f64);
+        {
+            metrics::gauge!(m::AGENT_PROCESSES_LIVE).set(self.registry.live_count() as f64);
+            metrics::gauge!(m::AGENT_PROCESS_SLOTS).set(self.registry.capacity() as f64);
+        }
         let repo = Arc::clone(&self.sessions);
         self.spawn_task(async move {
             if let Ok(counts) = repo.count_by_status().await {

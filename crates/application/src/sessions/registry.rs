@@ -76,13 +76,16 @@ impl LiveRegistry {
         self.inner.queued.fetch_sub(1, Ordering::Relaxed);
         match result {
             Ok(Ok(permit)) => Ok(permit),
-            _ => Err(AppError::Overloaded {
-                message: format!(
-                    "all {} agent process slots are busy and none freed up within {} s; try again later",
-                    self.inner.max,
-                    self.inner.queue_timeout.as_secs()
-                ),
-            }),
+            _ => {
+                metrics::counter!(crate::metrics_names::AGENT_SLOT_REFUSALS_TOTAL).increment(1);
+                Err(AppError::Overloaded {
+                    message: format!(
+                        "all {} agent process slots are busy and none freed up within {} s; try again later",
+                        self.inner.max,
+                        self.inner.queue_timeout.as_secs()
+                    ),
+                })
+            }
         }
     }
 
