@@ -149,6 +149,7 @@ fn init_test_logging() {
             otlp_endpoint: None,
             service_name: "orchestra-test".into(),
             ansi: false,
+            log_file: None,
         });
     }
 }

@@ -12,6 +12,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Write log lines to FILE (rotated by size) instead of stdout; sets `telemetry.log_file`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,

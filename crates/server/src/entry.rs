@@ -15,7 +15,21 @@ use orchestra_telemetry::{self as telemetry, TracingSettings};
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            if let Some(path) = &cli.log_file {
+                let t = &mut s.telemetry;
+                let (max_bytes, keep) = t
+                    .log_file
+                    .as_ref()
+                    .map_or((100 * 1024 * 1024, 10), |f| (f.max_bytes, f.keep));
+                t.log_file = Some(orchestra_telemetry::LogFileSettings {
+                    path: path.clone(),
+                    max_bytes,
+                    keep,
+                });
+            }
+            s
+        }
         Err(err) => {
             eprintln!("orchestra: configuration error: {err}");
             return ExitCode::from(2);
@@ -72,6 +86,7 @@ async fn serve(settings: Settings, force_migrate: bool) -> anyhow::Result<()> {
         otlp_endpoint: settings.telemetry.otlp_endpoint.clone(),
         service_name: settings.telemetry.service_name.clone(),
         ansi: false,
+        log_file: settings.telemetry.log_file.clone(),
     })?;
     let metrics = telemetry::install_metrics(startup::VERSION)?;
     tracing::info!(

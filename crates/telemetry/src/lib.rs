@@ -1,10 +1,14 @@
 //! Telemetry: structured logs with `tracing`, optional OTLP span export, and the
 //! Prometheus recorder behind `/metrics`.
 
+mod json_log;
+mod log_file;
 mod metrics_recorder;
 mod process;
 mod tracing_setup;
 
+pub use json_log::JsonLines;
+pub use log_file::LogFileSettings;
 pub use metrics_recorder::{MetricsHandle, install_metrics};
 pub use process::publish_process_metrics;
 pub use tracing_setup::{

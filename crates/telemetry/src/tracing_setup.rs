@@ -6,6 +6,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -33,12 +35,16 @@ pub struct TracingSettings {
     pub service_name: String,
     /// Whether to colour text logs.
     pub ansi: bool,
+    /// Lines go to this file (rotated by size) instead of stdout.
+    pub log_file: Option<crate::LogFileSettings>,
 }
 
 /// Keeps the span exporter alive; [`TelemetryGuard::shutdown`] flushes it.
 #[derive(Debug, Default)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    /// Flushes the log file's writer thread when dropped.
+    log_file: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 impl TelemetryGuard {
@@ -58,6 +64,8 @@ impl TelemetryGuard {
                 tracing::warn!(error = %err, "stopping the span exporter failed");
             }
         }
+        // Last: what was logged above is written before the writer thread ends.
+        drop(self.log_file.take());
     }
 }
 
@@ -82,16 +90,34 @@ pub fn init_tracing(settings: &TracingSettings) -> anyhow::Result<TelemetryGuard
         Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v)?,
         _ => EnvFilter::try_new(&settings.filter)?,
     };
+    let slot = crate::json_log::DispatchSlot::default();
+    let exports = settings
+        .otlp_endpoint
+        .as_deref()
+        .is_some_and(|e| !e.trim().is_empty());
+    let (writer, file_guard) = match &settings.log_file {
+        Some(file) => {
+            let (writer, guard) = crate::log_file::open(file).map_err(|e| {
+                anyhow::anyhow!("cannot open the log file {}: {e}", file.path.display())
+            })?;
+            (BoxMakeWriter::new(writer), Some(guard))
+        }
+        None => (BoxMakeWriter::new(std::io::stdout), None),
+    };
     let fmt_layer = match settings.format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_ansi(settings.ansi)
+            .with_ansi(settings.ansi && settings.log_file.is_none())
             .with_target(true)
+            .with_writer(writer)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
+            .fmt_fields(JsonFields::new())
+            .event_format(if exports {
+                crate::JsonLines::with_trace_ids(slot.clone())
+            } else {
+                crate::JsonLines::new()
+            })
+            .with_writer(writer)
             .boxed(),
     };
 
@@ -128,6 +154,7 @@ pub fn init_tracing(settings: &TracingSettings) -> anyhow::Result<TelemetryGuard
         .with(filter)
         .with(fmt_layer)
         .with(otel_layer)
+        .with(crate::json_log::CaptureDispatch(slot))
         .try_init();
     if installed.is_err() {
         // A subscriber exists already (a second app in one test process): keep it, and do
@@ -137,7 +164,10 @@ pub fn init_tracing(settings: &TracingSettings) -> anyhow::Result<TelemetryGuard
         }
         return Ok(TelemetryGuard::default());
     }
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        log_file: file_guard,
+    })
 }
 
 #[cfg(test)]

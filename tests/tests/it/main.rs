@@ -38,6 +38,7 @@ mod fuzz;
 mod http_api;
 mod isolation;
 mod load_balancer;
+mod log_file;
 mod migrations;
 mod nodes;
 mod observability;

@@ -302,6 +302,11 @@ async fn one_node_polls_telegram_and_another_takes_over_when_it_is_killed() {
     );
     // At most node A's last poll, left waiting by the kill, ended by node B's first.
     assert!(tg.poll_conflicts() <= 1, "{}", tg.poll_conflicts());
+    // The press is answered just after the decision commits.
+    tg.wait_for(Duration::from_secs(10), "both presses answered", |t| {
+        t.answers().len() >= 2
+    })
+    .await;
     assert_eq!(
         tg.answers().len(),
         2,

@@ -280,6 +280,11 @@ async fn three_nodes_lose_nothing_when_the_poller_and_an_owner_are_killed_togeth
         ]
     );
     assert!(tool_log(home_c.path(), &on_a).is_empty() && tool_log(home_c.path(), &on_b).is_empty());
+    // A press is answered just after its decision commits.
+    tg.wait_for(Duration::from_secs(10), "both presses answered", |t| {
+        t.answers().len() >= 2
+    })
+    .await;
     assert_eq!(
         tg.answers().len(),
         2,

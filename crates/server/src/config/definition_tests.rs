@@ -21,7 +21,7 @@ fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[test]
 fn every_key_of_the_sections_is_traced_with_its_kind() {
     let kind = |path: &str| schema::find(path).map(|k| k.kind.clone());
-    assert_eq!(schema::keys().len(), 89, "{:#?}", schema::keys());
+    assert_eq!(schema::keys().len(), 92, "{:#?}", schema::keys());
     assert_eq!(kind("server.port"), Some(Kind::Int));
     assert_eq!(kind("server.workers"), Some(Kind::Int));
     assert_eq!(kind("server.swagger_enabled"), Some(Kind::Bool));
@@ -33,6 +33,7 @@ fn every_key_of_the_sections_is_traced_with_its_kind() {
     );
     assert_eq!(kind("claude.env"), Some(Kind::Map(Box::new(Kind::Secret))));
     assert_eq!(kind("telemetry.log_level"), Some(Kind::Str));
+    assert_eq!(kind("telemetry.log_file_max_bytes"), Some(Kind::Int));
 }
 
 #[test]

@@ -309,6 +309,24 @@ impl Settings {
                 t.otlp_endpoint.as_deref().map_or_else(unset, q),
             ),
             ("service_name", q(&t.service_name)),
+            (
+                "log_file",
+                t.log_file
+                    .as_ref()
+                    .map_or_else(unset, |f| q(&f.path.display().to_string())),
+            ),
+            (
+                "log_file_max_bytes",
+                t.log_file
+                    .as_ref()
+                    .map_or_else(unset, |f| f.max_bytes.to_string()),
+            ),
+            (
+                "log_file_keep",
+                t.log_file
+                    .as_ref()
+                    .map_or_else(unset, |f| f.keep.to_string()),
+            ),
         ]
     }
 

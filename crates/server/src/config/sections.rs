@@ -351,6 +351,12 @@ pub struct TelemetrySection {
     pub otlp_endpoint: Option<String>,
     /// `service.name`.
     pub service_name: String,
+    /// Log lines go to this file instead of stdout (`--log-file` sets it too).
+    pub log_file: Option<String>,
+    /// The log file is rotated (renamed to `.1`, ...) once larger than this.
+    pub log_file_max_bytes: u64,
+    /// Rotated log files kept.
+    pub log_file_keep: usize,
 }
 
 impl Default for TelemetrySection {
@@ -360,6 +366,9 @@ impl Default for TelemetrySection {
             log_format: "text".into(),
             otlp_endpoint: None,
             service_name: "orchestra".into(),
+            log_file: None,
+            log_file_max_bytes: 100 * 1024 * 1024,
+            log_file_keep: 10,
         }
     }
 }

@@ -150,6 +150,8 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: Option<String>,
     /// `service.name`.
     pub service_name: String,
+    /// The log file, when lines go to one.
+    pub log_file: Option<orchestra_telemetry::LogFileSettings>,
 }
 
 /// Claude Code agent settings.

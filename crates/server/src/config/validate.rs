@@ -321,11 +321,28 @@ fn telemetry(t: TelemetrySection) -> Result<TelemetrySettings, ConfigError> {
             "must be an http:// or https:// URL (OTLP over HTTP)",
         ));
     }
+    let log_file = match t.log_file.filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(path) => {
+            if t.log_file_max_bytes < 4096 {
+                return Err(invalid(
+                    "telemetry.log_file_max_bytes",
+                    "must be at least 4096",
+                ));
+            }
+            Some(orchestra_telemetry::LogFileSettings {
+                path: path.into(),
+                max_bytes: t.log_file_max_bytes,
+                keep: t.log_file_keep,
+            })
+        }
+    };
     Ok(TelemetrySettings {
         log_level: t.log_level,
         log_format,
         otlp_endpoint,
         service_name: t.service_name,
+        log_file,
     })
 }
 
