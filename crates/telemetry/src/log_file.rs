@@ -36,6 +36,8 @@ pub fn open(settings: &LogFileSettings) -> std::io::Result<(NonBlocking, WorkerG
     let mut options = std::fs::OpenOptions::new();
     options.read(true).create(true).append(true);
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o640);
+    // `FileRotate` drops every line of a file it cannot open, silently: fail at start instead.
+    options.open(&settings.path)?;
     let file = FileRotate::new(
         &settings.path,
         AppendCount::new(settings.keep),

@@ -211,7 +211,12 @@ async fn a_client_of_the_balancer_runs_a_session_over_both_nodes_and_through_a_n
     )
     .await;
     assert!(status == 200 || status == 202, "{turn}");
+    let deadline = Instant::now() + Duration::from_secs(15);
     let approval = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the approval never showed as Pending"
+        );
         let list: Value = client
             .get(format!("{lb}/api/approvals?sessionId={id}&status=Pending"))
             .send()

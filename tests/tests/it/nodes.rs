@@ -107,7 +107,9 @@ async fn a_session_runs_on_one_node_takes_requests_and_decisions_from_any_and_mo
         [r#"ran Bash {"command":"echo hi"}"#],
         "the tool ran once, on node A"
     );
-    // It came announced by the database (LISTEN/NOTIFY), not only through the poll.
+    // The database announced it (LISTEN/NOTIFY). Both nodes run in this process and share
+    // one metrics recorder, so this shows the announcement, not which node heard it:
+    // three_nodes.rs checks that on a node of its own.
     let deadline = Instant::now() + Duration::from_secs(10);
     while counter(&a.metrics_text().await, "node_decision_notifications_total") == 0 {
         assert!(

@@ -226,6 +226,17 @@ async fn three_nodes_lose_nothing_when_the_poller_and_an_owner_are_killed_togeth
     for (s, t) in [(&on_a, &turn_a), (&on_b, &turn_b), (&on_c, &turn_c)] {
         finished(&c, s, t).await;
     }
+    // Node A (a process of its own) heard of the decision made on C from PostgreSQL.
+    let a_metrics = reqwest::get(format!("{}/metrics", a.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        orchestra_tests::counter(&a_metrics, "node_decision_notifications_total") >= 1,
+        "node A never heard a decision announced"
+    );
     assert_eq!(tg.poll_conflicts(), 0, "one poller at a time");
 
     // The poller and the owner of a session die at once.

@@ -152,9 +152,19 @@ impl SessionDeps {
     /// stored (here or on another node), so the replay of its last turn goes on and event
     /// ids keep increasing.
     pub(crate) async fn restored_log(&self, id: SessionId) -> Arc<EventLog> {
-        if let Some(log) = self.logs.existing(id) {
+        self.restore_log(id, false).await
+    }
+
+    /// [`Self::restored_log`]; with `resuming`, a stored tail newer than this node's log
+    /// (another node ran the session since this one last did) replaces it, so ids go on from
+    /// the newest numbering.
+    pub(crate) async fn restore_log(&self, id: SessionId, resuming: bool) -> Arc<EventLog> {
+        let local = self.logs.existing(id);
+        if let Some(log) = &local
+            && !resuming
+        {
             log.touch();
-            return log;
+            return Arc::clone(log);
         }
         let Some(repo) = &self.event_tails else {
             return self.logs.get(id);
@@ -164,10 +174,18 @@ impl SessionDeps {
             tracing::warn!(session.id = %id, error = %why, "could not restore the session's last turn of events; its replay starts empty");
         };
         match repo.load(id).await {
+            Ok(Some(tail))
+                if local
+                    .as_ref()
+                    .is_some_and(|l| l.next_seq() >= tail.next_seq) => {}
             Ok(Some(tail)) => match EventLog::restored(id, self.logs.bounds(), &tail) {
                 Ok(log) => {
                     metrics::counter!(m::AGENT_EVENT_TAIL_RESTORES_TOTAL).increment(1);
-                    return self.logs.insert_if_absent(id, log);
+                    return if local.is_some() {
+                        self.logs.replace(id, log)
+                    } else {
+                        self.logs.insert_if_absent(id, log)
+                    };
                 }
                 Err(why) => failed(&why),
             },

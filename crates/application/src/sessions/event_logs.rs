@@ -63,6 +63,15 @@ impl EventLogs {
         log
     }
 
+    /// Puts `log` in as the session's log in place of the one it has (whose followers see
+    /// nothing more and reconnect); returns it.
+    pub(crate) fn replace(&self, id: SessionId, log: EventLog) -> Arc<EventLog> {
+        let log = Arc::new(log);
+        self.map().insert(id, Arc::clone(&log));
+        log.touch();
+        log
+    }
+
     /// The bounds each log keeps to.
     pub(crate) fn bounds(&self) -> LogBounds {
         self.bounds

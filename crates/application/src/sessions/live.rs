@@ -106,11 +106,13 @@ pub(crate) struct Live {
     pub working_directory: String,
     state: Mutex<LiveState>,
     pub turn_done: watch::Sender<Option<(TurnId, TurnStatus)>>,
-    _permit: OwnedSemaphorePermit,
+    /// Its slot: given back once the process has exited ([`Self::release_slot`]), not when
+    /// the last reference to this goes (the hand-over's writes still hold one).
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 impl Live {
-    /// A live process holding `permit` (its slot) until it is dropped.
+    /// A live process holding `permit` (its slot) until it exits.
     pub fn new(
         process: Arc<dyn AgentProcess>,
         agent_id: String,
@@ -124,8 +126,16 @@ impl Live {
             working_directory,
             state: Mutex::new(LiveState::new()),
             turn_done,
-            _permit: permit,
+            permit: Mutex::new(Some(permit)),
         }
+    }
+
+    /// Gives the process's slot back (it has exited); later calls do nothing.
+    pub fn release_slot(&self) {
+        self.permit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
     }
 
     /// Its state.

@@ -298,6 +298,7 @@ impl Pump {
         if live.state().stopping || !self.deps.registry.remove_if(id, live) {
             return;
         }
+        live.release_slot();
         if let Some(esc) = &self.deps.escalation {
             esc.process_gone(id);
         }

@@ -45,8 +45,9 @@ impl Supervisor {
             if let Some(t) = &self.deps.transcripts {
                 t.restore_for_resume(id, &spec.working_directory).await;
             }
-            // Its events go on from the last turn its last suspension stored.
-            self.deps.restored_log(id).await;
+            // Its events go on from the last turn its last suspension stored (here or on
+            // another node that ran it since).
+            self.deps.restore_log(id, true).await;
         }
         let launch = AgentLaunch {
             session: spec.clone(),
@@ -114,6 +115,8 @@ impl Supervisor {
             );
         }
         self.deps.registry.remove(id);
+        // The process has exited: its slot is free now, before the hand-over's writes.
+        live.release_slot();
         if let Some(esc) = &self.deps.escalation {
             esc.process_gone(id);
         }

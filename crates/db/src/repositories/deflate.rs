@@ -22,8 +22,10 @@ pub(super) fn decompress(
     raw_len: usize,
     what: &str,
 ) -> Result<Vec<u8>, RepositoryError> {
-    let mut out = Vec::with_capacity(raw_len);
+    // `raw_len` comes from the row: trust it for nothing but the check below.
+    let mut out = Vec::with_capacity(raw_len.min(16 * 1024 * 1024));
     flate2::read::DeflateDecoder::new(data)
+        .take(raw_len as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| RepositoryError::Corrupt(format!("{what}: {e}")))?;
     if out.len() != raw_len {
