@@ -48,12 +48,12 @@ impl DecisionListener {
         let DatabaseTarget::Postgres { conninfo, .. } = db.target() else {
             return Ok(None);
         };
-        let conninfo = conninfo.clone();
+        let conninfo = with_keepalives(conninfo.expose());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("orchestra-pg-listen".into())
-            .spawn(move || run(conninfo.expose(), &flag, &on_decided))?;
+            .spawn(move || run(&conninfo, &flag, &on_decided))?;
         Ok(Some(Self {
             stop,
             thread: Some(thread),
@@ -75,6 +75,32 @@ impl DecisionListener {
 impl Drop for DecisionListener {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// TCP keepalives and a user timeout for the listening connection, unless the connection
+/// string sets its own: a connection that died without a word (a failover, a NAT that forgot
+/// it) otherwise delivers nothing for as long as TCP retries, and the ping's query waits too.
+const KEEPALIVES: [(&str, &str); 5] = [
+    ("keepalives", "1"),
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "10"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "60000"),
+];
+
+fn with_keepalives(conninfo: &str) -> String {
+    if conninfo.contains("keepalives") || conninfo.contains("tcp_user_timeout") {
+        return conninfo.to_owned();
+    }
+    let lower = conninfo.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        let params: Vec<String> = KEEPALIVES.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let sep = if conninfo.contains('?') { '&' } else { '?' };
+        format!("{conninfo}{sep}{}", params.join("&"))
+    } else {
+        let params: Vec<String> = KEEPALIVES.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{} {conninfo}", params.join(" "))
     }
 }
 
@@ -150,4 +176,29 @@ fn listen(
         std::thread::sleep(CHECK_INTERVAL);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_keepalives;
+
+    #[test]
+    fn the_listening_connection_gets_keepalives_unless_the_string_sets_them() {
+        assert_eq!(
+            with_keepalives("host='h' dbname='d'"),
+            "keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3 tcp_user_timeout=60000 host='h' dbname='d'"
+        );
+        assert_eq!(
+            with_keepalives("postgres://u:p@h/d"),
+            "postgres://u:p@h/d?keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3&tcp_user_timeout=60000"
+        );
+        assert!(
+            with_keepalives("postgresql://h/d?sslmode=require")
+                .starts_with("postgresql://h/d?sslmode=require&keepalives=1&")
+        );
+        assert_eq!(
+            with_keepalives("host=h keepalives=0"),
+            "host=h keepalives=0"
+        );
+    }
 }
