@@ -192,6 +192,35 @@ impl CrashRig {
         .unwrap_or(0)
     }
 
+    /// Runs an `orchestra` subcommand with the rig's settings, in its directory; returns the
+    /// exit code, stdout and stderr.
+    pub async fn orchestra(&self, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = std::process::Command::new(crate::binary::orchestra_binary());
+        cmd.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(args);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The rig's directory (the SQLite file is `orchestra.db` in it).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The PostgreSQL database's URL, if the rig runs on PostgreSQL.
+    pub fn database_url(&self) -> Option<String> {
+        self._db.as_ref().map(TestDatabase::url)
+    }
+
     /// Agent processes of this node still alive.
     pub fn agent_processes(&self) -> usize {
         orchestra_claude::procfs::scan(&self.node).len()

@@ -31,7 +31,7 @@ impl fmt::Display for Backend {
 
 /// A string that must not be shown (it may hold a password).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Sensitive(String);
+pub struct Sensitive(pub(crate) String);
 
 impl Sensitive {
     /// The value, for the driver only.

@@ -6,12 +6,14 @@
 //! synchronous: every call runs on tokio's blocking pool via [`Database::run`].
 
 mod connection_string;
+pub mod inventory;
 mod listen;
 mod migrations;
 mod models;
 mod probe;
 mod repositories;
 pub mod schema;
+mod tool_conninfo;
 mod totals;
 
 use std::fmt;
@@ -23,7 +25,7 @@ use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use orchestra_application::metrics_names as m;
 use orchestra_application::ports::RepositoryError;
 
-pub use connection_string::{Backend, ConnectionStringError, DatabaseTarget};
+pub use connection_string::{Backend, ConnectionStringError, DatabaseTarget, Sensitive};
 pub use listen::{DECISIONS_CHANNEL, DecisionListener};
 pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
@@ -32,6 +34,7 @@ pub use repositories::{
     DieselChannelStateRepository, DieselEventTailRepository, DieselLeaseRepository,
     DieselSessionRepository, DieselTranscriptRepository, DieselTurnRepository,
 };
+pub use tool_conninfo::ToolConninfo;
 pub use totals::TOTAL_TTL;
 
 /// One database connection, SQLite or PostgreSQL.

@@ -61,6 +61,8 @@ pub struct MigrationInfo {
 pub struct MigrationState {
     /// Every known migration, oldest first.
     pub migrations: Vec<MigrationInfo>,
+    /// Versions the database has that this build does not know: a newer build made them.
+    pub unknown: Vec<String>,
 }
 
 impl MigrationState {
@@ -123,7 +125,13 @@ impl Migrations {
             ),
         };
         let applied: Vec<String> = applied.iter().map(ToString::to_string).collect();
+        let unknown = applied
+            .iter()
+            .filter(|v| !known.iter().any(|(k, _)| k == *v))
+            .cloned()
+            .collect();
         Ok(MigrationState {
+            unknown,
             migrations: known
                 .into_iter()
                 .map(|(version, name)| MigrationInfo {
@@ -173,6 +181,18 @@ impl Migrations {
     /// As [`Self::state`].
     pub async fn state_async(db: &Database) -> Result<MigrationState, RepositoryError> {
         db.run("migrations.state", Self::state).await
+    }
+
+    /// The versions this build knows for `backend`, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the embedded migrations cannot be listed.
+    pub fn known(backend: Backend) -> Result<Vec<String>, RepositoryError> {
+        let list = match backend {
+            Backend::Sqlite => names::<diesel::sqlite::Sqlite>(&SQLITE)?,
+            Backend::Postgres => names::<diesel::pg::Pg>(&POSTGRES)?,
+        };
+        Ok(list.into_iter().map(|(v, _)| v).collect())
     }
 
     /// The SQL of every migration for `backend`, `up` or `down` (`down` newest first).

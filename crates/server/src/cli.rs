@@ -1,4 +1,4 @@
-//! The command line: `orchestra [serve] | migrate | check-config | keys | audit | backup`.
+//! The command line: `orchestra [serve] | migrate | check-config | keys | audit | backup | restore`.
 
 use std::path::PathBuf;
 
@@ -50,11 +50,27 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
-    /// Back up the database: an online copy for SQLite; the pg_dump command for PostgreSQL.
+    /// Back up the database: an online copy for SQLite, `pg_dump --format=custom` for
+    /// PostgreSQL; the copy is read back and checked, and its row counts printed.
     Backup {
-        /// Where to write the SQLite copy.
+        /// Where to write the backup (a new file).
         #[arg(long, short, value_name = "FILE")]
-        output: Option<PathBuf>,
+        output: PathBuf,
+        /// Where `pg_dump` and `pg_restore` are (default: PATH, then /usr/lib/postgresql/*/bin).
+        #[arg(long, value_name = "DIR")]
+        pg_bin_dir: Option<PathBuf>,
+    },
+    /// Restore the database from a backup: checked first (integrity, schema version), then
+    /// put in place and compared table by table. Stop every server on the database first.
+    Restore {
+        /// The backup (`orchestra backup`'s file).
+        file: PathBuf,
+        /// Overwrite a database that holds data or that a server may be using.
+        #[arg(long)]
+        force: bool,
+        /// Where `pg_restore` is (default: PATH, then /usr/lib/postgresql/*/bin).
+        #[arg(long, value_name = "DIR")]
+        pg_bin_dir: Option<PathBuf>,
     },
 }
 

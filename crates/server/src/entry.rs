@@ -5,9 +5,8 @@ use std::process::ExitCode;
 use crate::Settings;
 use crate::cli::{BackendArg, Cli, Command, MigrateAction};
 use crate::startup::{self, Application};
-use anyhow::Context;
 use clap::Parser;
-use orchestra_db::{Backend, Database, DatabaseTarget, Migrations};
+use orchestra_db::{Backend, Database, Migrations};
 use orchestra_telemetry::{self as telemetry, TracingSettings};
 
 /// Runs `orchestra` with the process's arguments and environment.
@@ -65,7 +64,26 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Migrate { action } => {
             migrate(settings, action.unwrap_or(MigrateAction::Status)).await
         }
-        Command::Backup { output } => backup(settings, output).await,
+        Command::Backup { output, pg_bin_dir } => {
+            let req = crate::backup::Request {
+                file: output,
+                force: false,
+                pg_bin_dir,
+            };
+            crate::backup::backup(&settings, req).await
+        }
+        Command::Restore {
+            file,
+            force,
+            pg_bin_dir,
+        } => {
+            let req = crate::backup::Request {
+                file,
+                force,
+                pg_bin_dir,
+            };
+            crate::backup::restore(&settings, req).await
+        }
         Command::Audit {
             action: crate::cli::AuditAction::Verify,
         } => {
@@ -107,7 +125,8 @@ async fn serve(settings: Settings, force_migrate: bool) -> anyhow::Result<()> {
     result
 }
 
-async fn open_for_cli(settings: &Settings) -> anyhow::Result<Database> {
+/// A one-connection pool for a command.
+pub(crate) async fn open_for_cli(settings: &Settings) -> anyhow::Result<Database> {
     let target = settings.database.target.clone();
     let pool = orchestra_db::PoolSettings {
         max_size: 1,
@@ -153,30 +172,4 @@ async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()
     }
     println!("{} applied, {} pending", state.applied(), state.pending());
     Ok(())
-}
-
-async fn backup(settings: Settings, output: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    match &settings.database.target {
-        DatabaseTarget::Postgres { .. } => {
-            println!(
-                "PostgreSQL is backed up with its own tools; for example:\n  pg_dump --format=custom --file=orchestra-$(date +%Y%m%d).dump \"<connection string of {}>\"",
-                settings.database.target.location()
-            );
-            Ok(())
-        }
-        DatabaseTarget::Sqlite { .. } => {
-            let output = output.context("--output FILE is required for a SQLite backup")?;
-            if output.exists() {
-                anyhow::bail!("{} exists; choose a new file", output.display());
-            }
-            let db = open_for_cli(&settings).await?;
-            let path = output.display().to_string();
-            db.run("backup", move |conn| {
-                orchestra_db::sqlite_backup(conn, &path)
-            })
-            .await?;
-            println!("backed up {} to {}", db.location(), output.display());
-            Ok(())
-        }
-    }
 }

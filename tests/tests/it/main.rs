@@ -28,6 +28,7 @@ macro_rules! both_backends {
 mod architecture;
 mod audit;
 mod auth;
+mod backup;
 mod bounded;
 mod chaos;
 mod cli;
