@@ -62,7 +62,18 @@ impl EscalationDriver {
                 return false;
             }
         }
-        self.act(esc, &approval).await;
+        if !self.act(esc, &approval).await {
+            // Nothing reached the agent: the next pass (or the restart) tries again.
+            metrics::counter!(m::ESCALATION_DECISION_ACTION_ERRORS_TOTAL).increment(1);
+            tracing::warn!(approval.id = %id, session.id = %approval.request().session_id, "the decision could not be carried out now; it stays due and is tried again");
+            if let Err(err) = repo
+                .finish_action(id, ActedOn::Due, self.deps.clock.now())
+                .await
+            {
+                tracing::warn!(approval.id = %id, error = %err, "could not put the decision back as due; it will show as uncertain");
+            }
+            return false;
+        }
         if let Err(err) = repo
             .finish_action(id, ActedOn::Done, self.deps.clock.now())
             .await

@@ -209,13 +209,15 @@ impl EscalationDriver {
     }
 
     /// Carries out a claimed decision: answers the waiting prompt, or continues a session
-    /// that no longer waits.
-    pub(super) async fn act(&self, esc: &Escalation, approval: &ApprovalRequest) {
+    /// that no longer waits. False when it could not be carried out yet (the session could
+    /// not be read or resumed, its process went away, Orchestra is stopping): the decision
+    /// goes back to `due` for the next pass or the restart.
+    pub(super) async fn act(&self, esc: &Escalation, approval: &ApprovalRequest) -> bool {
         let Ok(sid) = approval.request().session_id.parse::<SessionId>() else {
-            return;
+            return true;
         };
         let Some(plan) = esc.plan(approval, self.deps.registry.is_live(sid)) else {
-            return;
+            return true;
         };
         let decided = SessionEvent::ApprovalDecided {
             approval_id: plan.approval_id,
@@ -223,7 +225,7 @@ impl EscalationDriver {
         };
         if plan.log_only_if_open {
             self.deps.log_if_open(sid, decided);
-            return;
+            return true;
         }
         if let Some(rule) = &plan.allow_for_session {
             // Persisted too, so a resumed process gets it as an allowed tool.
@@ -241,20 +243,21 @@ impl EscalationDriver {
         }
         self.deps.log(sid, decided);
         match plan.action {
-            PlanAction::None => {}
+            PlanAction::None => true,
             PlanAction::Answer {
                 request_id,
                 tool_use_id,
                 answer,
             } => {
                 let Some(live) = self.deps.registry.get(sid) else {
-                    return;
+                    return false;
                 };
                 tracing::info!(session.id = %sid, approval.id = %plan.approval_id, status = ?plan.status, "answering the agent's permission request");
                 self.supervisor
                     .answer(sid, &live, &request_id, tool_use_id.as_deref(), answer)
                     .await;
                 crate::chaos::point(crate::chaos::DECISION_ANSWERED);
+                true
             }
             PlanAction::Continue {
                 tool,
@@ -269,21 +272,27 @@ impl EscalationDriver {
                     updated_input,
                     decided_by,
                 };
-                self.continue_after_approval(esc, sid, c).await;
+                self.continue_after_approval(esc, sid, c).await
             }
         }
     }
 
-    async fn continue_after_approval(&self, esc: &Escalation, sid: SessionId, c: Continuation) {
+    /// True when the session was continued, or is closed (nothing to continue).
+    async fn continue_after_approval(
+        &self,
+        esc: &Escalation,
+        sid: SessionId,
+        c: Continuation,
+    ) -> bool {
         let _guard = self.deps.registry.lock_lifecycle(sid).await;
         let session = match self.deps.sessions.find(sid).await {
             Ok(Some(s)) if s.status() != SessionStatus::Closed => s,
             Ok(_) => {
                 // A decision about a closed or unknown session: keep no lock entry for it.
                 self.deps.registry.forget(sid);
-                return;
+                return true;
             }
-            Err(_) => return,
+            Err(_) => return false,
         };
         esc.grant_once(sid, &c.tool, &c.input, c.updated_input.clone());
         let allowed = c.updated_input.as_ref().unwrap_or(&c.input);
@@ -308,7 +317,7 @@ impl EscalationDriver {
         if !self.deps.registry.is_live(sid)
             && !self.resume(sid, &session, extra, c.approval_id).await
         {
-            return;
+            return false;
         }
         let prompt = format!(
             "[orchestra] A human ({}) approved your earlier request to use the {} tool with input {allowed}. \
@@ -327,9 +336,12 @@ impl EscalationDriver {
             .await
         {
             tracing::warn!(session.id = %sid, error = %err, "could not send the continuation prompt");
+            self.deps.publish_gauges();
+            return false;
         }
         tracing::info!(session.id = %sid, approval.id = %c.approval_id, "session continued after approval");
         self.deps.publish_gauges();
+        true
     }
 
     /// Starts a process for a session that has none, after an approval. False when it

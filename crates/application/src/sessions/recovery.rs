@@ -115,6 +115,9 @@ impl SessionRecovery {
     /// running turn Interrupted), so after a restart it is Paused and resumable, and its
     /// client sees why.
     pub async fn shutdown(&self) {
+        // First no new process (a decision carried out now waits for the restart, `due`),
+        // then every one there is.
+        self.deps.registry.close_for_shutdown().await;
         let pause = PauseSessionHandler::new(self.deps.clone());
         let suspender = super::suspend::Suspender::new(self.deps.clone());
         let tasks: Vec<_> = self

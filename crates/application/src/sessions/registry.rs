@@ -2,7 +2,7 @@
 //! per-session lifecycle locks, and the map of live processes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -20,6 +20,26 @@ struct Inner {
     queued: AtomicUsize,
     live: Mutex<HashMap<SessionId, Arc<Live>>>,
     lifecycle: Mutex<HashMap<SessionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Set when Orchestra begins to stop: no process starts after it.
+    stopping: AtomicBool,
+    /// Process starts under way (each holds a [`StartGuard`]).
+    starting: AtomicUsize,
+    /// Told when a start ends.
+    start_ended: tokio::sync::Notify,
+}
+
+/// A process start under way; the shutdown waits for it to end (its process is then in the
+/// registry, where the shutdown stops it).
+#[derive(Debug)]
+pub(crate) struct StartGuard {
+    inner: Arc<Inner>,
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        self.inner.starting.fetch_sub(1, Ordering::SeqCst);
+        self.inner.start_ended.notify_waiters();
+    }
 }
 
 /// Live processes, their slots and the sessions' lifecycle locks. Cheap to clone.
@@ -43,8 +63,44 @@ impl LiveRegistry {
                 queued: AtomicUsize::new(0),
                 live: Mutex::new(HashMap::new()),
                 lifecycle: Mutex::new(HashMap::new()),
+                stopping: AtomicBool::new(false),
+                starting: AtomicUsize::new(0),
+                start_ended: tokio::sync::Notify::new(),
             }),
         }
+    }
+
+    /// A process may start: `None` once Orchestra is stopping.
+    pub(crate) fn begin_start(&self) -> Option<StartGuard> {
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.inner.starting.fetch_add(1, Ordering::SeqCst);
+        let guard = StartGuard {
+            inner: Arc::clone(&self.inner),
+        };
+        // Stopping set between the two: the shutdown may not have seen this start.
+        (!self.inner.stopping.load(Ordering::SeqCst)).then_some(guard)
+    }
+
+    /// No process starts from now on; waits for the starts under way to end, so that every
+    /// process is in the registry for the shutdown to stop.
+    pub async fn close_for_shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        loop {
+            let ended = self.inner.start_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.inner.starting.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+
+    /// Whether Orchestra is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::SeqCst)
     }
 
     /// Slots in all.

@@ -37,6 +37,13 @@ impl Supervisor {
         permit: OwnedSemaphorePermit,
     ) -> Result<(), AppError> {
         let id = spec.id;
+        // Not once Orchestra is stopping: its shutdown would not see the process.
+        let Some(_starting) = self.deps.registry.begin_start() else {
+            return Err(AppError::Unavailable {
+                what: "agent processes",
+                source: "Orchestra is stopping: no agent process starts now".into(),
+            });
+        };
         // Only with the session's lease: no two nodes ever run one session.
         if let Some(leases) = &self.deps.leases {
             leases.take_session(id).await?;
