@@ -148,6 +148,74 @@ impl CrashRig {
         Some((status, res.json().await.unwrap_or(Value::Null)))
     }
 
+    /// A DELETE's status and JSON body; `None` when the server went away before answering.
+    pub async fn delete(&self, path: &str) -> Option<(u16, Value)> {
+        let res = self
+            .client
+            .delete(format!("{}{path}", self.base))
+            .send()
+            .await
+            .ok()?;
+        let status = res.status().as_u16();
+        Some((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Runs SQL statements on the rig's database, outside Orchestra. `{OLD}` in them stands
+    /// for "100 days ago" in the backend's own syntax.
+    pub fn sql(&self, statements: &[&str]) {
+        use diesel::{Connection, RunQueryDsl};
+        match self.database_url() {
+            Some(url) => {
+                let mut c = diesel::PgConnection::establish(&url).unwrap();
+                for s in statements {
+                    let s = s.replace(
+                        "{OLD}",
+                        "((now() AT TIME ZONE 'utc') - interval '100 days')",
+                    );
+                    diesel::sql_query(&s)
+                        .execute(&mut c)
+                        .unwrap_or_else(|e| panic!("{s}: {e}"));
+                }
+            }
+            None => {
+                let path = self.dir.path().join("orchestra.db");
+                let mut c =
+                    diesel::SqliteConnection::establish(&path.display().to_string()).unwrap();
+                for s in statements {
+                    let s = s.replace("{OLD}", "strftime('%Y-%m-%d %H:%M:%f', 'now', '-100 days')");
+                    diesel::sql_query(&s)
+                        .execute(&mut c)
+                        .unwrap_or_else(|e| panic!("{s}: {e}"));
+                }
+            }
+        }
+    }
+
+    /// The first column (named `j`, text) of each row `query` returns, read outside
+    /// Orchestra.
+    pub fn sql_text(&self, query: &str) -> Vec<String> {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            j: String,
+        }
+        let rows: Vec<Line> = match self.database_url() {
+            Some(url) => {
+                let mut c = diesel::PgConnection::establish(&url).unwrap();
+                diesel::sql_query(query).load(&mut c)
+            }
+            None => {
+                let path = self.dir.path().join("orchestra.db");
+                let mut c =
+                    diesel::SqliteConnection::establish(&path.display().to_string()).unwrap();
+                diesel::sql_query(query).load(&mut c)
+            }
+        }
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+        rows.into_iter().map(|l| l.j).collect()
+    }
+
     /// A new session in the rig's working directory.
     pub async fn create_session(&self) -> String {
         let (status, s) = self

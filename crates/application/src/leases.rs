@@ -17,6 +17,9 @@ use crate::ports::{Clock, LeaseHolder, LeaseRepository, RepositoryError};
 /// The lease of the one node that long-polls Telegram.
 pub const TELEGRAM_POLLER: &str = "telegram:poller";
 
+/// The lease of the one node that runs retention.
+pub const RETENTION_RUNNER: &str = "retention:runner";
+
 /// The lease name of a session.
 pub fn session_lease(id: SessionId) -> String {
     format!("session:{id}")

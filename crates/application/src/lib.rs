@@ -19,6 +19,7 @@ pub mod leases;
 pub mod metrics_names;
 pub mod paging;
 pub mod ports;
+pub mod retention;
 pub mod sessions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

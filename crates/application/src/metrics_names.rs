@@ -180,3 +180,10 @@ pub const ORCHESTRA_BUILD_INFO: &str = "orchestra_build_info";
 pub const ORCHESTRA_UPTIME_SECONDS: &str = "orchestra_uptime_seconds";
 /// Counter: audit events that could not be written (the action itself was done).
 pub const AUDIT_APPEND_FAILURES_TOTAL: &str = "audit_append_failures_total";
+
+/// Retention runs, by `outcome` (`ok`, `error`).
+pub const RETENTION_RUNS_TOTAL: &str = "retention_runs_total";
+/// Rows retention deleted, by `table`.
+pub const RETENTION_ROWS_DELETED_TOTAL: &str = "retention_rows_deleted_total";
+/// How long each retention delete transaction held the write lock, seconds.
+pub const RETENTION_BATCH_SECONDS: &str = "retention_batch_seconds";

@@ -5,6 +5,7 @@
 //! are an explicit `match` on the variant, kept to the few that need it. diesel is
 //! synchronous: every call runs on tokio's blocking pool via [`Database::run`].
 
+mod archive;
 mod connection_string;
 pub mod inventory;
 mod listen;
@@ -25,6 +26,7 @@ use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use orchestra_application::metrics_names as m;
 use orchestra_application::ports::RepositoryError;
 
+pub use archive::GzipArchive;
 pub use connection_string::{Backend, ConnectionStringError, DatabaseTarget, Sensitive};
 pub use listen::{DECISIONS_CHANNEL, DecisionListener};
 pub use migrations::{MigrationInfo, MigrationState, Migrations};
@@ -32,7 +34,8 @@ pub use probe::DieselDatabaseProbe;
 pub use repositories::{
     DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
     DieselChannelStateRepository, DieselEventTailRepository, DieselLeaseRepository,
-    DieselSessionRepository, DieselTranscriptRepository, DieselTurnRepository,
+    DieselRetentionRepository, DieselSessionRepository, DieselTranscriptRepository,
+    DieselTurnRepository,
 };
 pub use tool_conninfo::ToolConninfo;
 pub use totals::TOTAL_TTL;

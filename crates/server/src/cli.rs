@@ -1,4 +1,4 @@
-//! The command line: `orchestra [serve] | migrate | check-config | keys | audit | backup | restore`.
+//! The command line: `orchestra [serve] | migrate | check-config | keys | audit | backup | restore | retention`.
 
 use std::path::PathBuf;
 
@@ -60,6 +60,13 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         pg_bin_dir: Option<PathBuf>,
     },
+    /// Archive and delete what is past `retention.days` (the server does it every
+    /// `retention.interval_secs` too).
+    Retention {
+        /// What to do.
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// Restore the database from a backup: checked first (integrity, schema version), then
     /// put in place and compared table by table. Stop every server on the database first.
     Restore {
@@ -71,6 +78,17 @@ pub enum Command {
         /// Where `pg_restore` is (default: PATH, then /usr/lib/postgresql/*/bin).
         #[arg(long, value_name = "DIR")]
         pg_bin_dir: Option<PathBuf>,
+    },
+}
+
+/// `orchestra retention` actions.
+#[derive(Debug, Subcommand)]
+pub enum RetentionAction {
+    /// Run retention once now.
+    Run {
+        /// Print what would go, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

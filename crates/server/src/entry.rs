@@ -84,6 +84,9 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             };
             crate::backup::restore(&settings, req).await
         }
+        Command::Retention {
+            action: crate::cli::RetentionAction::Run { dry_run },
+        } => crate::retention::run_cli(&settings, dry_run).await,
         Command::Audit {
             action: crate::cli::AuditAction::Verify,
         } => {

@@ -130,7 +130,14 @@ pub async fn verify_audit(db: Database) -> anyhow::Result<()> {
         println!("{problem}");
     }
     if report.problems.is_empty() {
-        println!("audit log intact: {} events", report.checked);
+        if report.removed_by_retention > 0 {
+            println!(
+                "audit log intact: {} events (the {} before them removed by retention)",
+                report.checked, report.removed_by_retention
+            );
+        } else {
+            println!("audit log intact: {} events", report.checked);
+        }
         Ok(())
     } else {
         anyhow::bail!(

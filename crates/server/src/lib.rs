@@ -13,6 +13,7 @@ pub mod entry;
 pub mod keys;
 pub mod ops;
 pub mod policy_audit;
+pub mod retention;
 pub mod startup;
 pub mod tls;
 

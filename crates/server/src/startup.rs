@@ -411,6 +411,12 @@ impl Application {
             })
             .context("cannot start the decision listener thread")?
         };
+        background.extend(crate::retention::spawn(
+            crate::retention::service(settings, database.clone(), audit.clone(), clock.clone()),
+            leases.clone(),
+            Duration::from_secs(settings.retention.interval_secs),
+            shutdown.clone(),
+        ));
         if let (Some(updates), TelegramMode::Polling) = (telegram_updates, settings.telegram.mode) {
             background.push(tokio::spawn(updates.run_polling(shutdown.receiver())));
         }

@@ -291,6 +291,16 @@ fn describe_all() {
         Unit::Seconds,
         "Seconds since the process started."
     );
+    describe_counter!(m::RETENTION_RUNS_TOTAL, "Retention runs, by outcome.");
+    describe_counter!(
+        m::RETENTION_ROWS_DELETED_TOTAL,
+        "Rows retention archived and deleted, by table."
+    );
+    describe_histogram!(
+        m::RETENTION_BATCH_SECONDS,
+        Unit::Seconds,
+        "How long each retention delete transaction held the write lock."
+    );
 }
 
 /// Registers the unlabelled metrics with their zero values so they are scraped from the start.
@@ -336,6 +346,12 @@ fn register_all(version: &str) {
     }
     for status in orchestra_domain::TurnStatus::ALL {
         metrics::counter!(m::AGENT_TURNS_TOTAL, "outcome" => status.as_str()).increment(0);
+    }
+    for outcome in ["ok", "error"] {
+        metrics::counter!(m::RETENTION_RUNS_TOTAL, "outcome" => outcome).increment(0);
+    }
+    for kind in orchestra_application::ports::RetentionKind::ALL {
+        metrics::counter!(m::RETENTION_ROWS_DELETED_TOTAL, "table" => kind.table()).increment(0);
     }
     for name in [
         m::ESCALATION_QUEUE_SIZE,

@@ -46,6 +46,7 @@ mod observability;
 mod real_cli;
 mod repository;
 mod restart;
+mod retention;
 mod seed_smoke;
 mod sessions;
 mod snapshots;

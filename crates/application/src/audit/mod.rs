@@ -147,6 +147,8 @@ pub struct VerifyReport {
     pub checked: u64,
     /// Problems, each naming the event (`seq 12: ...`).
     pub problems: Vec<String>,
+    /// The oldest events, removed by retention (`retention.purge` covers them).
+    pub removed_by_retention: u64,
 }
 
 /// Appends to and checks the audit log. Cheap to clone.
@@ -184,17 +186,26 @@ impl AuditTrail {
     }
 
     /// Walks the whole log: every event's hash must match its fields, chain to the one
-    /// before, and no `seq` may be missing.
+    /// before, and no `seq` may be missing. A log whose oldest events were removed by
+    /// retention starts later: a `retention.purge` event in it must cover them (and, when it
+    /// names the very event before the first one left, its hash must be the one the first
+    /// event chains to).
     ///
     /// # Errors
     /// `Unavailable`.
     pub async fn verify(&self) -> Result<VerifyReport, AppError> {
         let mut report = VerifyReport::default();
-        let (mut expected_seq, mut prev) = (1_i64, GENESIS.to_owned());
+        let head = self.repo.after(0, 1).await?.into_iter().next();
+        let head = head.filter(|e| e.seq > 1);
+        let (mut expected_seq, mut prev) = match &head {
+            Some(e) => (e.seq, e.prev_hash.clone()),
+            None => (1_i64, GENESIS.to_owned()),
+        };
+        let mut purges: Vec<(i64, String)> = Vec::new();
         loop {
             let batch = self.repo.after(expected_seq - 1, 1000).await?;
             if batch.is_empty() {
-                return Ok(report);
+                break;
             }
             for e in batch {
                 report.checked += 1;
@@ -216,11 +227,44 @@ impl AuditTrail {
                         e.seq
                     ));
                 }
+                if e.record.action == crate::retention::PURGE_ACTION
+                    && let Some(p) = purge_bound(e.record.detail.as_deref())
+                {
+                    purges.push(p);
+                }
                 expected_seq = e.seq + 1;
                 prev = e.hash;
             }
         }
+        if let Some(first) = head {
+            let gone = first.seq - 1;
+            report.removed_by_retention = u64::try_from(gone).unwrap_or(0);
+            match purges.iter().find(|(through, _)| *through >= gone) {
+                None => report.problems.push(if gone == 1 {
+                    "seq 1: missing, and no retention run removed it: deleted".to_owned()
+                } else {
+                    format!("seq 1-{gone}: missing, and no retention run removed them: deleted")
+                }),
+                Some((through, hash)) if *through == gone && *hash != first.prev_hash => {
+                    report.problems.push(format!(
+                        "seq {}: does not chain to the last event retention removed (one was changed)",
+                        first.seq
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(report)
     }
+}
+
+/// `(throughSeq, throughHash)` of a `retention.purge` event's detail.
+fn purge_bound(detail: Option<&str>) -> Option<(i64, String)> {
+    let v: serde_json::Value = serde_json::from_str(detail?).ok()?;
+    Some((
+        v["throughSeq"].as_i64()?,
+        v["throughHash"].as_str()?.to_owned(),
+    ))
 }
 
 #[cfg(test)]

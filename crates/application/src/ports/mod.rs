@@ -9,6 +9,7 @@ mod keys;
 mod leases;
 mod notifier;
 mod repository;
+mod retention;
 mod runtime;
 mod transcripts;
 
@@ -24,6 +25,9 @@ pub use notifier::{
 pub use repository::{
     ApprovalFilter, ApprovalRepository, ChannelStateRepository, DecideOutcome, Page, PageRequest,
     RepositoryError, SessionFilter, SessionRepository, TurnRepository,
+};
+pub use retention::{
+    ArchiveFile, ExpiredRow, RetentionArchive, RetentionKind, RetentionRepository,
 };
 pub use runtime::{
     AgentEvent, AgentInstallation, AgentLaunch, AgentProcess, AgentRuntime, ExitReport,

@@ -14,6 +14,7 @@ mod environment;
 mod error;
 mod layers;
 mod render;
+mod retention;
 mod schema;
 mod sections;
 mod settings;
@@ -31,6 +32,7 @@ use figment::Figment;
 pub use env::{ALIASES, CLAUDE_ENV_PREFIX, ENVIRONMENT_NAMES, EnvSource, ProcessEnv};
 pub use environment::Environment;
 pub use error::ConfigError;
+pub use retention::RetentionSettings;
 pub use settings::{
     ApprovalSettings, ClaudeConfig, DatabaseSettings, ServerSettings, Settings, StopGrace,
     TelegramBreaker, TelegramMode, TelegramRetry, TelegramSettings, TelemetrySettings,

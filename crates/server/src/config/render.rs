@@ -28,6 +28,7 @@ impl Settings {
             ("auth", self.auth_lines()),
             ("policy", self.policy_lines()),
             ("node", self.node_lines()),
+            ("retention", self.retention_lines()),
         ];
         let mut out = String::new();
         for (section, lines) in sections {
@@ -290,6 +291,22 @@ impl Settings {
                 "advertise_url",
                 n.advertise_url.as_deref().map_or_else(unset, q),
             ),
+        ]
+    }
+
+    fn retention_lines(&self) -> Lines {
+        let r = &self.retention;
+        vec![
+            ("days", r.days.to_string()),
+            ("archive", r.archive_dir.is_some().to_string()),
+            (
+                "archive_dir",
+                r.archive_dir
+                    .as_ref()
+                    .map_or_else(unset, |d| q(&d.display().to_string())),
+            ),
+            ("batch_size", r.batch_size.to_string()),
+            ("interval_secs", r.interval_secs.to_string()),
         ]
     }
 

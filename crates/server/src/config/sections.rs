@@ -76,6 +76,8 @@ pub struct Sections {
     pub policy: PolicySection,
     /// `[node]`.
     pub node: NodeSection,
+    /// `[retention]`.
+    pub retention: super::retention::RetentionSection,
 }
 
 /// `[node]`: this node among the others on one database (docs/adr/0004-several-nodes.md).

@@ -286,6 +286,8 @@ pub struct Settings {
     pub policy: PolicySettings,
     /// This node among the others.
     pub node: NodeSettings,
+    /// What is kept, and for how long.
+    pub retention: super::RetentionSettings,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }

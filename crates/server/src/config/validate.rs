@@ -42,6 +42,7 @@ pub fn validate(
     let approvals = approvals(&raw.approvals)?;
     let telemetry = telemetry(raw.telemetry)?;
     let node = node(raw.node)?;
+    let retention = super::retention::retention(raw.retention)?;
     let claude = claude(raw.claude, &database.target)?;
     let s = raw.server;
     let auth = auth(environment, &s.host, raw.auth)?;
@@ -115,6 +116,7 @@ pub fn validate(
         auth,
         policy,
         node,
+        retention,
         config_file,
     })
 }
