@@ -248,6 +248,18 @@ impl CrashRig {
         list["items"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The `TRACEPARENT` each of the session's agent processes was started with, in order.
+    pub fn agent_traceparents(&self, session: &str) -> Vec<String> {
+        std::fs::read_to_string(
+            self.home
+                .path()
+                .join(".fake-claude")
+                .join(format!("{session}.traceparent")),
+        )
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+    }
+
     /// Tool calls the fake CLI ran for the session.
     pub fn tools_ran(&self, session: &str) -> usize {
         std::fs::read_to_string(

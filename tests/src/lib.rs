@@ -19,6 +19,7 @@ pub mod binary;
 pub mod crash;
 pub mod fake_telegram;
 pub mod mock_anthropic;
+pub mod otlp;
 pub mod pg;
 pub mod raw_http;
 pub mod sse;

@@ -28,6 +28,10 @@ fn client_request_id(req: &ServiceRequest) -> Option<String> {
     sane.then(|| v.to_owned())
 }
 
+fn header<'a>(req: &'a ServiceRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name)?.to_str().ok()
+}
+
 /// `actix_web::middleware::from_fn(observe)`: spans, metrics, a log line and a request id
 /// per request.
 ///
@@ -59,6 +63,15 @@ pub async fn observe(
         latency_ms = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
+    // A caller's W3C trace context: this request's span (and all it starts) joins its trace.
+    if let (Some(state), Some(parent)) = (
+        req.app_data::<actix_web::web::Data<crate::AppState>>(),
+        header(&req, "traceparent"),
+    ) {
+        state
+            .trace
+            .adopt_remote_parent(&span, parent, header(&req, "tracestate"));
+    }
     metrics::gauge!(m::HTTP_REQUESTS_IN_FLIGHT).increment(1.0);
     let mut result = origin.scope(next.call(req).instrument(span.clone())).await;
     if let (Ok(res), Ok(value)) = (&mut result, HeaderValue::from_str(&request_id)) {

@@ -88,6 +88,8 @@ pub struct AppState {
     pub allowed_origins: Vec<String>,
     /// Caps on open event streams.
     pub sse: crate::sse_limits::SseLimits,
+    /// W3C trace context: a request's `traceparent` becomes its span's parent.
+    pub trace: Arc<dyn orchestra_application::ports::TraceContext>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -87,6 +87,9 @@ pub struct ClaudeSettings {
     pub max_memory_mb: Option<u64>,
     /// Processes the agent user may have at once (`prlimit --nproc`).
     pub max_tasks: Option<u64>,
+    /// The CLI's own OpenTelemetry export (`claude.telemetry`): traces (and nothing else)
+    /// to this OTLP/HTTP endpoint; `None` leaves it off.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for ClaudeSettings {
@@ -129,6 +132,7 @@ impl Default for ClaudeSettings {
             run_as: None,
             max_memory_mb: None,
             max_tasks: None,
+            otlp_endpoint: None,
         }
     }
 }
@@ -303,6 +307,17 @@ impl ClaudeRuntime {
         for (k, v) in &self.settings.env {
             set(k, v.clone());
         }
+        if let Some(endpoint) = &self.settings.otlp_endpoint {
+            // What the pinned CLI reads (docs/observability.md): telemetry on, traces over
+            // OTLP/HTTP (a beta behind its own switch), no metrics or logs.
+            set("CLAUDE_CODE_ENABLE_TELEMETRY", "1".into());
+            set("CLAUDE_CODE_ENHANCED_TELEMETRY_BETA", "1".into());
+            set("OTEL_TRACES_EXPORTER", "otlp".into());
+            set("OTEL_METRICS_EXPORTER", "none".into());
+            set("OTEL_LOGS_EXPORTER", "none".into());
+            set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into());
+            set("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone());
+        }
         // Orchestra's own: never overridable by configuration.
         set("TMPDIR", tmp_dir.display().to_string());
         set(procfs::ENV_NODE, self.settings.node_id.clone());
@@ -320,10 +335,16 @@ impl AgentRuntime for ClaudeRuntime {
             .settings
             .runtime_dir
             .join(format!("{session}-{}", uuid::Uuid::new_v4().simple()));
+        let mut env = self.env(&session, &tmp_dir);
+        if let Some(traceparent) = &launch.traceparent {
+            // The CLI (non-interactive) parents its spans on it when its telemetry is on.
+            env.retain(|(k, _)| k != "TRACEPARENT" && k != "TRACESTATE");
+            env.push(("TRACEPARENT".into(), traceparent.clone()));
+        }
         let spec = ProcessSpec {
             binary: self.settings.binary.clone(),
             args: self.args(&launch),
-            env: self.env(&session, &tmp_dir),
+            env,
             cwd: PathBuf::from(&launch.session.working_directory),
             tmp_dir,
             max_line_bytes: self.settings.max_line_bytes,

@@ -319,7 +319,22 @@ impl Database {
     {
         let db = self.clone();
         let started = Instant::now();
+        // The query's span is a child of the caller's (the request, the turn): the blocking
+        // thread enters it, so the query shows under what asked for it.
+        let span = tracing::info_span!(
+            "db.query",
+            otel.name = operation,
+            otel.kind = "client",
+            db.system = match self.backend() {
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgresql",
+            },
+            db.operation.name = operation,
+            otel.status_code = tracing::field::Empty,
+        );
+        let in_span = span.clone();
         let result = tokio::task::spawn_blocking(move || {
+            let _entered = in_span.enter();
             let _turn = match (&db.write_gate, writes) {
                 (Some(gate), true) => Some(
                     gate.lock()
@@ -346,6 +361,7 @@ impl Database {
             )
         {
             metrics::counter!(m::DB_ERRORS_TOTAL, "operation" => operation).increment(1);
+            span.record("otel.status_code", "ERROR");
         }
         result
     }

@@ -73,6 +73,10 @@ pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
         run_as: c.run_as.clone(),
         max_memory_mb: c.max_memory_mb,
         max_tasks: c.max_tasks,
+        otlp_endpoint: c
+            .telemetry
+            .then(|| settings.telemetry.otlp_endpoint.clone())
+            .flatten(),
     }
 }
 

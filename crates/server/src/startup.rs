@@ -207,6 +207,8 @@ impl Application {
                 node_id: c.node_id.clone(),
             },
         );
+        let trace: Arc<dyn orchestra_application::ports::TraceContext> =
+            Arc::new(orchestra_telemetry::W3cTraceContext::new());
         let session_deps = SessionDeps::new(
             sessions_repo.clone(),
             turns_repo.clone(),
@@ -246,6 +248,7 @@ impl Application {
         let mut session_deps = session_deps
             .with_audit(audit.clone())
             .with_leases(leases.clone())
+            .with_trace(Arc::clone(&trace))
             .with_event_tails(Arc::new(DieselEventTailRepository::new(database.clone())));
         if c.store_transcripts {
             session_deps = session_deps.with_transcripts(TranscriptSync::new(
@@ -339,6 +342,7 @@ impl Application {
 
         let sse = orchestra_api::sse_limits::SseLimits::default();
         let state = AppState {
+            trace: Arc::clone(&trace),
             sse: sse.clone(),
             auth,
             allowed_origins: settings.server.allowed_origins.clone(),

@@ -15,6 +15,7 @@ use frankenstein::updates::Update;
 use orchestra_application::metrics_names as m;
 
 use orchestra_resilience::{RetryPolicy, Retryable, retry};
+use tracing::Instrument;
 
 /// How to reach Telegram.
 #[derive(Clone)]
@@ -61,6 +62,14 @@ pub enum TelegramError {
 }
 
 impl TelegramError {
+    /// The error code Telegram answered with, if it answered.
+    pub fn status_code(&self) -> Option<u32> {
+        match self {
+            Self::Api { code, .. } => u32::try_from(*code).ok(),
+            _ => None,
+        }
+    }
+
     fn from_frankenstein(e: frankenstein::Error) -> Self {
         match e {
             frankenstein::Error::Api(r) => Self::Api {
@@ -169,12 +178,34 @@ impl TelegramApi {
     {
         let result = retry(
             &retry_policy,
-            |_| {
+            |attempt| {
                 let fut = op();
+                // One span per attempt (never the token: the URL is not recorded).
+                let span = tracing::info_span!(
+                    "telegram.request",
+                    otel.name = %format!("telegram {method}"),
+                    otel.kind = "client",
+                    telegram.method = method,
+                    telegram.attempt = i64::from(attempt),
+                    http.request.method = "POST",
+                    http.response.status_code = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
+                );
                 async move {
                     metrics::counter!(m::TELEGRAM_API_REQUESTS_TOTAL, "method" => method).increment(1);
                     let started = Instant::now();
-                    let r = fut.await.map_err(TelegramError::from_frankenstein);
+                    let r = fut.instrument(span.clone()).await.map_err(TelegramError::from_frankenstein);
+                    match &r {
+                        Ok(_) => {
+                            span.record("http.response.status_code", 200);
+                        }
+                        Err(e) => {
+                            if let Some(code) = e.status_code() {
+                                span.record("http.response.status_code", i64::from(code));
+                            }
+                            span.record("otel.status_code", "ERROR");
+                        }
+                    }
                     metrics::histogram!(m::TELEGRAM_API_DURATION_SECONDS, "method" => method)
                         .record(started.elapsed().as_secs_f64());
                     if let Err(e) = &r {

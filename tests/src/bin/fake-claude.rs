@@ -152,6 +152,17 @@ async fn main() {
         (None, Some(s)) => (s, true),
         _ => ("no-session".into(), false),
     };
+    // Like the real CLI in print mode: a W3C parent for its own spans. Recorded, appended
+    // per process, so a test can see which span started it.
+    if let Ok(traceparent) = std::env::var("TRACEPARENT") {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state_dir().join(format!("{session}.traceparent")))
+            .unwrap();
+        writeln!(f, "{traceparent}").unwrap();
+    }
     let history_path = history_file(&session);
     if resume && !history_path.exists() {
         eprintln!("No conversation found with session ID: {session}");

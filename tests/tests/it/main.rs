@@ -54,4 +54,5 @@ mod suspension;
 mod telegram_render;
 mod three_nodes;
 mod tls;
+mod traces;
 mod transcripts;

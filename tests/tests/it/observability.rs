@@ -1,49 +1,16 @@
 //! OTLP span export from the real binary to a local receiver, flushed on SIGTERM.
 
-use std::sync::{Arc, Mutex};
-
-use actix_web::{App, HttpResponse, HttpServer, web};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use orchestra_tests::binary::ServerProcess;
 use orchestra_tests::free_port;
-use prost::Message;
-
-type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
-
-async fn receive(body: web::Bytes, store: web::Data<Received>) -> HttpResponse {
-    match ExportTraceServiceRequest::decode(body.as_ref()) {
-        Ok(req) => {
-            store.lock().unwrap().push(req);
-            HttpResponse::Ok()
-                .content_type("application/x-protobuf")
-                .body(Vec::<u8>::new())
-        }
-        Err(_) => HttpResponse::BadRequest().finish(),
-    }
-}
+use orchestra_tests::otlp::{Collector, attr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_spans_reach_an_otlp_receiver_with_route_status_and_latency() {
-    let received: Received = Arc::default();
-    let data = web::Data::new(received.clone());
-    let collector = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/v1/traces", web::post().to(receive))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let collector_port = collector.addrs()[0].port();
-    let collector = collector.run();
-    let collector_handle = collector.handle();
-    tokio::spawn(collector);
-
+    let collector = Collector::start();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let endpoint = format!("http://127.0.0.1:{collector_port}");
+    let endpoint = collector.endpoint.clone();
     let port_s = port.to_string();
     let server = ServerProcess::start(
         dir.path(),
@@ -75,29 +42,8 @@ async fn request_spans_reach_an_otlp_receiver_with_route_status_and_latency() {
 
     // The batch exporter holds spans; SIGTERM must flush them before exit.
     assert_eq!(server.terminate().await, Some(0));
-    collector_handle.stop(true).await;
-
-    let requests = received.lock().unwrap();
-    let spans: Vec<_> = requests
-        .iter()
-        .flat_map(|r| r.resource_spans.iter())
-        .filter(|rs| {
-            rs.resource.as_ref().is_some_and(|r| {
-                r.attributes.iter().any(|a| {
-                    a.key == "service.name"
-                        && matches!(a.value.as_ref().and_then(|v| v.value.as_ref()), Some(AnyValue::StringValue(s)) if s == "orchestra-otlp-test")
-                })
-            })
-        })
-        .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
-        .collect();
-    let attr = |span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| {
-        span.attributes
-            .iter()
-            .find(|a| a.key == key)
-            .and_then(|a| a.value.as_ref())
-            .and_then(|v| v.value.clone())
-    };
+    collector.stop().await;
+    let spans = collector.spans("orchestra-otlp-test");
     let created = spans
         .iter()
         .find(|s| s.name == "POST /api/approvals/test")

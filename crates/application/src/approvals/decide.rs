@@ -48,6 +48,17 @@ impl DecideApprovalHandler {
     /// `NotFound`; `Decide(AlreadyDecided)` when another caller won; `Decide(PastDeadline)`
     /// after the deadline; `Invalid` for an oversized reason; `Unavailable`.
     pub async fn handle(&self, cmd: DecideApproval) -> Result<ApprovalRequest, AppError> {
+        let span = tracing::info_span!(
+            "decision",
+            otel.name = "decision",
+            orchestra.approval_id = %cmd.id,
+            orchestra.decision = if cmd.approved { "approve" } else { "deny" },
+            orchestra.decided_by = %cmd.decided_by,
+        );
+        tracing::Instrument::instrument(self.decide(cmd), span).await
+    }
+
+    async fn decide(&self, cmd: DecideApproval) -> Result<ApprovalRequest, AppError> {
         let reason = normalize_reason(cmd.reason)?;
         let outcome = if cmd.approved {
             DecisionOutcome::Approved

@@ -71,6 +71,8 @@ impl NotificationDispatcher {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
+        // In the caller's span: a delivery shows under the approval that asked for it.
+        let fut = tracing::Instrument::in_current_span(fut);
         match &self.rt {
             Some(rt) => drop(rt.spawn(fut)),
             None => drop(tokio::spawn(fut)),

@@ -43,6 +43,8 @@ pub enum PlanAction {
         tool_use_id: Option<String>,
         /// The answer.
         answer: PermissionAnswer,
+        /// The prompt's span (the answer is its `control_response` child).
+        span: tracing::Span,
     },
     /// No prompt waits: allow exactly this call once and continue the session.
     Continue {
@@ -151,6 +153,7 @@ impl Escalation {
             Some(prompt) => PlanAction::Answer {
                 request_id: prompt.request_id,
                 tool_use_id: prompt.tool_use_id,
+                span: prompt.span,
                 answer: if decision.outcome.allows() {
                     PermissionAnswer::Allow {
                         updated_input: decision.updated_input.clone(),

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use orchestra_domain::{ApprovalId, ApprovalKind, NewApproval, SessionId};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::Escalation;
 use super::state::PendingPrompt;
@@ -61,10 +62,18 @@ impl Escalation {
                     request_id: req.request_id.clone(),
                     tool_use_id: req.tool_use_id.clone(),
                     asked_at: Instant::now(),
+                    span: tracing::Span::current(),
                 },
             );
         });
         let session_rule = super::session_rule(&req.tool_name, &req.input, &req.suggested_rules);
+        let span = tracing::info_span!(
+            "approval",
+            otel.name = "approval",
+            orchestra.session_id = %id,
+            orchestra.approval_id = %approval_id,
+            orchestra.tool_name = %req.tool_name,
+        );
         let opened = self
             .deps()
             .request
@@ -85,6 +94,7 @@ impl Escalation {
                     await_delivery: false,
                 },
             )
+            .instrument(span)
             .await;
         match opened {
             Ok(_) => Prompted::Waiting(approval_id),

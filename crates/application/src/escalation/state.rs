@@ -17,6 +17,8 @@ pub(crate) struct PendingPrompt {
     pub tool_use_id: Option<String>,
     /// When it was asked.
     pub asked_at: Instant,
+    /// The `permission_prompt` span: open until the agent is answered.
+    pub span: tracing::Span,
 }
 
 /// One session's escalation state.

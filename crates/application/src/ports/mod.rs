@@ -11,6 +11,7 @@ mod notifier;
 mod repository;
 mod retention;
 mod runtime;
+mod trace_context;
 mod transcripts;
 
 pub use audit::AuditRepository;
@@ -33,4 +34,5 @@ pub use runtime::{
     AgentEvent, AgentInstallation, AgentLaunch, AgentProcess, AgentRuntime, ExitReport,
     OrphanReport, PermissionAnswer, PermissionDenial, RuntimeError, SpawnedAgent, TurnReport,
 };
+pub use trace_context::{NoTraceContext, TraceContext};
 pub use transcripts::{LocalTranscript, TranscriptFiles, TranscriptRepository};

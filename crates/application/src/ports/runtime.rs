@@ -34,6 +34,9 @@ pub struct AgentLaunch {
     pub resume: bool,
     /// Tool rules allowed for this process only (deny-then-resume after an approval).
     pub extra_allowed_tools: Vec<String>,
+    /// The W3C `traceparent` of the span that starts it (`TRACEPARENT` in its environment:
+    /// the CLI's own spans join that trace when its telemetry is on).
+    pub traceparent: Option<String>,
 }
 
 /// A tool call the CLI denied, from a result's `permission_denials`.

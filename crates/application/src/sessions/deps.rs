@@ -46,6 +46,9 @@ pub struct SessionDeps {
     /// Keeps a suspended session's last turn of events in the database (none: in memory
     /// only, lost with the log).
     pub event_tails: Option<Arc<dyn EventTailRepository>>,
+    /// W3C trace context: an agent process gets the `TRACEPARENT` of the span that starts
+    /// it.
+    pub trace: Arc<dyn crate::ports::TraceContext>,
     /// The runtime long-lived tasks (pumps, continuations, parking) run on, not the HTTP
     /// worker that happened to start them.
     rt: Option<tokio::runtime::Handle>,
@@ -76,6 +79,7 @@ impl SessionDeps {
             transcripts: None,
             leases: None,
             event_tails: None,
+            trace: Arc::new(crate::ports::NoTraceContext),
             rt: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -84,6 +88,13 @@ impl SessionDeps {
     #[must_use]
     pub fn with_audit(mut self, audit: crate::audit::AuditTrail) -> Self {
         self.audit = Some(audit);
+        self
+    }
+
+    /// With W3C trace context for the agent processes.
+    #[must_use]
+    pub fn with_trace(mut self, trace: Arc<dyn crate::ports::TraceContext>) -> Self {
+        self.trace = trace;
         self
     }
 
@@ -206,8 +217,18 @@ impl SessionDeps {
         }
     }
 
-    /// Spawns a task that must outlive the request that started it.
+    /// Spawns a task that must outlive the request that started it, in the current span
+    /// (a continuation shows under the decision or turn that caused it).
     pub(crate) fn spawn_task<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_detached(tracing::Instrument::in_current_span(fut))
+    }
+
+    /// Spawns a long-lived task in no span (a process's pump: each turn has its own).
+    pub(crate) fn spawn_detached<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::time::Duration;
+use tracing::Instrument;
 
 use orchestra_domain::{ApprovalId, ApprovalRequest, SessionId, SessionStatus, TurnStatus};
 use serde_json::Value;
@@ -248,14 +249,27 @@ impl EscalationDriver {
                 request_id,
                 tool_use_id,
                 answer,
+                span,
             } => {
                 let Some(live) = self.deps.registry.get(sid) else {
                     return false;
                 };
-                tracing::info!(session.id = %sid, approval.id = %plan.approval_id, status = ?plan.status, "answering the agent's permission request");
-                self.supervisor
-                    .answer(sid, &live, &request_id, tool_use_id.as_deref(), answer)
-                    .await;
+                let response = tracing::info_span!(
+                    parent: &span,
+                    "control_response",
+                    otel.name = "control_response",
+                    orchestra.session_id = %sid,
+                    orchestra.approval_id = %plan.approval_id,
+                    orchestra.decision = ?plan.status,
+                );
+                async {
+                    tracing::info!(session.id = %sid, approval.id = %plan.approval_id, status = ?plan.status, "answering the agent's permission request");
+                    self.supervisor
+                        .answer(sid, &live, &request_id, tool_use_id.as_deref(), answer)
+                        .await;
+                }
+                .instrument(response)
+                .await;
                 crate::chaos::point(crate::chaos::DECISION_ANSWERED);
                 true
             }

@@ -47,6 +47,9 @@ pub(crate) struct LiveState {
     pub lease_lost: bool,
     /// While stopping: how a turn that ends now ends, and why (the watchdog's `Failed`).
     pub stop_outcome: Option<(TurnStatus, String)>,
+    /// The running turn's span (a child of the request that sent its prompt), open until
+    /// its result; `Span::none()` between turns.
+    pub turn_span: tracing::Span,
 }
 
 impl LiveState {
@@ -63,6 +66,7 @@ impl LiveState {
             suspended_for: None,
             lease_lost: false,
             stop_outcome: None,
+            turn_span: tracing::Span::none(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 use orchestra_domain::{ApprovalId, SessionId, Turn, TurnOutcome, TurnStatus, TurnTotals};
 use tokio::sync::mpsc;
@@ -110,7 +111,18 @@ impl Pump {
                         description,
                         suggested_rules,
                     };
-                    driver.on_permission_request(id, &live, req).await;
+                    let turn = live.state().turn_span.clone();
+                    let span = tracing::info_span!(
+                        parent: &turn,
+                        "permission_prompt",
+                        otel.name = "permission_prompt",
+                        orchestra.session_id = %id,
+                        orchestra.tool_name = %req.tool_name,
+                    );
+                    driver
+                        .on_permission_request(id, &live, req)
+                        .instrument(span)
+                        .await;
                 }
                 Some(AgentEvent::Result(report)) => {
                     // The transcript first: once the turn is seen to end, a crash of this
@@ -118,8 +130,18 @@ impl Pump {
                     if let Some(t) = &self.deps.transcripts {
                         t.capture(id, &live.working_directory).await;
                     }
-                    if let Some(parked) = self.finish_turn(id, &live, &report).await {
-                        driver.after_turn(id, &report, parked).await;
+                    let turn =
+                        std::mem::replace(&mut live.state().turn_span, tracing::Span::none());
+                    turn.record("orchestra.turn_status", report.subtype.as_str());
+                    if let Some(parked) = self
+                        .finish_turn(id, &live, &report)
+                        .instrument(turn.clone())
+                        .await
+                    {
+                        driver
+                            .after_turn(id, &report, parked)
+                            .instrument(turn)
+                            .await;
                     }
                 }
                 Some(AgentEvent::Exited(report)) => {

@@ -92,6 +92,15 @@ impl SendMessageHandler {
             st.slot = Slot::Running(Box::new(turn.clone()));
             st.interrupt_requested = false;
             st.last_activity = Instant::now();
+            // Open until the result, on the process's pump: a child of this request.
+            st.turn_span = tracing::info_span!(
+                "turn",
+                otel.name = "turn",
+                orchestra.session_id = %id,
+                orchestra.turn_id = %turn.id(),
+                orchestra.turn_seq = turn.snapshot().seq,
+                orchestra.turn_status = tracing::field::Empty,
+            );
         }
         d.log(
             id,

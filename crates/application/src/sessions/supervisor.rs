@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 use orchestra_domain::{NewSession, SessionId, TurnStatus};
 use tokio::sync::OwnedSemaphorePermit;
@@ -56,12 +57,31 @@ impl Supervisor {
             // another node that ran it since).
             self.deps.restore_log(id, true).await;
         }
+        let span = tracing::info_span!(
+            "agent.spawn",
+            otel.name = "agent.spawn",
+            orchestra.session_id = %id,
+            orchestra.resume = resume,
+            process.pid = tracing::field::Empty,
+        );
         let launch = AgentLaunch {
             session: spec.clone(),
             resume,
             extra_allowed_tools,
+            traceparent: self.deps.trace.traceparent(&span),
         };
-        match self.deps.runtime.spawn(launch).await {
+        let spawned = self
+            .deps
+            .runtime
+            .spawn(launch)
+            .instrument(span.clone())
+            .await;
+        if let Ok(s) = &spawned
+            && let Some(pid) = s.process.pid()
+        {
+            span.record("process.pid", i64::from(pid));
+        }
+        match spawned {
             Ok(spawned) => {
                 metrics::counter!(m::AGENT_PROCESS_SPAWNS_TOTAL).increment(1);
                 if let Some(esc) = &self.deps.escalation {
@@ -77,7 +97,7 @@ impl Supervisor {
                 tracing::info!(session.id = %id, pid = ?live.process.pid(), resume, "agent process started");
                 let pump = Pump::new(self.deps.clone());
                 self.deps
-                    .spawn_task(async move { pump.run(id, live, spawned.events).await });
+                    .spawn_detached(async move { pump.run(id, live, spawned.events).await });
                 self.deps.publish_gauges();
                 Ok(())
             }
@@ -102,8 +122,17 @@ impl Supervisor {
     ) -> Option<ExitReport> {
         let live = self.deps.registry.get(id)?;
         live.state().begin_stop(turn_status, reason);
-        let report = live.process.stop().await;
-        tracing::info!(session.id = %id, exit = %report.describe(), step = ?report.stop_step, "agent process stopped");
+        let span = tracing::info_span!(
+            "agent.stop",
+            otel.name = "agent.stop",
+            orchestra.session_id = %id,
+            process.pid = live.process.pid().map(i64::from),
+            orchestra.stop_reason = reason,
+            orchestra.stop_step = tracing::field::Empty,
+        );
+        let report = live.process.stop().instrument(span.clone()).await;
+        span.record("orchestra.stop_step", format!("{:?}", report.stop_step));
+        tracing::info!(parent: &span, session.id = %id, exit = %report.describe(), step = ?report.stop_step, "agent process stopped");
         let running = live.state().take_running();
         if let Some(mut turn) = running
             && turn

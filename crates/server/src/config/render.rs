@@ -223,6 +223,7 @@ impl Settings {
             ),
             ("idle_suspend_secs", c.idle_suspend_secs.to_string()),
             ("store_transcripts", c.store_transcripts.to_string()),
+            ("telemetry", c.telemetry.to_string()),
             (
                 "discovery_interval_secs",
                 c.discovery_interval_secs.to_string(),

@@ -405,6 +405,8 @@ pub struct ClaudeSection {
     /// Keep each session's agent transcript in the database, so that any node (or this
     /// one after losing its disk) can resume it.
     pub store_transcripts: bool,
+    /// Switch the CLI's own OpenTelemetry export on, to `telemetry.otlp_endpoint`.
+    pub telemetry: bool,
     /// Discovery interval, seconds.
     pub discovery_interval_secs: u64,
     /// `CLAUDE_CODE_MAX_RETRIES`.
@@ -466,6 +468,7 @@ impl Default for ClaudeSection {
             health_check_interval_secs: 15,
             idle_suspend_secs: 300,
             store_transcripts: true,
+            telemetry: false,
             discovery_interval_secs: 300,
             max_retries: 2,
             api_timeout_ms: 120_000,

@@ -181,6 +181,8 @@ pub struct ClaudeConfig {
     pub idle_suspend_secs: u64,
     /// Agent transcripts kept in the database.
     pub store_transcripts: bool,
+    /// The CLI's own OpenTelemetry export is on.
+    pub telemetry: bool,
     /// Discovery interval.
     pub discovery_interval_secs: u64,
     /// `CLAUDE_CODE_MAX_RETRIES`.

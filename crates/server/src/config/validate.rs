@@ -44,6 +44,12 @@ pub fn validate(
     let node = node(raw.node)?;
     let retention = super::retention::retention(raw.retention)?;
     let claude = claude(raw.claude, &database.target)?;
+    if claude.telemetry && telemetry.otlp_endpoint.is_none() {
+        return Err(invalid(
+            "claude.telemetry",
+            "needs telemetry.otlp_endpoint (OTEL_EXPORTER_OTLP_ENDPOINT): the agents export their spans there",
+        ));
+    }
     let s = raw.server;
     let auth = auth(environment, &s.host, raw.auth)?;
     if environment != Environment::Development {
@@ -417,6 +423,7 @@ fn claude(c: ClaudeSection, target: &DatabaseTarget) -> Result<ClaudeConfig, Con
         health_check_interval_secs: c.health_check_interval_secs.max(1),
         idle_suspend_secs: c.idle_suspend_secs,
         store_transcripts: c.store_transcripts,
+        telemetry: c.telemetry,
         discovery_interval_secs: c.discovery_interval_secs.max(1),
         max_retries: c.max_retries,
         api_timeout_ms: c.api_timeout_ms.max(1000),
