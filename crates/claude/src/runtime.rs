@@ -479,3 +479,33 @@ mod env_tests {
         assert!(!markers.iter().any(|(_, v)| *v == pid), "{markers:?}");
     }
 }
+
+#[cfg(test)]
+mod telemetry_env_tests {
+    use super::*;
+
+    fn value<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn claude_telemetry_switches_the_clis_trace_export_on_and_only_then() {
+        let off = ClaudeRuntime::new(ClaudeSettings::default()).env("s1", Path::new("/tmp/x"));
+        assert_eq!(value(&off, "CLAUDE_CODE_ENABLE_TELEMETRY"), None);
+        let on = ClaudeRuntime::new(ClaudeSettings {
+            otlp_endpoint: Some("http://collector:4318".into()),
+            ..ClaudeSettings::default()
+        })
+        .env("s1", Path::new("/tmp/x"));
+        for (k, v) in [
+            ("CLAUDE_CODE_ENABLE_TELEMETRY", "1"),
+            ("CLAUDE_CODE_ENHANCED_TELEMETRY_BETA", "1"),
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ] {
+            assert_eq!(value(&on, k), Some(v), "{k}");
+        }
+    }
+}

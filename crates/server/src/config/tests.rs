@@ -362,3 +362,20 @@ fn typos_and_bad_values_are_reported_by_name() {
     let err = load(&[("ORCHESTRA__APPROVALS__DEFAULT_TIMEOUT_MINUTES", "500")]).unwrap_err();
     assert!(err.to_string().contains("default_timeout"), "{err}");
 }
+
+#[test]
+fn the_agents_telemetry_needs_an_endpoint_and_retention_checks_its_batch() {
+    let err = load(&[("ORCHESTRA__CLAUDE__TELEMETRY", "true")]).unwrap_err();
+    assert!(err.to_string().contains("claude.telemetry"), "{err}");
+    let s = load(&[
+        ("ORCHESTRA__CLAUDE__TELEMETRY", "true"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+    ])
+    .unwrap();
+    assert!(s.claude.telemetry);
+    assert_eq!(load(&[]).unwrap().retention.days, 90);
+    let err = load(&[("ORCHESTRA__RETENTION__BATCH_SIZE", "0")]).unwrap_err();
+    assert!(err.to_string().contains("retention.batch_size"), "{err}");
+    let s = load(&[("ORCHESTRA__RETENTION__ARCHIVE", "false")]).unwrap();
+    assert_eq!(s.retention.archive_dir, None);
+}
