@@ -34,6 +34,7 @@ mod chaos;
 mod cli;
 mod crash;
 mod dashboards;
+mod deployment_guide;
 mod escalation;
 mod fuzz;
 mod http_api;
