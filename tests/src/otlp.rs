@@ -68,6 +68,30 @@ impl Collector {
         self.handle.stop(true).await;
     }
 
+    /// The `service.name` of every export received.
+    pub fn services(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.resource_spans.iter())
+            .filter_map(|rs| {
+                rs.resource.as_ref()?.attributes.iter().find_map(|a| {
+                    (a.key == "service.name").then(|| {
+                        match a.value.as_ref()?.value.as_ref()? {
+                            AnyValue::StringValue(s) => Some(s.clone()),
+                            _ => None,
+                        }
+                    })?
+                })
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Every span received from the service named `service`.
     pub fn spans(&self, service: &str) -> Vec<Span> {
         self.received

@@ -321,17 +321,22 @@ impl Database {
         let started = Instant::now();
         // The query's span is a child of the caller's (the request, the turn): the blocking
         // thread enters it, so the query shows under what asked for it.
-        let span = tracing::info_span!(
-            "db.query",
-            otel.name = operation,
-            otel.kind = "client",
-            db.system = match self.backend() {
-                Backend::Sqlite => "sqlite",
-                Backend::Postgres => "postgresql",
-            },
-            db.operation.name = operation,
-            otel.status_code = tracing::field::Empty,
-        );
+        // Only under a caller's span: a background pass's queries are not traces of their own.
+        let span = if tracing::Span::current().is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
+                "db.query",
+                otel.name = operation,
+                otel.kind = "client",
+                db.system = match self.backend() {
+                    Backend::Sqlite => "sqlite",
+                    Backend::Postgres => "postgresql",
+                },
+                db.operation.name = operation,
+                otel.status_code = tracing::field::Empty,
+            )
+        };
         let in_span = span.clone();
         let result = tokio::task::spawn_blocking(move || {
             let _entered = in_span.enter();

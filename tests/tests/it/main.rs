@@ -32,6 +32,7 @@ mod backup;
 mod bounded;
 mod chaos;
 mod cli;
+mod cli_traces;
 mod crash;
 mod dashboards;
 mod deployment_guide;
