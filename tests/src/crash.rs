@@ -307,6 +307,31 @@ impl CrashRig {
     }
 }
 
+/// [`wait_until`], failing with the server's log: what a crash test needs to say why.
+pub async fn wait_until_logged<T, F, Fut>(
+    server: &ServerProcess,
+    within: Duration,
+    what: &str,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; the server's log:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, failing after `within` with `what`.
 pub async fn wait_until<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
 where

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use orchestra_application::chaos;
 use orchestra_tests::Backend;
-use orchestra_tests::crash::{CrashRig, wait_until};
+use orchestra_tests::crash::{CrashRig, wait_until, wait_until_logged};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -51,7 +51,7 @@ async fn a_decision_committed_before_a_crash_is_carried_out_once_after_the_resta
         assert_eq!(rig.tools_ran(&session), 0, "nothing ran before the crash");
 
         let server = rig.start(None).await;
-        let a = wait_until(WAIT, "the decision to be carried out", || async {
+        let a = wait_until_logged(&server, WAIT, "the decision to be carried out", || async {
             let a = approval(&rig, &id).await;
             (a["actedOn"] == "done").then_some(a)
         })
@@ -59,7 +59,7 @@ async fn a_decision_committed_before_a_crash_is_carried_out_once_after_the_resta
         let expected = if approved { "Approved" } else { "Rejected" };
         assert_eq!(a["status"], expected, "the decision stood: {a}");
         if approved {
-            let turns = wait_until(WAIT, "the continued turn", || async {
+            let turns = wait_until_logged(&server, WAIT, "the continued turn", || async {
                 let t = rig.get(&format!("/api/sessions/{session}/turns")).await;
                 (t["items"][0]["status"] == "Completed").then_some(t)
             })
