@@ -26,6 +26,8 @@ pub enum Access {
 /// `/metrics`, `/swagger`) are open. An `/api` route missing here needs `admin` (fail closed).
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/agents", Access::Role(Role::Viewer)),
+    ("GET", "/api/policy", Access::Role(Role::Viewer)),
+    ("POST", "/api/policy/evaluate", Access::Role(Role::Operator)),
     ("GET", "/api/audit", Access::Role(Role::Admin)),
     ("GET", "/api/approvals", Access::Role(Role::Viewer)),
     ("POST", "/api/approvals/test", Access::Role(Role::Operator)),

@@ -24,7 +24,7 @@ pub mod sse_limits;
 mod state;
 
 pub use error::{ApiError, ErrorCode};
-pub use state::{AppState, ApprovalHandlers, ServiceInfo, SessionHandlers};
+pub use state::{AppState, ApprovalHandlers, PolicyInfo, ServiceInfo, SessionHandlers};
 
 use actix_web::web;
 
@@ -51,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: Routes) {
         .configure(handlers::approvals::configure)
         .configure(handlers::sessions::configure)
         .configure(handlers::agents::configure)
+        .configure(handlers::policy::configure)
         .configure(handlers::audit::configure)
         .configure(handlers::telegram::configure);
     if routes.metrics {

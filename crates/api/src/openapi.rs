@@ -8,10 +8,11 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::dto::{
     AgentResponse, ApprovalResponse, AuditEventResponse, CancelApprovalRequest,
     CancelTestApprovalsResponse, CircuitBreakerResponse, CreateSessionRequest,
-    CreateTestApprovalRequest, DatabaseDiagnosticsResponse, DecideApprovalRequest, HealthCheck,
-    HealthResponse, LiveProcessResponse, PageResponse, SendMessageRequest, ServiceMetricsResponse,
-    SessionDetailResponse, SessionResponse, TelegramStatusResponse, TestApprovalResponse,
-    TurnResponse,
+    CreateTestApprovalRequest, DatabaseDiagnosticsResponse, DecideApprovalRequest,
+    EvaluatePolicyRequest, EvaluatePolicyResponse, HealthCheck, HealthResponse,
+    LiveProcessResponse, MatchedRule, PageResponse, PolicyResponse, PolicyRuleResponse,
+    SendMessageRequest, ServiceMetricsResponse, SessionDetailResponse, SessionResponse,
+    TelegramStatusResponse, TestApprovalResponse, TurnResponse,
 };
 use crate::error::ErrorBody;
 use crate::handlers;
@@ -52,6 +53,8 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         handlers::sessions::resume,
         handlers::sessions::close,
         handlers::agents::list,
+        handlers::policy::show,
+        handlers::policy::evaluate,
         handlers::audit::list,
         handlers::telegram::webhook,
     ),
@@ -61,7 +64,8 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         PageResponse<SessionResponse>, HealthResponse, HealthCheck, DatabaseDiagnosticsResponse,
         CircuitBreakerResponse, ServiceMetricsResponse, TelegramStatusResponse, CreateSessionRequest,
         SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
-        AgentResponse, AuditEventResponse, PageResponse<AuditEventResponse>, crate::dto::SseEvent,
+        AgentResponse, PolicyResponse, PolicyRuleResponse, EvaluatePolicyRequest, EvaluatePolicyResponse,
+        MatchedRule, AuditEventResponse, PageResponse<AuditEventResponse>, crate::dto::SseEvent,
     )),
     tags(
         (name = "approvals", description = "Human decisions on tool use"),
@@ -70,6 +74,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         (name = "health", description = "Liveness and readiness"),
         (name = "observability", description = "Prometheus metrics"),
         (name = "audit", description = "The audit log"),
+        (name = "policy", description = "The server's tool policy"),
     )
 )]
 #[derive(Debug)]

@@ -90,6 +90,23 @@ pub struct AppState {
     pub sse: crate::sse_limits::SseLimits,
     /// W3C trace context: a request's `traceparent` becomes its span's parent.
     pub trace: Arc<dyn orchestra_application::ports::TraceContext>,
+    /// The server's policy, as `GET /api/policy` shows it.
+    pub policy: PolicyInfo,
+}
+
+/// The server's policy, for `/api/policy`.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyInfo {
+    /// The tool rules.
+    pub tools: Arc<orchestra_domain::policy::ToolPolicy>,
+    /// The agents' HOME (for `~/` rules).
+    pub agent_home: Option<String>,
+    /// Permission modes a session may ask for.
+    pub permission_modes: Vec<String>,
+    /// Tool rules a client may pre-allow.
+    pub client_allowed_tools: Vec<String>,
+    /// Tools no agent may use.
+    pub denied_tools: Vec<String>,
 }
 
 impl std::fmt::Debug for AppState {

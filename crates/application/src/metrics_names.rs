@@ -187,3 +187,7 @@ pub const RETENTION_RUNS_TOTAL: &str = "retention_runs_total";
 pub const RETENTION_ROWS_DELETED_TOTAL: &str = "retention_rows_deleted_total";
 /// How long each retention delete transaction held the write lock, seconds.
 pub const RETENTION_BATCH_SECONDS: &str = "retention_batch_seconds";
+
+/// The server's policy on each permission request, by `verdict` (`allow`, `ask`, `deny`) and
+/// `risk`.
+pub const POLICY_VERDICTS_TOTAL: &str = "policy_verdicts_total";

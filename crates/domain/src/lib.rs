@@ -15,6 +15,7 @@ pub mod acted_on;
 pub mod approval;
 pub mod ids;
 pub mod notification;
+pub mod policy;
 pub mod session;
 pub mod text;
 pub mod turn;

@@ -205,6 +205,8 @@ impl Application {
                 timeout: None,
                 live_prompts: c.live_permission_prompts,
                 node_id: c.node_id.clone(),
+                policy: Arc::new(settings.policy.tools.clone()),
+                agent_home: c.home.clone(),
             },
         );
         let trace: Arc<dyn orchestra_application::ports::TraceContext> =
@@ -342,6 +344,18 @@ impl Application {
 
         let sse = orchestra_api::sse_limits::SseLimits::default();
         let state = AppState {
+            policy: orchestra_api::PolicyInfo {
+                tools: Arc::new(settings.policy.tools.clone()),
+                agent_home: settings.claude.home.clone(),
+                permission_modes: settings
+                    .policy
+                    .permission_modes
+                    .iter()
+                    .map(|m| m.as_str().to_owned())
+                    .collect(),
+                client_allowed_tools: settings.policy.client_allowed_tools.clone(),
+                denied_tools: settings.policy.denied_tools.clone(),
+            },
             trace: Arc::clone(&trace),
             sse: sse.clone(),
             auth,

@@ -45,6 +45,7 @@ mod log_file;
 mod migrations;
 mod nodes;
 mod observability;
+mod policy;
 mod real_cli;
 mod repository;
 mod restart;

@@ -9,6 +9,7 @@ mod audit;
 mod diagnostics;
 mod health;
 mod int;
+mod policy;
 mod sessions;
 mod turns;
 
@@ -29,6 +30,9 @@ pub use diagnostics::{
     TelegramStatusResponse,
 };
 pub use health::{HealthCheck, HealthResponse};
+pub use policy::{
+    EvaluatePolicyRequest, EvaluatePolicyResponse, MatchedRule, PolicyResponse, PolicyRuleResponse,
+};
 pub use sessions::{
     CreateSessionRequest, EventsQuery, LiveProcessResponse, MAX_EVENT_SEQ, SendMessageRequest,
     SessionDetailResponse, SessionListQuery, SessionResponse, SseEvent,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod diagnostics;
 pub mod health;
 pub mod metrics;
+pub mod policy;
 pub mod sessions;
 pub mod telegram;
 

@@ -43,6 +43,10 @@ pub struct EscalationSettings {
     pub live_prompts: bool,
     /// This node's id: it claims the decisions it carries out under this name.
     pub node_id: String,
+    /// The server's tool policy (`policy.rules`), judged before any human is asked.
+    pub policy: std::sync::Arc<orchestra_domain::policy::ToolPolicy>,
+    /// The agents' HOME, for `~/` rules.
+    pub agent_home: Option<String>,
 }
 
 impl Default for EscalationSettings {
@@ -52,6 +56,8 @@ impl Default for EscalationSettings {
             timeout: None,
             live_prompts: true,
             node_id: "local".into(),
+            policy: std::sync::Arc::default(),
+            agent_home: None,
         }
     }
 }

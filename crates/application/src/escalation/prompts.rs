@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use orchestra_domain::policy::{PolicyAction, ToolCall};
 use orchestra_domain::{ApprovalId, ApprovalKind, NewApproval, SessionId};
 use serde_json::Value;
 use tracing::Instrument;
@@ -29,6 +30,8 @@ pub struct PermissionRequest {
     pub description: Option<String>,
     /// The allow rules the CLI proposes for calls like this one.
     pub suggested_rules: Vec<String>,
+    /// The session's working directory (for path rules and roots).
+    pub working_directory: String,
 }
 
 /// What became of a permission request.
@@ -45,6 +48,38 @@ impl Escalation {
     /// (before anyone is notified) that the agent waits for. Fails closed: when the approval
     /// cannot be recorded, the call is denied.
     pub async fn ask(&self, id: SessionId, agent_id: &str, req: PermissionRequest) -> Prompted {
+        // The server's policy first: a deny beats a grant, an allow needs no human.
+        let verdict = self.settings().policy.evaluate(&ToolCall {
+            tool: &req.tool_name,
+            input: &req.input,
+            working_directory: &req.working_directory,
+            home: self.settings().agent_home.as_deref(),
+        });
+        let rule = verdict.rule.as_ref().map_or_else(
+            || "none (the default)".to_owned(),
+            |(i, t)| format!("{i}: {t}"),
+        );
+        metrics::counter!(m::POLICY_VERDICTS_TOTAL, "verdict" => verdict.action.as_str(), "risk" => verdict.risk.as_str()).increment(1);
+        match verdict.action {
+            PolicyAction::Deny => {
+                tracing::warn!(session.id = %id, tool = %req.tool_name, rule = %rule, "the server's policy denies the tool call");
+                return Prompted::Answer(PermissionAnswer::Deny {
+                    message: format!(
+                        "Orchestra's policy denies this call (rule {rule}); no human was asked."
+                    ),
+                    interrupt: false,
+                });
+            }
+            PolicyAction::Allow => {
+                tracing::info!(session.id = %id, tool = %req.tool_name, rule = %rule, "the server's policy allows the tool call");
+                return Prompted::Answer(PermissionAnswer::Allow {
+                    updated_input: None,
+                });
+            }
+            PolicyAction::Ask => {
+                tracing::debug!(session.id = %id, tool = %req.tool_name, rule = %rule, risk = verdict.risk.as_str(), "the server's policy asks a human");
+            }
+        }
         if let Some((answer, why)) = self.with(id, |s| s.grants.answer(&req.tool_name, &req.input))
         {
             metrics::counter!(m::AGENT_PERMISSIONS_AUTO_ANSWERED_TOTAL, "why" => why).increment(1);

@@ -110,6 +110,7 @@ impl Pump {
                         tool_use_id,
                         description,
                         suggested_rules,
+                        working_directory: live.working_directory.clone(),
                     };
                     let turn = live.state().turn_span.clone();
                     let span = tracing::info_span!(

@@ -69,6 +69,7 @@ pub(super) fn fixture_with(
             timeout: None,
             live_prompts: true,
             node_id: "test-node".into(),
+            ..EscalationSettings::default()
         },
     );
     let deps = SessionDeps::new(

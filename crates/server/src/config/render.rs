@@ -397,6 +397,10 @@ impl Settings {
             ),
             ("client_allowed_tools", list(p.client_allowed_tools.clone())),
             ("denied_tools", list(p.denied_tools.clone())),
+            (
+                "rules",
+                list(p.tools.rules().iter().map(|r| r.text.clone()).collect()),
+            ),
         ]
     }
 }

@@ -114,6 +114,9 @@ pub struct PolicySection {
     pub client_allowed_tools: Vec<String>,
     /// Tools no session may use, whatever it asks (`--disallowedTools` on every agent).
     pub denied_tools: Vec<String>,
+    /// What happens to a tool call the agent asks about, before any human is asked:
+    /// `allow|ask[:low|high|critical]|deny <rule> [in <root> ...]`, the first match deciding.
+    pub rules: Vec<String>,
 }
 
 impl Default for PolicySection {
@@ -122,6 +125,7 @@ impl Default for PolicySection {
             permission_modes: vec!["default".into(), "plan".into()],
             client_allowed_tools: vec!["Read".into(), "Glob".into(), "Grep".into()],
             denied_tools: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }

@@ -245,6 +245,8 @@ pub struct PolicySettings {
     pub client_allowed_tools: Vec<String>,
     /// Tools no session may use.
     pub denied_tools: Vec<String>,
+    /// The tool policy (`policy.rules`).
+    pub tools: orchestra_domain::policy::ToolPolicy,
 }
 
 /// API authentication.

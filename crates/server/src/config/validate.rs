@@ -540,6 +540,8 @@ fn policy(p: PolicySection) -> Result<PolicySettings, ConfigError> {
         permission_modes,
         client_allowed_tools: tool_rules("policy.client_allowed_tools", p.client_allowed_tools)?,
         denied_tools: tool_rules("policy.denied_tools", p.denied_tools)?,
+        tools: orchestra_domain::policy::ToolPolicy::parse(&p.rules)
+            .map_err(|e| invalid("policy.rules", e.to_string()))?,
     })
 }
 
