@@ -127,6 +127,11 @@ pub fn permission_modes() -> Schema {
     ))
 }
 
+/// An approval's `risk`.
+pub fn risks() -> Schema {
+    one_of(["low", "high", "critical"])
+}
+
 /// `scope` of a decision (`null` as absent).
 pub fn scopes() -> Schema {
     nullable(one_of(["once", "session"]))

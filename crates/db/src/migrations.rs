@@ -43,6 +43,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-03-000002_leases"),
     migration_sql!("2026-12-04-000001_decision_notify"),
     migration_sql!("2026-12-04-000002_session_event_tails"),
+    migration_sql!("2026-12-04-000003_approval_risk"),
 ];
 
 /// One migration and whether it is applied.

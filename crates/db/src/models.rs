@@ -146,6 +146,7 @@ pub(crate) struct ApprovalRow {
     pub notify_error: Option<String>,
     pub notify_after: Option<NaiveDateTime>,
     pub acted_on: String,
+    pub risk: String,
 }
 
 impl From<&ApprovalRequest> for ApprovalRow {
@@ -185,6 +186,7 @@ impl From<&ApprovalRequest> for ApprovalRow {
                 )
             }),
             acted_on: snap.acted_on.as_str().to_owned(),
+            risk: req.risk.as_str().to_owned(),
         }
     }
 }
@@ -236,6 +238,8 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                 kind: r.kind.parse().map_err(|e| corrupt("approval kind", e))?,
                 description: r.description,
                 session_rule: r.session_rule,
+                risk: orchestra_domain::policy::RiskClass::parse(&r.risk)
+                    .ok_or_else(|| corrupt("approval risk", &r.risk))?,
             },
             status,
             created_at: to_utc(r.created_at),

@@ -54,6 +54,7 @@ diesel::table! {
         acted_on -> Text,
         acted_by -> Nullable<Text>,
         acted_at -> Nullable<Timestamp>,
+        risk -> Text,
     }
 }
 

@@ -275,6 +275,8 @@ pub struct NewApproval {
     /// The rule an "allow for this session" decision grants (`Bash(npm test:*)`); `None`
     /// when the call can only be allowed once.
     pub session_rule: Option<String>,
+    /// How much it matters, from the server's policy (`high` when no rule said).
+    pub risk: crate::policy::RiskClass,
 }
 
 /// The stored form of an approval, for repositories.
@@ -478,6 +480,7 @@ mod tests {
                 kind: ApprovalKind::Live,
                 description: None,
                 session_rule: None,
+                risk: Default::default(),
             },
             t(0),
             t(60),

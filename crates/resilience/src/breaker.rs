@@ -276,6 +276,7 @@ mod tests {
                 kind: ApprovalKind::Test,
                 description: None,
                 session_rule: None,
+                risk: Default::default(),
             },
             now,
             now,

@@ -161,6 +161,7 @@ mod tests {
                 kind: ApprovalKind::Live,
                 description: Some("Write <b>hi</b> & more".into()),
                 session_rule: None,
+                risk: Default::default(),
             },
             now,
             now + chrono::Duration::minutes(30),

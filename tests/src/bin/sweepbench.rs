@@ -63,6 +63,7 @@ async fn main() {
                         kind: ApprovalKind::Live,
                         description: None,
                         session_rule: None,
+                        risk: Default::default(),
                     },
                     created,
                     created + Duration::minutes(30),

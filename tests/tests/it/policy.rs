@@ -62,8 +62,8 @@ async fn rules_decide_before_any_human_and_the_rest_is_asked(backend: Backend) {
         "no human was asked so far"
     );
 
-    // No rule matches: a human is asked.
-    send(&rig, &session, "make deploy").await;
+    // An ask rule: a human is asked, and the approval carries the rule's risk class.
+    send(&rig, &session, "git push origin main").await;
     let pending = wait_until(WAIT, "the approval", || async {
         rig.approvals_of(&session)
             .await
@@ -75,9 +75,17 @@ async fn rules_decide_before_any_human_and_the_rest_is_asked(backend: Backend) {
         pending["toolInputPreview"]
             .as_str()
             .unwrap_or_default()
-            .contains("make deploy"),
+            .contains("git push"),
         "{pending}"
     );
+    assert_eq!(pending["risk"], "critical", "{pending}");
+    let full = rig
+        .get(&format!(
+            "/api/approvals/{}",
+            pending["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(full["risk"], "critical");
 
     let metrics = rig
         .client
@@ -91,7 +99,10 @@ async fn rules_decide_before_any_human_and_the_rest_is_asked(backend: Backend) {
     for (series, n) in [
         ("policy_verdicts_total{verdict=\"deny\",risk=\"high\"}", 2),
         ("policy_verdicts_total{verdict=\"allow\",risk=\"high\"}", 1),
-        ("policy_verdicts_total{verdict=\"ask\",risk=\"high\"}", 1),
+        (
+            "policy_verdicts_total{verdict=\"ask\",risk=\"critical\"}",
+            1,
+        ),
     ] {
         assert_eq!(orchestra_tests::counter(&metrics, series), n, "{series}");
     }

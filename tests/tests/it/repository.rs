@@ -94,6 +94,7 @@ fn approval(session: &str, kind: ApprovalKind, created: i64, expires: i64) -> Ap
             kind,
             description: Some("Write hello".into()),
             session_rule: None,
+            risk: Default::default(),
         },
         t(created),
         t(expires),

@@ -80,6 +80,7 @@ proptest! {
                 kind,
                 description: Some(description),
                 session_rule: Some(rule),
+                risk: Default::default(),
             },
             now,
             now + Duration::minutes(30),

@@ -36,6 +36,10 @@ pub struct ApprovalResponse {
     /// session (`Bash(npm test:*)`, from the CLI's suggestion); `null` when the call can only
     /// be allowed once.
     pub session_rule: Option<String>,
+    /// The risk class the server's policy gave it: `low`, `high` (no rule said otherwise)
+    /// or `critical` (docs/policy.md).
+    #[schema(schema_with = crate::openapi_rules::risks)]
+    pub risk: String,
     /// `Pending`, `Approved`, `Rejected`, `Expired` or `Cancelled`.
     pub status: String,
     /// Created.
@@ -106,6 +110,7 @@ impl From<&ApprovalRequest> for ApprovalResponse {
             kind: r.kind.as_str().to_owned(),
             description: r.description.clone(),
             session_rule: r.session_rule.clone(),
+            risk: r.risk.as_str().to_owned(),
             status: a.status().as_str().to_owned(),
             created_at: a.created_at(),
             expires_at: a.expires_at(),

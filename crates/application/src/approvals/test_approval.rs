@@ -57,6 +57,7 @@ impl CreateTestApprovalHandler {
                     kind: ApprovalKind::Test,
                     description: Some("Smoke test approval; safe to approve, deny or ignore.".to_owned()),
                     session_rule: None,
+                    risk: Default::default(),
                 },
                 timeout: None,
                 await_delivery: true,

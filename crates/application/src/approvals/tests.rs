@@ -67,6 +67,7 @@ fn new_approval(tool: &str) -> NewApproval {
         kind: ApprovalKind::Live,
         description: None,
         session_rule: None,
+        risk: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! (no shell operators, substitutions or redirections) and asks a human about everything
 //! else. Erring that way costs a question, never a tool run nobody decided.
 
+use orchestra_domain::policy::{is_plain as is_plain_command, wildcard};
 use serde_json::Value;
 
 /// The longest rule Orchestra grants (a longer one is not a rule a person reads).
@@ -91,48 +92,6 @@ fn is_tool_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// A command with no shell syntax that could chain, substitute or redirect: `npm test -- -u`
-/// is plain; `npm test; rm -rf ~`, `echo $(cat x)` and `ls > f` are not.
-fn is_plain_command(command: &str) -> bool {
-    !command.trim().is_empty()
-        && !command.chars().any(|c| {
-            matches!(
-                c,
-                ';' | '&'
-                    | '|'
-                    | '`'
-                    | '$'
-                    | '<'
-                    | '>'
-                    | '('
-                    | ')'
-                    | '{'
-                    | '}'
-                    | '\n'
-                    | '\r'
-                    | '\\'
-                    | '\0'
-            )
-        })
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-fn wildcard(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]

@@ -154,8 +154,9 @@ impl ToolRule {
     }
 }
 
-/// No shell syntax that could chain, substitute or redirect.
-fn is_plain(command: &str) -> bool {
+/// No shell syntax that could chain, substitute or redirect: `npm test -- -u` is plain;
+/// `npm test; rm -rf ~`, `echo $(cat x)` and `ls > f` are not.
+pub fn is_plain(command: &str) -> bool {
     !command.trim().is_empty()
         && !command.chars().any(|c| {
             matches!(

@@ -8,13 +8,14 @@
 //! rules match a compound command when any of its parts matches.
 
 mod matcher;
-mod paths;
+pub(crate) mod paths;
 mod syntax;
 
 use std::fmt;
 use std::path::Path;
 
-pub use matcher::ToolRule;
+pub use matcher::{ToolRule, is_plain};
+pub use paths::wildcard;
 pub use syntax::PolicyRuleError;
 
 /// What a rule does with a call it matches.
@@ -61,7 +62,8 @@ impl RiskClass {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// `low`, `high` or `critical`.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "low" => Some(Self::Low),
             "high" => Some(Self::High),

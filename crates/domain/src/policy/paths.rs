@@ -96,7 +96,7 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// `*` matches any run of characters (a Bash pattern); everything else matches itself.
-pub(super) fn wildcard(pattern: &str, text: &str) -> bool {
+pub fn wildcard(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     let (first, last) = (parts[0], parts[parts.len() - 1]);
     if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
