@@ -44,6 +44,20 @@ fn pending_with_reserve(a: &ApprovalRequest, reserve: usize) -> Message {
     let mut head = field(heading.plain("\n\n"), "Tool", &r.tool_name);
     head = field(head, "Session", &r.session_id);
     head = field(head, "Agent", &r.agent_id);
+    // The policy's risk class, when a rule set one (high is the default, not shown).
+    match r.risk {
+        orchestra_domain::policy::RiskClass::Critical => {
+            head = head
+                .push(Style::Bold, "Risk:")
+                .plain(" ⚠️ ")
+                .push(Style::Bold, "critical")
+                .plain("\n");
+        }
+        orchestra_domain::policy::RiskClass::Low => {
+            head = head.push(Style::Bold, "Risk:").plain(" low\n");
+        }
+        orchestra_domain::policy::RiskClass::High => {}
+    }
     if let Some(d) = &r.description {
         head = head
             .push(Style::Bold, "What:")
@@ -166,6 +180,20 @@ mod tests {
             now,
             now + chrono::Duration::minutes(30),
         )
+    }
+
+    #[test]
+    fn a_critical_or_low_risk_shows_and_the_default_does_not() {
+        let mut a = approval(json!({"command": "git push"}));
+        assert!(!pending(&a).html().contains("Risk:"));
+        let mut snap = a.snapshot().clone();
+        snap.request.risk = orchestra_domain::policy::RiskClass::Critical;
+        a = ApprovalRequest::restore(snap);
+        assert!(
+            pending(&a)
+                .html()
+                .contains("<b>Risk:</b> ⚠️ <b>critical</b>")
+        );
     }
 
     #[test]
