@@ -111,6 +111,38 @@ async fn rules_decide_before_any_human_and_the_rest_is_asked(backend: Backend) {
         log.contains("the server's policy denies the tool call"),
         "{log}"
     );
+    // Calls no human saw are in the audit log with the rule that decided.
+    let audit = rig.get("/api/audit?pageSize=100").await;
+    let policy_events: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("policy.")
+                && e["target"] == session.as_str()
+        })
+        .collect();
+    let count = |action: &str| {
+        policy_events
+            .iter()
+            .filter(|e| e["action"] == action)
+            .count()
+    };
+    assert_eq!(
+        (count("policy.deny"), count("policy.allow")),
+        (2, 1),
+        "{audit}"
+    );
+    assert!(
+        policy_events.iter().any(|e| e["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deny Bash(rm:*)")),
+        "{audit}"
+    );
     server.kill9().await;
 }
 

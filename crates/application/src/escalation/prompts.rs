@@ -41,6 +41,15 @@ pub enum Prompted {
     Answer(PermissionAnswer),
     /// A human is asked; the agent waits for this approval.
     Waiting(ApprovalId),
+    /// The server's policy decided (`allow` or `deny`, by `rule`): answer now, and audit it.
+    ByPolicy {
+        /// The answer.
+        answer: PermissionAnswer,
+        /// `allow` or `deny`.
+        verdict: &'static str,
+        /// The rule that decided (`position: text`).
+        rule: String,
+    },
 }
 
 impl Escalation {
@@ -63,18 +72,26 @@ impl Escalation {
         match verdict.action {
             PolicyAction::Deny => {
                 tracing::warn!(session.id = %id, tool = %req.tool_name, rule = %rule, "the server's policy denies the tool call");
-                return Prompted::Answer(PermissionAnswer::Deny {
-                    message: format!(
-                        "Orchestra's policy denies this call (rule {rule}); no human was asked."
-                    ),
-                    interrupt: false,
-                });
+                return Prompted::ByPolicy {
+                    answer: PermissionAnswer::Deny {
+                        message: format!(
+                            "Orchestra's policy denies this call (rule {rule}); no human was asked."
+                        ),
+                        interrupt: false,
+                    },
+                    verdict: "deny",
+                    rule,
+                };
             }
             PolicyAction::Allow => {
                 tracing::info!(session.id = %id, tool = %req.tool_name, rule = %rule, "the server's policy allows the tool call");
-                return Prompted::Answer(PermissionAnswer::Allow {
-                    updated_input: None,
-                });
+                return Prompted::ByPolicy {
+                    answer: PermissionAnswer::Allow {
+                        updated_input: None,
+                    },
+                    verdict: "allow",
+                    rule,
+                };
             }
             PolicyAction::Ask => {
                 tracing::debug!(session.id = %id, tool = %req.tool_name, rule = %rule, risk = verdict.risk.as_str(), "the server's policy asks a human");

@@ -79,6 +79,30 @@ impl EscalationDriver {
                     .answer(id, live, &request_id, tool_use_id.as_deref(), answer)
                     .await;
             }
+            Prompted::ByPolicy {
+                answer,
+                verdict,
+                rule,
+            } => {
+                // A call no human saw: the audit log says which rule let it run or not.
+                if let Some(audit) = &self.deps.audit {
+                    audit
+                        .record(
+                            crate::audit::AuditRecord::new(
+                                "policy",
+                                &format!("policy.{verdict}"),
+                                id,
+                            )
+                            .detail(Some(
+                                serde_json::json!({ "tool": tool_name, "rule": rule }).to_string(),
+                            )),
+                        )
+                        .await;
+                }
+                self.supervisor
+                    .answer(id, live, &request_id, tool_use_id.as_deref(), answer)
+                    .await;
+            }
             Prompted::Waiting(approval_id) => self.deps.log(
                 id,
                 SessionEvent::ApprovalRequested {
