@@ -19,6 +19,7 @@ mod schema;
 mod sections;
 mod settings;
 mod validate;
+mod validate_claude;
 
 #[cfg(test)]
 mod definition_tests;
