@@ -41,6 +41,45 @@ pub(crate) fn frankenstein_webhook(url: &str) -> orchestra_telegram::SetWebhookP
         .build()
 }
 
+/// In webhook mode, registers `telegram.webhook_url` (with its secret) with Telegram; a
+/// failure is logged, and polling is not started instead.
+pub(crate) async fn register_webhook(settings: &Settings, api: &orchestra_telegram::TelegramApi) {
+    let (crate::config::TelegramMode::Webhook, Some(url)) = (
+        settings.telegram.mode,
+        settings.telegram.webhook_url.as_ref(),
+    ) else {
+        return;
+    };
+    let mut params = frankenstein_webhook(url);
+    params.secret_token = settings
+        .telegram
+        .webhook_secret
+        .as_ref()
+        .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned());
+    match api.set_webhook(&params).await {
+        Ok(()) => tracing::info!(url = %url, "Telegram webhook registered"),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not register the Telegram webhook; retry by restarting")
+        }
+    }
+}
+
+/// The policy as `/api/policy` shows it.
+pub(crate) fn policy_info(settings: &Settings) -> orchestra_api::PolicyInfo {
+    let p = &settings.policy;
+    orchestra_api::PolicyInfo {
+        tools: std::sync::Arc::new(p.tools.clone()),
+        agent_home: settings.claude.home.clone(),
+        permission_modes: p
+            .permission_modes
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+        client_allowed_tools: p.client_allowed_tools.clone(),
+        denied_tools: p.denied_tools.clone(),
+    }
+}
+
 /// The agent runtime settings from the configuration.
 pub fn claude_settings(settings: &Settings) -> ClaudeSettings {
     let c = &settings.claude;

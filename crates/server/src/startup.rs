@@ -46,7 +46,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::adapters::{claude_settings, frankenstein_webhook, open_database, telegram_settings};
+use crate::adapters::{claude_settings, open_database, telegram_settings};
 use crate::background::{self, Shutdown};
 use crate::config::{Settings, TelegramMode};
 
@@ -320,23 +320,8 @@ impl Application {
                 .with_leader(leases.clone()),
             )
         });
-        if let (Some(api), TelegramMode::Webhook, Some(url)) = (
-            &telegram_api,
-            settings.telegram.mode,
-            settings.telegram.webhook_url.as_ref(),
-        ) {
-            let mut params = frankenstein_webhook(url);
-            params.secret_token = settings
-                .telegram
-                .webhook_secret
-                .as_ref()
-                .map(|s| s.expose_secret().to_owned());
-            match api.set_webhook(&params).await {
-                Ok(()) => tracing::info!(url = %url, "Telegram webhook registered"),
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not register the Telegram webhook; retry by restarting")
-                }
-            }
+        if let Some(api) = &telegram_api {
+            crate::adapters::register_webhook(settings, api).await;
         }
         let inbound: Option<Arc<dyn InboundChannel>> = telegram_updates
             .clone()
@@ -344,18 +329,7 @@ impl Application {
 
         let sse = orchestra_api::sse_limits::SseLimits::default();
         let state = AppState {
-            policy: orchestra_api::PolicyInfo {
-                tools: Arc::new(settings.policy.tools.clone()),
-                agent_home: settings.claude.home.clone(),
-                permission_modes: settings
-                    .policy
-                    .permission_modes
-                    .iter()
-                    .map(|m| m.as_str().to_owned())
-                    .collect(),
-                client_allowed_tools: settings.policy.client_allowed_tools.clone(),
-                denied_tools: settings.policy.denied_tools.clone(),
-            },
+            policy: crate::adapters::policy_info(settings),
             trace: Arc::clone(&trace),
             sse: sse.clone(),
             auth,
