@@ -169,7 +169,41 @@ async fn an_answer_interrupted_by_a_crash_is_uncertain_and_never_sent_twice(back
     assert_eq!(server.terminate().await, Some(0));
 }
 
+/// Each turn's events are stored when it ends: after a kill -9 and a restart, the session's
+/// event stream replays its last turn, with the same ids, and goes on from them.
+async fn the_last_turn_replays_after_a_kill_9(backend: Backend) {
+    let rig = CrashRig::new(backend, &[]).await;
+    let server = rig.start(None).await;
+    let session = rig.create_session().await;
+    let (status, _) = rig
+        .post(
+            &format!("/api/sessions/{session}/messages"),
+            json!({"prompt": "hello", "wait": true, "timeoutSeconds": 20}),
+        )
+        .await
+        .expect("answered");
+    assert_eq!(status, 200);
+    let url = format!("{}/api/sessions/{session}/events", rig.base);
+    let finished = |e: &orchestra_tests::sse::SseEvent| e.event == "turn_finished";
+    let before = orchestra_tests::sse::read_until(&rig.client, &url, None, WAIT, finished).await;
+    assert_eq!(before[0].event, "turn_started", "{before:?}");
+    server.kill9().await;
+
+    let server = rig.start(None).await;
+    let after = orchestra_tests::sse::read_until(&rig.client, &url, None, WAIT, finished).await;
+    let view = |events: &[orchestra_tests::sse::SseEvent]| -> Vec<(Option<u64>, String)> {
+        events.iter().map(|e| (e.id, e.event.clone())).collect()
+    };
+    assert_eq!(
+        view(&after),
+        view(&before),
+        "the restarted node replays the turn the killed one stored"
+    );
+    assert_eq!(server.terminate().await, Some(0));
+}
+
 both_backends!(
     a_decision_committed_before_a_crash_is_carried_out_once_after_the_restart,
     an_answer_interrupted_by_a_crash_is_uncertain_and_never_sent_twice,
+    the_last_turn_replays_after_a_kill_9,
 );

@@ -146,15 +146,30 @@ impl SessionDeps {
         }
     }
 
+    /// A turn ended: its events are stored, so that the next node to run the session (or
+    /// this one after a crash) replays them.
+    pub(crate) async fn store_turn_tail(&self, id: SessionId) {
+        if self.event_tails.is_none() {
+            return;
+        }
+        if let Some(log) = self.logs.existing(id) {
+            self.save_tail(id, log.last_turn_tail()).await;
+        }
+    }
+
     async fn store_log_tail(&self, id: SessionId, log: &EventLog) {
+        self.save_tail(id, log.tail()).await;
+    }
+
+    async fn save_tail(&self, id: SessionId, tail: crate::ports::StoredTail) {
         let Some(repo) = &self.event_tails else {
             return;
         };
-        match repo.save(id, log.tail(), self.clock.now()).await {
+        match repo.save(id, tail, self.clock.now()).await {
             Ok(()) => metrics::counter!(m::AGENT_EVENT_TAILS_STORED_TOTAL).increment(1),
             Err(err) => {
                 metrics::counter!(m::AGENT_EVENT_TAIL_FAILURES_TOTAL, "op" => "store").increment(1);
-                tracing::warn!(session.id = %id, error = %err, "could not store the suspended session's last turn of events; its replay is lost once its log is evicted");
+                tracing::warn!(session.id = %id, error = %err, "could not store the session's last turn of events; its replay is lost once its log is evicted");
             }
         }
     }

@@ -139,6 +139,7 @@ impl Pump {
                         .instrument(turn.clone())
                         .await
                     {
+                        self.deps.store_turn_tail(id).instrument(turn.clone()).await;
                         driver
                             .after_turn(id, &report, parked)
                             .instrument(turn)

@@ -14,9 +14,24 @@ impl EventLog {
     /// The buffered events in their wire form (one JSON object per line) and the next
     /// sequence number: what a suspended session keeps in the database for its replay.
     pub(crate) fn tail(&self) -> StoredTail {
+        self.tail_from(None)
+    }
+
+    /// [`Self::tail`] of the last turn only (from its `turn_started`), leaving the log as it
+    /// is: what is stored when a turn ends, so that a crash of this node loses no replay.
+    pub(crate) fn last_turn_tail(&self) -> StoredTail {
+        let start = self.lock().turn_start;
+        self.tail_from(start)
+    }
+
+    fn tail_from(&self, start: Option<u64>) -> StoredTail {
         let inner = self.lock();
         let mut events = Vec::with_capacity(inner.bytes);
-        for (e, _) in &inner.buf {
+        for (e, _) in inner
+            .buf
+            .iter()
+            .filter(|(e, _)| start.is_none_or(|s| e.seq >= s))
+        {
             // A `Value` always serializes.
             let _ = serde_json::to_writer(&mut events, &crate::sessions::event_json(e));
             events.push(b'\n');
