@@ -240,6 +240,30 @@ impl CrashRig {
         .await
     }
 
+    /// Waits (20 s at most) for a Pending approval of the session; its id.
+    pub async fn pending_approval(&self, session: &str) -> String {
+        wait_until(Duration::from_secs(20), "a pending approval", || async {
+            self.approvals_of(session)
+                .await
+                .into_iter()
+                .find(|a| a["status"] == "Pending")
+                .map(|a| a["id"].as_str().unwrap().to_owned())
+        })
+        .await
+    }
+
+    /// Approves `id` over REST (with `reason`), which must answer 200.
+    pub async fn approve(&self, id: &str, reason: Option<&str>) {
+        let (status, body) = self
+            .post(
+                &format!("/api/approvals/{id}/approve"),
+                json!({"approved": true, "reason": reason}),
+            )
+            .await
+            .expect("the server answers");
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// The session's approvals, newest first.
     pub async fn approvals_of(&self, session: &str) -> Vec<Value> {
         let list = self

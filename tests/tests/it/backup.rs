@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use orchestra_tests::Backend;
 use orchestra_tests::crash::{CrashRig, wait_until};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -72,22 +72,8 @@ async fn data_is_backed_up_wrecked_and_restored_equal(backend: Backend) {
     let server = rig.start(None).await;
     let session = rig.create_session().await;
     rig.ask(&session, "deploy").await.expect("asked");
-    let id = wait_until(WAIT, "the approval", || async {
-        rig.approvals_of(&session)
-            .await
-            .into_iter()
-            .find(|a| a["status"] == "Pending")
-            .map(|a| a["id"].as_str().unwrap().to_owned())
-    })
-    .await;
-    let (status, body) = rig
-        .post(
-            &format!("/api/approvals/{id}/approve"),
-            json!({"approved": true, "reason": "backup test"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    let id = rig.pending_approval(&session).await;
+    rig.approve(&id, Some("backup test")).await;
     wait_until(WAIT, "the tool to run", || async {
         (rig.tools_ran(&session) == 1).then_some(())
     })

@@ -12,17 +12,6 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn pending_approval(rig: &CrashRig, session: &str) -> String {
-    wait_until(WAIT, "the approval to open", || async {
-        rig.approvals_of(session)
-            .await
-            .into_iter()
-            .find(|a| a["status"] == "Pending")
-            .map(|a| a["id"].as_str().unwrap().to_owned())
-    })
-    .await
-}
-
 async fn approval(rig: &CrashRig, id: &str) -> Value {
     rig.get(&format!("/api/approvals/{id}")).await
 }
@@ -35,7 +24,7 @@ async fn a_decision_committed_before_a_crash_is_carried_out_once_after_the_resta
         let server = rig.start(Some(chaos::DECISION_COMMITTED)).await;
         let session = rig.create_session().await;
         rig.ask(&session, "deploy").await.expect("asked");
-        let id = pending_approval(&rig, &session).await;
+        let id = rig.pending_approval(&session).await;
         let answer = rig
             .post(
                 &format!("/api/approvals/{id}/approve"),
@@ -107,7 +96,7 @@ async fn an_answer_interrupted_by_a_crash_is_uncertain_and_never_sent_twice(back
     let server = rig.start(Some(chaos::DECISION_ANSWERED)).await;
     let session = rig.create_session().await;
     rig.ask(&session, "migrate").await.expect("asked");
-    let id = pending_approval(&rig, &session).await;
+    let id = rig.pending_approval(&session).await;
     let answer = rig
         .post(
             &format!("/api/approvals/{id}/approve"),

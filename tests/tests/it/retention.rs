@@ -10,28 +10,14 @@ use std::time::Duration;
 
 use orchestra_tests::Backend;
 use orchestra_tests::crash::{CrashRig, wait_until};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn decided_approval(rig: &CrashRig, session: &str, command: &str) -> String {
     rig.ask(session, command).await.expect("asked");
-    let id = wait_until(WAIT, "the approval", || async {
-        rig.approvals_of(session)
-            .await
-            .into_iter()
-            .find(|a| a["status"] == "Pending")
-            .map(|a| a["id"].as_str().unwrap().to_owned())
-    })
-    .await;
-    let (status, body) = rig
-        .post(
-            &format!("/api/approvals/{id}/approve"),
-            json!({"approved": true}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    let id = rig.pending_approval(session).await;
+    rig.approve(&id, None).await;
     wait_until(WAIT, "the decision carried out", || async {
         (rig.get(&format!("/api/approvals/{id}")).await["actedOn"] == "done").then_some(())
     })

@@ -68,14 +68,7 @@ async fn a_message_s_trace_follows_the_turn_to_the_approval_and_the_answer(backe
             .map(|a| a["id"].as_str().unwrap().to_owned())
     })
     .await;
-    let (status, body) = rig
-        .post(
-            &format!("/api/approvals/{id}/approve"),
-            json!({"approved": true}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    rig.approve(&id, None).await;
     wait_until(WAIT, "the turn to finish", || async {
         let t = rig.get(&format!("/api/sessions/{session}/turns")).await;
         (t["items"][0]["status"] == "Completed").then_some(())

@@ -139,7 +139,6 @@ impl Pump {
                         .instrument(turn.clone())
                         .await
                     {
-                        self.deps.store_turn_tail(id).instrument(turn.clone()).await;
                         driver
                             .after_turn(id, &report, parked)
                             .instrument(turn)
@@ -307,6 +306,9 @@ impl Pump {
                 error: turn.snapshot().error.clone(),
             },
         );
+        // Durable before the turn is seen to end: a crash after a client saw it lose no
+        // replay.
+        self.deps.store_turn_tail(id).await;
         live.turn_ended(turn.id(), status);
         true
     }
