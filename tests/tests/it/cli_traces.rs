@@ -33,7 +33,8 @@ async fn the_real_clis_spans_are_children_of_the_span_that_started_it() {
                 mock.base_url.as_str(),
             ),
             ("ORCHESTRA__CLAUDE__ENV__ANTHROPIC_API_KEY", "test-key"),
-            // The CLI's batch exporter: out within a fraction of a second.
+            // Asks the CLI's batch exporter to hurry (it seems not to: its spans still come
+            // about five seconds after the turn, which the wait below allows for).
             ("ORCHESTRA__CLAUDE__ENV__OTEL_BSP_SCHEDULE_DELAY", "200"),
         ],
     )
