@@ -28,6 +28,16 @@ fn rig_port() -> u16 {
         .expect("a free port in 20000-29999")
 }
 
+/// The same statement on whichever backend `$conn` is.
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            orchestra_db::DbConn::Postgresql($c) => $body,
+            orchestra_db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// One node's files, database and fakes, across restarts.
 #[derive(Debug)]
 pub struct CrashRig {
@@ -160,60 +170,65 @@ impl CrashRig {
         Some((status, res.json().await.unwrap_or(Value::Null)))
     }
 
+    /// A connection of its own to the rig's database (outside Orchestra), and "100 days
+    /// ago" in that backend's syntax.
+    fn connection(&self) -> (orchestra_db::DbConn, &'static str) {
+        use diesel::Connection;
+        match self.database_url() {
+            Some(url) => (
+                orchestra_db::DbConn::Postgresql(diesel::PgConnection::establish(&url).unwrap()),
+                "((now() AT TIME ZONE 'utc') - interval '100 days')",
+            ),
+            None => {
+                let path = self.dir.path().join("orchestra.db").display().to_string();
+                (
+                    orchestra_db::DbConn::Sqlite(
+                        diesel::SqliteConnection::establish(&path).unwrap(),
+                    ),
+                    "strftime('%Y-%m-%d %H:%M:%f', 'now', '-100 days')",
+                )
+            }
+        }
+    }
+
     /// Runs SQL statements on the rig's database, outside Orchestra. `{OLD}` in them stands
     /// for "100 days ago" in the backend's own syntax.
     pub fn sql(&self, statements: &[&str]) {
-        use diesel::{Connection, RunQueryDsl};
-        match self.database_url() {
-            Some(url) => {
-                let mut c = diesel::PgConnection::establish(&url).unwrap();
-                for s in statements {
-                    let s = s.replace(
-                        "{OLD}",
-                        "((now() AT TIME ZONE 'utc') - interval '100 days')",
-                    );
-                    diesel::sql_query(&s)
-                        .execute(&mut c)
-                        .unwrap_or_else(|e| panic!("{s}: {e}"));
-                }
-            }
-            None => {
-                let path = self.dir.path().join("orchestra.db");
-                let mut c =
-                    diesel::SqliteConnection::establish(&path.display().to_string()).unwrap();
-                for s in statements {
-                    let s = s.replace("{OLD}", "strftime('%Y-%m-%d %H:%M:%f', 'now', '-100 days')");
-                    diesel::sql_query(&s)
-                        .execute(&mut c)
-                        .unwrap_or_else(|e| panic!("{s}: {e}"));
-                }
-            }
+        use diesel::RunQueryDsl;
+        let (mut conn, old) = self.connection();
+        for s in statements {
+            let s = s.replace("{OLD}", old);
+            on_backend!(&mut conn, c => diesel::sql_query(&s).execute(c))
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
     }
 
     /// The first column (named `j`, text) of each row `query` returns, read outside
     /// Orchestra.
     pub fn sql_text(&self, query: &str) -> Vec<String> {
-        use diesel::{Connection, RunQueryDsl};
+        use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Line {
             #[diesel(sql_type = diesel::sql_types::Text)]
             j: String,
         }
-        let rows: Vec<Line> = match self.database_url() {
-            Some(url) => {
-                let mut c = diesel::PgConnection::establish(&url).unwrap();
-                diesel::sql_query(query).load(&mut c)
-            }
-            None => {
-                let path = self.dir.path().join("orchestra.db");
-                let mut c =
-                    diesel::SqliteConnection::establish(&path.display().to_string()).unwrap();
-                diesel::sql_query(query).load(&mut c)
-            }
-        }
-        .unwrap_or_else(|e| panic!("{query}: {e}"));
+        let (mut conn, _) = self.connection();
+        let rows: Vec<Line> = on_backend!(&mut conn, c => diesel::sql_query(query).load(c))
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
         rows.into_iter().map(|l| l.j).collect()
+    }
+
+    /// The server's `/metrics` text (empty when it does not answer).
+    pub async fn metrics(&self) -> String {
+        match self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+        {
+            Ok(res) => res.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     /// A new session in the rig's working directory.
@@ -336,28 +351,31 @@ pub async fn wait_until_logged<T, F, Fut>(
     server: &ServerProcess,
     within: Duration,
     what: &str,
-    mut check: F,
+    check: F,
 ) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
+    poll(within, check, || {
+        format!(
             "timed out waiting for {what}; the server's log:\n{}",
             server.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        )
+    })
+    .await
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, failing after `within` with `what`.
-pub async fn wait_until<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+pub async fn wait_until<T, F, Fut>(within: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll(within, check, || format!("timed out waiting for {what}")).await
+}
+
+async fn poll<T, F, Fut>(within: Duration, mut check: F, failure: impl Fn() -> String) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -367,7 +385,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(Instant::now() < deadline, "{}", failure());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

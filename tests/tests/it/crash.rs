@@ -67,15 +67,7 @@ async fn a_decision_committed_before_a_crash_is_carried_out_once_after_the_resta
             let s = rig.get(&format!("/api/sessions/{session}")).await;
             assert_eq!(s["status"], "Failed", "not resumed for a denial: {s}");
         }
-        let metrics = rig
-            .client
-            .get(format!("{}/metrics", rig.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = rig.metrics().await;
         assert!(
             metrics.lines().any(
                 |l| l.starts_with("escalation_decisions_recovered_total") && !l.ends_with(" 0")
@@ -124,15 +116,7 @@ async fn an_answer_interrupted_by_a_crash_is_uncertain_and_never_sent_twice(back
         log.contains("may or may not have reached the agent") && log.contains(&id),
         "logged with the approval id: {log}"
     );
-    let metrics = rig
-        .client
-        .get(format!("{}/metrics", rig.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rig.metrics().await;
     assert!(
         metrics
             .lines()

@@ -87,15 +87,7 @@ async fn rules_decide_before_any_human_and_the_rest_is_asked(backend: Backend) {
         .await;
     assert_eq!(full["risk"], "critical");
 
-    let metrics = rig
-        .client
-        .get(format!("{}/metrics", rig.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rig.metrics().await;
     for (series, n) in [
         ("policy_verdicts_total{verdict=\"deny\",risk=\"high\"}", 2),
         ("policy_verdicts_total{verdict=\"allow\",risk=\"high\"}", 1),

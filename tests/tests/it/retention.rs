@@ -219,13 +219,7 @@ async fn the_background_service_runs_on_its_interval(backend: Backend) {
     .await;
     let (status, _) = rig.delete(&format!("/api/sessions/{a}")).await.unwrap();
     assert_eq!(status, 404, "the session is gone");
-    let metrics = rig
-        .client
-        .get(format!("{}/metrics", rig.base))
-        .send()
-        .await
-        .unwrap();
-    let metrics = metrics.text().await.unwrap();
+    let metrics = rig.metrics().await;
     assert!(
         orchestra_tests::counter(&metrics, "retention_rows_deleted_total{table=\"sessions\"}") >= 1,
         "{metrics}"

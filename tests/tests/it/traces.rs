@@ -188,6 +188,13 @@ async fn a_message_s_trace_follows_the_turn_to_the_approval_and_the_answer(backe
         .find(|s| hex(&s.span_id) == parts[2])
         .unwrap_or_else(|| panic!("TRACEPARENT {first} names no agent.spawn span: {names:?}"));
     assert_eq!(hex(&spawn.trace_id), parts[1]);
+    // The graceful stop ran the ladder on the session's process: a span says which step
+    // ended it.
+    let stop = named(&spans, "agent.stop")
+        .into_iter()
+        .find(|s| str_attr(s, "orchestra.session_id").as_deref() == Some(session.as_str()))
+        .unwrap_or_else(|| panic!("no agent.stop span for the session: {names:?}"));
+    assert!(str_attr(stop, "orchestra.stop_step").is_some_and(|s| !s.is_empty()));
     assert!(matches!(attr(spawn, "process.pid"), Some(AnyValue::IntValue(p)) if p > 0));
 }
 
