@@ -45,6 +45,17 @@ impl TestStore {
         }
     }
 
+    /// Runs SQL statements on the store outside Orchestra ([`crate::raw_sql`]: `{PAST}` is
+    /// "a minute ago").
+    pub fn sql(&self, statements: &[&str]) {
+        let mut conn = match self {
+            Self::Sqlite(dir) => crate::raw_sql::connect(None, &dir.path().join("orchestra.db")),
+            Self::Postgres(db) => crate::raw_sql::connect(Some(db.url()), std::path::Path::new("")),
+            Self::Taken => panic!("the store was handed over"),
+        };
+        crate::raw_sql::execute(&mut conn, statements);
+    }
+
     /// Reads a session's status straight from the database.
     pub async fn session_status(&self, id: &str) -> String {
         use orchestra_application::ports::SessionRepository as _;

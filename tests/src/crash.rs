@@ -28,16 +28,6 @@ fn rig_port() -> u16 {
         .expect("a free port in 20000-29999")
 }
 
-/// The same statement on whichever backend `$conn` is.
-macro_rules! on_backend {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            orchestra_db::DbConn::Postgresql($c) => $body,
-            orchestra_db::DbConn::Sqlite($c) => $body,
-        }
-    };
-}
-
 /// One node's files, database and fakes, across restarts.
 #[derive(Debug)]
 pub struct CrashRig {
@@ -172,50 +162,20 @@ impl CrashRig {
 
     /// A connection of its own to the rig's database (outside Orchestra), and "100 days
     /// ago" in that backend's syntax.
-    fn connection(&self) -> (orchestra_db::DbConn, &'static str) {
-        use diesel::Connection;
-        match self.database_url() {
-            Some(url) => (
-                orchestra_db::DbConn::Postgresql(diesel::PgConnection::establish(&url).unwrap()),
-                "((now() AT TIME ZONE 'utc') - interval '100 days')",
-            ),
-            None => {
-                let path = self.dir.path().join("orchestra.db").display().to_string();
-                (
-                    orchestra_db::DbConn::Sqlite(
-                        diesel::SqliteConnection::establish(&path).unwrap(),
-                    ),
-                    "strftime('%Y-%m-%d %H:%M:%f', 'now', '-100 days')",
-                )
-            }
-        }
+    fn connection(&self) -> orchestra_db::DbConn {
+        crate::raw_sql::connect(self.database_url(), &self.dir.path().join("orchestra.db"))
     }
 
-    /// Runs SQL statements on the rig's database, outside Orchestra. `{OLD}` in them stands
-    /// for "100 days ago" in the backend's own syntax.
+    /// Runs SQL statements on the rig's database, outside Orchestra ([`crate::raw_sql`]:
+    /// `{OLD}` is "100 days ago").
     pub fn sql(&self, statements: &[&str]) {
-        use diesel::RunQueryDsl;
-        let (mut conn, old) = self.connection();
-        for s in statements {
-            let s = s.replace("{OLD}", old);
-            on_backend!(&mut conn, c => diesel::sql_query(&s).execute(c))
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
+        crate::raw_sql::execute(&mut self.connection(), statements);
     }
 
     /// The first column (named `j`, text) of each row `query` returns, read outside
     /// Orchestra.
     pub fn sql_text(&self, query: &str) -> Vec<String> {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Line {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            j: String,
-        }
-        let (mut conn, _) = self.connection();
-        let rows: Vec<Line> = on_backend!(&mut conn, c => diesel::sql_query(query).load(c))
-            .unwrap_or_else(|e| panic!("{query}: {e}"));
-        rows.into_iter().map(|l| l.j).collect()
+        crate::raw_sql::texts(&mut self.connection(), query)
     }
 
     /// The server's `/metrics` text (empty when it does not answer).

@@ -22,6 +22,7 @@ pub mod mock_anthropic;
 pub mod otlp;
 pub mod pg;
 pub mod raw_http;
+pub mod raw_sql;
 pub mod sse;
 pub mod telegram_html;
 

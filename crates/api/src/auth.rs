@@ -27,6 +27,16 @@ pub enum Access {
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/agents", Access::Role(Role::Viewer)),
     ("GET", "/api/policy", Access::Role(Role::Viewer)),
+    (
+        "GET",
+        "/api/sessions/{sessionId}/grants",
+        Access::Role(Role::Viewer),
+    ),
+    (
+        "DELETE",
+        "/api/sessions/{sessionId}/grants/{grantId}",
+        Access::Role(Role::Approver),
+    ),
     ("POST", "/api/policy/evaluate", Access::Role(Role::Operator)),
     ("GET", "/api/audit", Access::Role(Role::Admin)),
     ("GET", "/api/approvals", Access::Role(Role::Viewer)),

@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: Routes) {
         .configure(handlers::sessions::configure)
         .configure(handlers::agents::configure)
         .configure(handlers::policy::configure)
+        .configure(handlers::grants::configure)
         .configure(handlers::audit::configure)
         .configure(handlers::telegram::configure);
     if routes.metrics {

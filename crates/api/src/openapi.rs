@@ -9,10 +9,11 @@ use crate::dto::{
     AgentResponse, ApprovalResponse, AuditEventResponse, CancelApprovalRequest,
     CancelTestApprovalsResponse, CircuitBreakerResponse, CreateSessionRequest,
     CreateTestApprovalRequest, DatabaseDiagnosticsResponse, DecideApprovalRequest,
-    EvaluatePolicyRequest, EvaluatePolicyResponse, HealthCheck, HealthResponse,
-    LiveProcessResponse, MatchedRule, PageResponse, PolicyResponse, PolicyRuleResponse,
-    SendMessageRequest, ServiceMetricsResponse, SessionDetailResponse, SessionResponse,
-    TelegramStatusResponse, TestApprovalResponse, TurnResponse,
+    EvaluatePolicyRequest, EvaluatePolicyResponse, GrantListResponse, GrantResponse,
+    GrantTermsResponse, HealthCheck, HealthResponse, LiveProcessResponse, MatchedRule,
+    PageResponse, PolicyResponse, PolicyRuleResponse, SendMessageRequest, ServiceMetricsResponse,
+    SessionDetailResponse, SessionResponse, TelegramStatusResponse, TestApprovalResponse,
+    TurnResponse,
 };
 use crate::error::ErrorBody;
 use crate::handlers;
@@ -55,6 +56,8 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         handlers::agents::list,
         handlers::policy::show,
         handlers::policy::evaluate,
+        handlers::grants::list,
+        handlers::grants::revoke,
         handlers::audit::list,
         handlers::telegram::webhook,
     ),
@@ -66,6 +69,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
         AgentResponse, PolicyResponse, PolicyRuleResponse, EvaluatePolicyRequest, EvaluatePolicyResponse,
         MatchedRule, AuditEventResponse, PageResponse<AuditEventResponse>, crate::dto::SseEvent,
+        GrantResponse, GrantListResponse, GrantTermsResponse,
     )),
     tags(
         (name = "approvals", description = "Human decisions on tool use"),

@@ -134,7 +134,12 @@ pub fn risks() -> Schema {
 
 /// `scope` of a decision (`null` as absent).
 pub fn scopes() -> Schema {
-    nullable(one_of(["once", "session"]))
+    nullable(one_of(["once", "session", "rule"]))
+}
+
+/// A grant's state.
+pub fn grant_states() -> Schema {
+    one_of(["active", "expired", "revoked"])
 }
 
 /// `schema` or `null`.

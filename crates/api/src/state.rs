@@ -48,6 +48,8 @@ pub struct SessionHandlers {
     pub list_turns: ListTurnsHandler,
     /// What agent discovery found.
     pub agents: Arc<AgentCatalog>,
+    /// `GET /api/sessions/{id}/grants`, `DELETE /api/sessions/{id}/grants/{grantId}`.
+    pub grants: orchestra_application::grants::GrantHandlers,
 }
 
 /// Static facts about the running service.

@@ -14,6 +14,7 @@ pub mod chaos;
 pub mod diagnostics;
 pub mod error;
 pub mod escalation;
+pub mod grants;
 pub mod keys;
 pub mod leases;
 pub mod metrics_names;

@@ -191,3 +191,7 @@ pub const RETENTION_BATCH_SECONDS: &str = "retention_batch_seconds";
 /// The server's policy on each permission request, by `verdict` (`allow`, `ask`, `deny`) and
 /// `risk`.
 pub const POLICY_VERDICTS_TOTAL: &str = "policy_verdicts_total";
+/// Counter: grants made by decisions (label `scope`: `Session`, `Rule`).
+pub const GRANTS_CREATED_TOTAL: &str = "grants_created_total";
+/// Counter: grants revoked.
+pub const GRANTS_REVOKED_TOTAL: &str = "grants_revoked_total";

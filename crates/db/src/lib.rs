@@ -33,9 +33,9 @@ pub use migrations::{MigrationInfo, MigrationState, Migrations};
 pub use probe::DieselDatabaseProbe;
 pub use repositories::{
     DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
-    DieselChannelStateRepository, DieselEventTailRepository, DieselLeaseRepository,
-    DieselRetentionRepository, DieselSessionRepository, DieselTranscriptRepository,
-    DieselTurnRepository,
+    DieselChannelStateRepository, DieselEventTailRepository, DieselGrantRepository,
+    DieselLeaseRepository, DieselRetentionRepository, DieselSessionRepository,
+    DieselTranscriptRepository, DieselTurnRepository,
 };
 pub use tool_conninfo::ToolConninfo;
 pub use totals::TOTAL_TTL;

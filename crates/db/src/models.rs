@@ -147,6 +147,11 @@ pub(crate) struct ApprovalRow {
     pub notify_after: Option<NaiveDateTime>,
     pub acted_on: String,
     pub risk: String,
+    pub working_directory: Option<String>,
+    pub grant_rule: Option<String>,
+    pub grant_expires_at: Option<NaiveDateTime>,
+    pub grant_revoked_at: Option<NaiveDateTime>,
+    pub grant_revoked_by: Option<String>,
 }
 
 impl From<&ApprovalRequest> for ApprovalRow {
@@ -154,6 +159,7 @@ impl From<&ApprovalRequest> for ApprovalRow {
         let snap = a.snapshot();
         let req = &snap.request;
         let d = snap.decision.as_ref();
+        let grant = d.and_then(|d| d.grant.as_ref());
         Self {
             id: snap.id.to_string(),
             session_id: req.session_id.clone(),
@@ -187,6 +193,11 @@ impl From<&ApprovalRequest> for ApprovalRow {
             }),
             acted_on: snap.acted_on.as_str().to_owned(),
             risk: req.risk.as_str().to_owned(),
+            working_directory: req.working_directory.clone(),
+            grant_rule: grant.map(|g| g.rule.clone()),
+            grant_expires_at: grant.and_then(|g| g.expires_at.map(to_naive)),
+            grant_revoked_at: grant.and_then(|g| g.revoked.as_ref().map(|r| to_naive(r.at))),
+            grant_revoked_by: grant.and_then(|g| g.revoked.as_ref().map(|r| r.by.clone())),
         }
     }
 }
@@ -199,6 +210,14 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
             .status
             .parse()
             .map_err(|e| corrupt("approval status", e))?;
+        let grant = r.grant_rule.map(|rule| orchestra_domain::GrantTerms {
+            rule,
+            expires_at: r.grant_expires_at.map(to_utc),
+            revoked: r.grant_revoked_at.map(|at| orchestra_domain::Revocation {
+                by: r.grant_revoked_by.unwrap_or_default(),
+                at: to_utc(at),
+            }),
+        });
         let decision = match (status, r.decided_by, r.decided_at) {
             (orchestra_domain::ApprovalStatus::Pending, _, _) => None,
             (final_status, Some(decided_by), Some(decided_at)) => Some(Decision {
@@ -218,6 +237,7 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                     .transpose()
                     .map_err(|e| corrupt("approval updated_input", e))?,
                 scope: r.scope.parse().map_err(|e| corrupt("approval scope", e))?,
+                grant,
             }),
             (_, _, _) => {
                 return Err(corrupt(
@@ -240,6 +260,7 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                 session_rule: r.session_rule,
                 risk: orchestra_domain::policy::RiskClass::parse(&r.risk)
                     .ok_or_else(|| corrupt("approval risk", &r.risk))?,
+                working_directory: r.working_directory,
             },
             status,
             created_at: to_utc(r.created_at),

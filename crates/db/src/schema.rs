@@ -55,6 +55,11 @@ diesel::table! {
         acted_by -> Nullable<Text>,
         acted_at -> Nullable<Timestamp>,
         risk -> Text,
+        working_directory -> Nullable<Text>,
+        grant_rule -> Nullable<Text>,
+        grant_expires_at -> Nullable<Timestamp>,
+        grant_revoked_at -> Nullable<Timestamp>,
+        grant_revoked_by -> Nullable<Text>,
     }
 }
 

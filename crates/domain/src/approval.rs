@@ -153,8 +153,10 @@ pub enum ApprovalScope {
     /// This one tool call.
     #[default]
     Once,
-    /// This tool for the rest of the session.
+    /// The approval's session rule (the CLI's suggestion) for the rest of the session.
     Session,
+    /// A rule the approver named (or the suggestion), for the session or a time.
+    Rule,
 }
 
 impl ApprovalScope {
@@ -163,6 +165,7 @@ impl ApprovalScope {
         match self {
             Self::Once => "Once",
             Self::Session => "Session",
+            Self::Rule => "Rule",
         }
     }
 }
@@ -174,6 +177,7 @@ impl FromStr for ApprovalScope {
         match s.trim() {
             v if v.eq_ignore_ascii_case("once") => Ok(Self::Once),
             v if v.eq_ignore_ascii_case("session") => Ok(Self::Session),
+            v if v.eq_ignore_ascii_case("rule") => Ok(Self::Rule),
             other => Err(ParseApprovalStatusError(other.chars().take(40).collect())),
         }
     }
@@ -192,8 +196,10 @@ pub struct Decision {
     pub reason: Option<String>,
     /// For an approval: the tool input to use instead of the requested one.
     pub updated_input: Option<Value>,
-    /// For an approval: once, or for the rest of the session.
+    /// For an approval: once, for the session, or for a rule.
     pub scope: ApprovalScope,
+    /// For an approval with scope `Session` or `Rule`: what it allows beyond this call.
+    pub grant: Option<crate::grant::GrantTerms>,
 }
 
 /// Why a decision was refused.
@@ -277,6 +283,8 @@ pub struct NewApproval {
     pub session_rule: Option<String>,
     /// How much it matters, from the server's policy (`high` when no rule said).
     pub risk: crate::policy::RiskClass,
+    /// The session's working directory when it asked (path rules are relative to it).
+    pub working_directory: Option<String>,
 }
 
 /// The stored form of an approval, for repositories.
@@ -445,6 +453,7 @@ impl ApprovalRequest {
             reason,
             updated_input: None,
             scope: ApprovalScope::Once,
+            grant: None,
         })
     }
 
@@ -481,6 +490,7 @@ mod tests {
                 description: None,
                 session_rule: None,
                 risk: Default::default(),
+                working_directory: None,
             },
             t(0),
             t(60),

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod acted_on;
 pub mod approval;
+pub mod grant;
 pub mod ids;
 pub mod notification;
 pub mod policy;
@@ -26,6 +27,7 @@ pub use approval::{
     ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalSnapshot, ApprovalStatus,
     ApprovalTimeoutPolicy, DecideApprovalError, Decision, DecisionOutcome, NewApproval,
 };
+pub use grant::{Grant, GrantRuleError, GrantState, GrantTerms, Revocation};
 pub use ids::{ApprovalId, ParseIdError, SessionId, TurnId};
 pub use notification::{NotificationState, ParseNotificationStateError};
 pub use session::{

@@ -351,15 +351,6 @@ impl AgentSession {
         Ok(())
     }
 
-    /// Adds a tool rule to the allowed tools (an "allow for this session" decision), so a
-    /// resumed process gets it too. No-op when present.
-    pub fn allow_tool(&mut self, rule: &str, now: DateTime<Utc>) {
-        if !self.state.spec.allowed_tools.iter().any(|r| r == rule) {
-            self.state.spec.allowed_tools.push(rule.to_owned());
-            self.touch(now);
-        }
-    }
-
     /// Paused | Failed -> Active.
     ///
     /// # Errors

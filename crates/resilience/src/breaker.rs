@@ -277,6 +277,7 @@ mod tests {
                 description: None,
                 session_rule: None,
                 risk: Default::default(),
+                working_directory: None,
             },
             now,
             now,

@@ -101,6 +101,8 @@ impl Application {
             Arc::new(DieselApprovalRepository::new(database.clone()));
         let sessions_repo: Arc<dyn SessionRepository> =
             Arc::new(DieselSessionRepository::new(database.clone()));
+        let grants_repo: Arc<dyn orchestra_application::ports::GrantRepository> =
+            Arc::new(orchestra_db::DieselGrantRepository::new(database.clone()));
         let probe: Arc<dyn DatabaseProbe> = Arc::new(DieselDatabaseProbe::new(database.clone()));
         let turns_repo: Arc<dyn TurnRepository> =
             Arc::new(DieselTurnRepository::new(database.clone()));
@@ -122,12 +124,15 @@ impl Application {
                 } else {
                     "polling"
                 };
-                let telegram: Arc<dyn ApprovalNotifier> = Arc::new(TelegramNotifier::new(
-                    Arc::clone(api),
-                    t.chat_id.unwrap_or_default(),
-                    clock.clone(),
-                    mode,
-                ));
+                let telegram: Arc<dyn ApprovalNotifier> = Arc::new(
+                    TelegramNotifier::new(
+                        Arc::clone(api),
+                        t.chat_id.unwrap_or_default(),
+                        clock.clone(),
+                        mode,
+                    )
+                    .with_grant_minutes(t.grant_minutes),
+                );
                 Arc::new(CircuitBreakerNotifier::new(
                     telegram,
                     BreakerSettings {
@@ -199,6 +204,8 @@ impl Application {
                 cancel: cancel.clone(),
                 repo: approvals_repo.clone(),
                 events: events.clone(),
+                grants: grants_repo.clone(),
+                clock: clock.clone(),
             },
             EscalationSettings {
                 park_after: Duration::from_secs(a.park_after_secs),
@@ -351,6 +358,12 @@ impl Application {
                 get_turn: GetTurnHandler::new(turns_repo.clone()),
                 list_turns: ListTurnsHandler::new(turns_repo.clone()),
                 agents: agents.clone(),
+                grants: orchestra_application::grants::GrantHandlers::new(
+                    grants_repo.clone(),
+                    sessions_repo.clone(),
+                    clock.clone(),
+                    true,
+                ),
             },
             database: DatabaseDiagnosticsHandler::new(probe),
             notifier,

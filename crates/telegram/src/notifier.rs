@@ -23,9 +23,10 @@ pub struct TelegramNotifier {
     chat_id: i64,
     clock: Arc<dyn Clock>,
     mode: &'static str,
+    grant_minutes: u32,
 }
 
-fn keyboard(a: &ApprovalRequest) -> InlineKeyboardMarkup {
+fn keyboard(a: &ApprovalRequest, grant_minutes: u32) -> InlineKeyboardMarkup {
     let id = a.id();
     let button = |text: &str, data: String| {
         InlineKeyboardButton::builder()
@@ -37,9 +38,15 @@ fn keyboard(a: &ApprovalRequest) -> InlineKeyboardMarkup {
         button("✅ Approve", format!("a:{id}")),
         button("❌ Deny", format!("d:{id}")),
     ]];
-    // Only when there is a rule narrower than the tool; the button names it.
+    // Only when there is a rule narrower than the tool; the buttons name it.
     if let Some(rule) = &a.request().session_rule {
         let rule: String = rule.chars().take(40).collect();
+        if grant_minutes > 0 {
+            rows.push(vec![button(
+                &format!("⏱ Allow {rule} for {grant_minutes} min"),
+                format!("t{grant_minutes}:{id}"),
+            )]);
+        }
         rows.push(vec![button(
             &format!("🔓 Allow {rule} for this session"),
             format!("s:{id}"),
@@ -88,7 +95,15 @@ impl TelegramNotifier {
             chat_id,
             clock,
             mode,
+            grant_minutes: 0,
         }
+    }
+
+    /// Also offers "Allow <rule> for `minutes` min" (0: not).
+    #[must_use]
+    pub fn with_grant_minutes(mut self, minutes: u32) -> Self {
+        self.grant_minutes = minutes;
+        self
     }
 }
 
@@ -104,7 +119,10 @@ impl ApprovalNotifier for TelegramNotifier {
             .text(text.html())
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
-            .reply_markup(ReplyMarkup::InlineKeyboardMarkup(keyboard(approval)))
+            .reply_markup(ReplyMarkup::InlineKeyboardMarkup(keyboard(
+                approval,
+                self.grant_minutes,
+            )))
             .build();
         let message = match self.api.send_message(&params).await {
             Err(e) if refused_text(&e) => {

@@ -23,14 +23,19 @@ use super::client::{TelegramApi, message_place};
 /// Where the next update offset is kept.
 pub const OFFSET_KEY: &str = "telegram.update_offset";
 
-/// Parses a button's `callback_data` (`a:<id>`, `d:<id>`, `s:<id>`).
+/// Parses a button's `callback_data` (`a:<id>`, `d:<id>`, `s:<id>`, `t<minutes>:<id>`).
 pub fn parse_callback_data(data: &str) -> Option<(ChannelAction, String)> {
     let (kind, id) = data.split_once(':')?;
     let action = match kind {
         "a" => ChannelAction::Approve,
         "d" => ChannelAction::Deny,
         "s" => ChannelAction::AllowForSession,
-        _ => return None,
+        timed => {
+            let minutes: u32 = timed.strip_prefix('t')?.parse().ok()?;
+            (1..=orchestra_domain::grant::MAX_GRANT_MINUTES)
+                .contains(&minutes)
+                .then_some(ChannelAction::AllowFor { minutes })?
+        }
     };
     Some((action, id.to_owned()))
 }
@@ -293,6 +298,13 @@ mod tests {
             parse_callback_data("s:x"),
             Some((ChannelAction::AllowForSession, "x".into()))
         );
+        assert_eq!(
+            parse_callback_data("t30:x"),
+            Some((ChannelAction::AllowFor { minutes: 30 }, "x".into()))
+        );
+        for bad in ["t0:x", "t:x", "t10081:x", "t-1:x", "tx:x"] {
+            assert_eq!(parse_callback_data(bad), None, "{bad}");
+        }
         assert_eq!(parse_callback_data("z:1"), None);
         assert_eq!(parse_callback_data("nonsense"), None);
     }

@@ -115,15 +115,15 @@ pub fn decided(a: &ApprovalRequest) -> Message {
         DecisionOutcome::Expired => ("⌛", "Expired"),
         DecisionOutcome::Cancelled => ("🚫", "Cancelled"),
     };
-    let scope = if d.scope == orchestra_domain::ApprovalScope::Session
-        && d.outcome == DecisionOutcome::Approved
-    {
-        match &a.request().session_rule {
-            Some(rule) => format!(" ({} allowed for the rest of the session)", cut(rule, 200)),
-            None => " (allowed for the rest of the session)".to_owned(),
-        }
-    } else {
-        String::new()
+    let scope = match (&d.grant, d.outcome) {
+        (Some(g), DecisionOutcome::Approved) => match g.expires_at {
+            Some(until) => format!(" ({} allowed until {})", cut(&g.rule, 200), time(until)),
+            None => format!(
+                " ({} allowed for the rest of the session)",
+                cut(&g.rule, 200)
+            ),
+        },
+        _ => String::new(),
     };
     let mut footer = Message::new()
         .plain(&format!("\n\n{icon} "))
@@ -176,6 +176,7 @@ mod tests {
                 description: Some("Write <b>hi</b> & more".into()),
                 session_rule: None,
                 risk: Default::default(),
+                working_directory: None,
             },
             now,
             now + chrono::Duration::minutes(30),

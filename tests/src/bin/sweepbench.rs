@@ -64,6 +64,7 @@ async fn main() {
                         description: None,
                         session_rule: None,
                         risk: Default::default(),
+                        working_directory: None,
                     },
                     created,
                     created + Duration::minutes(30),

@@ -83,6 +83,29 @@ pub(crate) async fn turn_result(app: &TestApp, session: &str, turn: &Value) -> V
     .await
 }
 
+/// A new session whose agent asks to run `npm test` (the CLI suggests `Bash(npm test:*)`):
+/// the session, its running turn and the Pending approval's id.
+pub(crate) async fn asked_npm_test(f: &Fixture) -> (String, Value, String) {
+    let session = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, turn) = f
+        .app
+        .send(&session, r#"ASK Bash {"command":"npm test"}"#)
+        .await;
+    let id = wait_for_pending(&f.app, &session).await;
+    (session, turn, id)
+}
+
+/// Denies the approval over REST.
+pub(crate) async fn deny(app: &TestApp, id: &str) {
+    let (status, body) = app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 async fn metrics(app: &TestApp) -> String {
     app.metrics_text().await
 }
@@ -529,12 +552,7 @@ async fn a_denied_prompt_tells_the_agent_why_and_edited_input_is_used(backend: B
 
 async fn allow_for_session_lets_the_tool_run_without_asking_again(backend: Backend) {
     let f = fixture(backend, &[]).await;
-    let session = f.app.create_session(f.work.path(), json!({})).await;
-    let (_, turn) = f
-        .app
-        .send(&session, r#"ASK Bash {"command":"npm test"}"#)
-        .await;
-    let id = wait_for_pending(&f.app, &session).await;
+    let (session, turn, id) = asked_npm_test(&f).await;
     let (_, asked) = f.app.get_json(&format!("/api/approvals/{id}")).await;
     assert_eq!(
         asked["sessionRule"], "Bash(npm test:*)",
@@ -603,19 +621,15 @@ async fn allow_for_session_lets_the_tool_run_without_asking_again(backend: Backe
             r#"ran Bash {"command":"npm test -- -u"}"#
         ]
     );
-    let s = f
+    // A stored grant, Orchestra's to enforce: not handed to the CLI as an allowed tool.
+    let (_, s) = f.app.get_json(&format!("/api/sessions/{session}")).await;
+    assert_eq!(s["allowedTools"], json!([]), "{s}");
+    let (_, grants) = f
         .app
-        .wait_for_json(
-            &format!("/api/sessions/{session}"),
-            Duration::from_secs(5),
-            |s| s["allowedTools"] == json!(["Bash(npm test:*)"]),
-        )
+        .get_json(&format!("/api/sessions/{session}/grants"))
         .await;
-    assert_eq!(
-        s["allowedTools"],
-        json!(["Bash(npm test:*)"]),
-        "persisted for a resumed process"
-    );
+    assert_eq!(grants["items"][0]["rule"], "Bash(npm test:*)", "{grants}");
+    assert_eq!(grants["items"][0]["state"], "active", "{grants}");
     f.app.shutdown().await;
 }
 
@@ -1270,7 +1284,11 @@ async fn resume_rechecks_the_policy_but_keeps_what_a_human_granted(backend: Back
         .post_json(&format!("/api/sessions/{granted_only}/resume"), &json!({}))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["allowedTools"], json!(["Bash(npm test:*)"]));
+    assert_eq!(body["allowedTools"], json!([]));
+    let (_, grants) = app
+        .get_json(&format!("/api/sessions/{granted_only}/grants"))
+        .await;
+    assert_eq!(grants["items"][0]["rule"], "Bash(npm test:*)", "{grants}");
     app.shutdown().await;
     drop(store);
 }

@@ -38,6 +38,7 @@ mod dashboards;
 mod deployment_guide;
 mod escalation;
 mod fuzz;
+mod grants;
 mod http_api;
 mod isolation;
 mod load_balancer;

@@ -95,6 +95,7 @@ fn approval(session: &str, kind: ApprovalKind, created: i64, expires: i64) -> Ap
             description: Some("Write hello".into()),
             session_rule: None,
             risk: Default::default(),
+            working_directory: None,
         },
         t(created),
         t(expires),
@@ -109,6 +110,11 @@ fn decision(outcome: DecisionOutcome, by: &str, at: i64) -> Decision {
         reason: Some("because".into()),
         updated_input: Some(json!({"command": "echo changed"})),
         scope: ApprovalScope::Session,
+        grant: Some(orchestra_domain::GrantTerms {
+            rule: "Bash(npm test:*)".into(),
+            expires_at: Some(t(at + 1800)),
+            revoked: None,
+        }),
     }
 }
 
@@ -143,6 +149,14 @@ async fn a_decision_is_compare_and_set(r: Repos) {
         ("api", t(10), ApprovalScope::Session)
     );
     assert_eq!(d.updated_input, Some(json!({"command": "echo changed"})));
+    let grant = d
+        .grant
+        .as_ref()
+        .expect("the grant is stored with the decision");
+    assert_eq!(
+        (grant.rule.as_str(), grant.expires_at),
+        ("Bash(npm test:*)", Some(t(1810)))
+    );
 
     let second = r
         .approvals

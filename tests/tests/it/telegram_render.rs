@@ -79,8 +79,9 @@ proptest! {
                 tool_use_id: None,
                 kind,
                 description: Some(description),
-                session_rule: Some(rule),
+                session_rule: Some(rule.clone()),
                 risk: Default::default(),
+                working_directory: None,
             },
             now,
             now + Duration::minutes(30),
@@ -92,7 +93,12 @@ proptest! {
             let mut d = decided
                 .decide(outcome, who.clone(), Some(reason.clone()), now, &ApprovalTimeoutPolicy::default())
                 .unwrap();
-            d.scope = ApprovalScope::Session;
+            d.scope = ApprovalScope::Rule;
+            d.grant = Some(orchestra_domain::GrantTerms {
+                rule: rule.clone(),
+                expires_at: Some(now + Duration::minutes(30)),
+                revoked: None,
+            });
             decided.apply(d);
             let m = render::decided(&decided);
             accepted("decided", &m)?;

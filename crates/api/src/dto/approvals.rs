@@ -54,8 +54,12 @@ pub struct ApprovalResponse {
     pub reason: Option<String>,
     /// The input to use instead, when approved with changes.
     pub updated_input: Option<Value>,
-    /// `Once` or `Session`, when decided.
+    /// `Once`, `Session` or `Rule`, when decided.
     pub scope: Option<String>,
+    /// What the decision granted beyond this call (scope `Session` or `Rule`).
+    pub grant: Option<crate::dto::grants::GrantTermsResponse>,
+    /// The session's working directory when it asked (path rules are relative to it).
+    pub working_directory: Option<String>,
     /// Whether a human channel got a message for it.
     pub notified: bool,
     /// The human channel: `pending` (a delivery is still due: the request, or the outcome
@@ -119,6 +123,10 @@ impl From<&ApprovalRequest> for ApprovalResponse {
             reason: d.and_then(|d| d.reason.clone()),
             updated_input: d.and_then(|d| d.updated_input.clone()),
             scope: d.map(|d| d.scope.as_str().to_owned()),
+            grant: d
+                .and_then(|d| d.grant.as_ref())
+                .map(crate::dto::grants::GrantTermsResponse::from),
+            working_directory: r.working_directory.clone(),
             notified: a.notification_ref().is_some(),
             notification: a.notification().public().to_owned(),
             notify_attempts: a.notify_attempts(),
@@ -165,10 +173,23 @@ pub struct DecideApprovalRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub updated_input: Option<Value>,
-    /// `once` (default) or `session`: allow this tool for the rest of the session.
+    /// `once` (default): this call only; `session`: also grant the approval's
+    /// `sessionRule`; `rule`: also grant `rule` (the `sessionRule` when omitted). A grant
+    /// lasts until the session is closed, `expiresInMinutes` passes, or it is revoked
+    /// (`DELETE /api/sessions/{id}/grants/{grantId}`).
     #[serde(default)]
     #[schema(schema_with = crate::openapi_rules::scopes)]
     pub scope: Option<String>,
+    /// With scope `rule`: the permission rule to grant, in Claude Code's syntax
+    /// (`Bash(npm test:*)`, `Edit(src/**)`). It must be narrower than the whole tool and
+    /// cover the call being decided.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub rule: Option<String>,
+    /// With scope `session` or `rule`: the grant ends after this many minutes (1 to 10080).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10080)]
+    pub expires_in_minutes: Option<u32>,
 }
 
 /// `POST /api/approvals/{id}/cancel`.

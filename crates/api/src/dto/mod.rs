@@ -7,6 +7,7 @@ mod agents;
 mod approvals;
 mod audit;
 mod diagnostics;
+pub(crate) mod grants;
 mod health;
 mod int;
 mod policy;
@@ -29,6 +30,7 @@ pub use diagnostics::{
     CircuitBreakerResponse, DatabaseDiagnosticsResponse, ServiceMetricsResponse,
     TelegramStatusResponse,
 };
+pub use grants::{GrantListResponse, GrantResponse, GrantTermsResponse};
 pub use health::{HealthCheck, HealthResponse};
 pub use policy::{
     EvaluatePolicyRequest, EvaluatePolicyResponse, MatchedRule, PolicyResponse, PolicyRuleResponse,

@@ -114,9 +114,9 @@ pub async fn decide(
     let body = body.0;
     let scope = match body.scope.as_deref() {
         None => ApprovalScope::Once,
-        Some(s) => s
-            .parse()
-            .map_err(|_| ApiError::bad_request("scope", "scope must be `once` or `session`"))?,
+        Some(s) => s.parse().map_err(|_| {
+            ApiError::bad_request("scope", "scope must be `once`, `session` or `rule`")
+        })?,
     };
     if body.updated_input.is_some() && !caller.0.may(Role::Admin) {
         // Editing what the agent runs is rewriting the request, not deciding it.
@@ -157,6 +157,8 @@ pub async fn decide(
             reason: body.reason,
             updated_input: body.updated_input,
             scope,
+            rule: body.rule,
+            expires_in_minutes: body.expires_in_minutes,
         })
         .await?;
     Ok(HttpResponse::Ok().json(ApprovalResponse::from(&approval)))

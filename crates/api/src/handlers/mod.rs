@@ -5,6 +5,7 @@ pub mod agents;
 pub mod approvals;
 pub mod audit;
 pub mod diagnostics;
+pub mod grants;
 pub mod health;
 pub mod metrics;
 pub mod policy;

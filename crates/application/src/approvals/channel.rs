@@ -16,8 +16,13 @@ pub enum ChannelAction {
     Approve,
     /// Deny it.
     Deny,
-    /// Approve it and allow the tool for the rest of the session.
+    /// Approve it and grant its session rule for the rest of the session.
     AllowForSession,
+    /// Approve it and grant its session rule for this many minutes.
+    AllowFor {
+        /// How long the grant lasts.
+        minutes: u32,
+    },
 }
 
 /// A button press.
@@ -176,12 +181,20 @@ impl DecideFromChannelHandler {
                     ChannelAction::AllowForSession => {
                         "allowed for the session in the chat".to_owned()
                     }
+                    ChannelAction::AllowFor { minutes } => {
+                        format!("allowed for {minutes} minutes in the chat")
+                    }
                 }),
                 updated_input: None,
-                scope: if cb.action == ChannelAction::AllowForSession {
-                    ApprovalScope::Session
-                } else {
-                    ApprovalScope::Once
+                scope: match cb.action {
+                    ChannelAction::AllowForSession => ApprovalScope::Session,
+                    ChannelAction::AllowFor { .. } => ApprovalScope::Rule,
+                    _ => ApprovalScope::Once,
+                },
+                rule: None,
+                expires_in_minutes: match cb.action {
+                    ChannelAction::AllowFor { minutes } => Some(minutes),
+                    _ => None,
                 },
             })
             .await;

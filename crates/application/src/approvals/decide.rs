@@ -1,7 +1,8 @@
 //! Deciding an approval: the `DecideApproval` command, its handler and the compare-and-set.
 
+use orchestra_domain::grant::MAX_GRANT_MINUTES;
 use orchestra_domain::{
-    ApprovalId, ApprovalRequest, ApprovalScope, DecideApprovalError, DecisionOutcome,
+    ApprovalId, ApprovalRequest, ApprovalScope, DecideApprovalError, DecisionOutcome, GrantTerms,
 };
 use serde_json::Value;
 
@@ -26,8 +27,13 @@ pub struct DecideApproval {
     pub reason: Option<String>,
     /// For an approval: the tool input to use instead.
     pub updated_input: Option<Value>,
-    /// For an approval: once or for the rest of the session.
+    /// For an approval: once, the session rule, or a rule.
     pub scope: ApprovalScope,
+    /// With scope `Rule`: the rule to grant (the approval's session rule when `None`).
+    pub rule: Option<String>,
+    /// With scope `Session` or `Rule`: the grant ends after this many minutes (it lasts
+    /// until the session is closed when `None`).
+    pub expires_in_minutes: Option<u32>,
 }
 
 /// Handles [`DecideApproval`]: compare-and-set in the repository, then publish and notify.
@@ -59,7 +65,7 @@ impl DecideApprovalHandler {
     }
 
     async fn decide(&self, cmd: DecideApproval) -> Result<ApprovalRequest, AppError> {
-        let reason = normalize_reason(cmd.reason)?;
+        let reason = normalize_reason(cmd.reason.clone())?;
         let outcome = if cmd.approved {
             DecisionOutcome::Approved
         } else {
@@ -73,24 +79,111 @@ impl DecideApprovalHandler {
             .ok_or_else(|| AppError::not_found("approval", cmd.id))?;
         let mut decision = current.decide(
             outcome,
-            cmd.decided_by,
+            cmd.decided_by.clone(),
             reason,
             self.deps.clock.now(),
             &self.deps.policy,
         )?;
         if cmd.approved {
-            if cmd.scope == ApprovalScope::Session && current.request().session_rule.is_none() {
-                return Err(AppError::invalid(
-                    "scope",
-                    "this call has no permission rule narrower than the whole tool, so it can \
-                     only be allowed once; approve it with scope \"once\"",
-                ));
-            }
+            decision.grant = grant_terms(&current, &cmd, decision.decided_at)?;
             decision.updated_input = cmd.updated_input;
             decision.scope = cmd.scope;
+        } else if cmd.scope != ApprovalScope::Once
+            || cmd.rule.is_some()
+            || cmd.expires_in_minutes.is_some()
+        {
+            return Err(AppError::invalid(
+                "scope",
+                "a refusal grants nothing: scope, rule and expiresInMinutes go with an approval",
+            ));
         }
         apply_decision(&self.deps, &current, &decision).await
     }
+}
+
+/// What an approval with `cmd`'s scope grants beyond its call, checked.
+fn grant_terms(
+    current: &ApprovalRequest,
+    cmd: &DecideApproval,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<GrantTerms>, AppError> {
+    let request = current.request();
+    let rule = match cmd.scope {
+        ApprovalScope::Once => {
+            if cmd.rule.is_some() {
+                return Err(AppError::invalid(
+                    "rule",
+                    "a rule is granted with scope \"rule\"",
+                ));
+            }
+            if cmd.expires_in_minutes.is_some() {
+                return Err(AppError::invalid(
+                    "expiresInMinutes",
+                    "only a grant expires: use it with scope \"session\" or \"rule\"",
+                ));
+            }
+            return Ok(None);
+        }
+        ApprovalScope::Session => {
+            if cmd.rule.is_some() {
+                return Err(AppError::invalid(
+                    "rule",
+                    "scope \"session\" grants the approval's sessionRule; name another rule with scope \"rule\"",
+                ));
+            }
+            request.session_rule.clone().ok_or_else(|| {
+                AppError::invalid(
+                    "scope",
+                    "this call has no permission rule narrower than the whole tool, so it can \
+                     only be allowed once; approve it with scope \"once\", or name a rule \
+                     with scope \"rule\"",
+                )
+            })?
+        }
+        ApprovalScope::Rule => cmd
+            .rule
+            .clone()
+            .or_else(|| request.session_rule.clone())
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "rule",
+                    "this call has no suggested rule; name the rule to grant in `rule`",
+                )
+            })?,
+    };
+    if request.kind == orchestra_domain::ApprovalKind::Test {
+        return Err(AppError::invalid(
+            "scope",
+            "a test approval has no session to grant anything to",
+        ));
+    }
+    let call = orchestra_domain::policy::ToolCall {
+        tool: &request.tool_name,
+        input: &request.tool_input,
+        working_directory: request.working_directory.as_deref().unwrap_or("/"),
+        home: None,
+    };
+    orchestra_domain::grant::check_grantable(&rule, &call)
+        .map_err(|e| AppError::invalid("rule", e.0))?;
+    let expires_at = match cmd.expires_in_minutes {
+        None => None,
+        Some(m) if (1..=MAX_GRANT_MINUTES).contains(&m) => {
+            Some(now + chrono::Duration::minutes(i64::from(m)))
+        }
+        Some(m) => {
+            return Err(AppError::invalid(
+                "expiresInMinutes",
+                format!(
+                    "is {m}; a grant lasts 1 to {MAX_GRANT_MINUTES} minutes (7 days), or omit it for the rest of the session"
+                ),
+            ));
+        }
+    };
+    Ok(Some(GrantTerms {
+        rule,
+        expires_at,
+        revoked: None,
+    }))
 }
 
 pub(crate) fn normalize_reason(reason: Option<String>) -> Result<Option<String>, AppError> {
@@ -128,8 +221,17 @@ fn decision_audit_record(
     } else {
         "approval.decide"
     };
+    let grant = decision.grant.as_ref().map_or_else(String::new, |g| {
+        format!(
+            "; grants {}{}",
+            g.rule,
+            g.expires_at
+                .map(|at| format!(" until {}", at.to_rfc3339()))
+                .unwrap_or_default()
+        )
+    });
     let detail = format!(
-        "session {}; tool {}{}",
+        "session {}; tool {}{grant}{}",
         current.request().session_id,
         current.request().tool_name,
         decision
@@ -160,6 +262,9 @@ pub(crate) async fn apply_decision(
         DecideOutcome::Decided(approval) => {
             crate::chaos::point(crate::chaos::DECISION_COMMITTED);
             record_decision_metrics(&approval);
+            if decision.grant.is_some() {
+                metrics::counter!(crate::metrics_names::GRANTS_CREATED_TOTAL, "scope" => decision.scope.as_str()).increment(1);
+            }
             deps.queue_gauge.refresh();
             tracing::info!(
                 approval.id = %approval.id(),

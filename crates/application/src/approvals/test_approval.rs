@@ -58,6 +58,7 @@ impl CreateTestApprovalHandler {
                     description: Some("Smoke test approval; safe to approve, deny or ignore.".to_owned()),
                     session_rule: None,
                     risk: Default::default(),
+                    working_directory: None,
                 },
                 timeout: None,
                 await_delivery: true,

@@ -68,6 +68,7 @@ fn new_approval(tool: &str) -> NewApproval {
         description: None,
         session_rule: None,
         risk: Default::default(),
+        working_directory: None,
     }
 }
 
@@ -91,6 +92,8 @@ fn decide_cmd(id: orchestra_domain::ApprovalId, approved: bool, by: &str) -> Dec
         reason: Some("looks fine".into()),
         updated_input: None,
         scope: ApprovalScope::Once,
+        rule: None,
+        expires_in_minutes: None,
     }
 }
 

@@ -1,12 +1,12 @@
-//! What a session may do without asking again: rules allowed for the session, one-time
-//! allows of exactly one call, and calls refused before.
+//! What a session's escalation remembers about single calls: one-time allows of exactly one
+//! call (after a parked or denied call was approved), calls refused before, and the
+//! decisions already acted on. Grants of rules are stored ([`crate::ports::GrantRepository`]).
 
 use std::collections::HashSet;
 
 use orchestra_domain::ApprovalId;
 use serde_json::Value;
 
-use super::rules::Rule;
 use crate::ports::PermissionAnswer;
 
 /// A one-time allow of exactly one call (after a parked or denied call was approved).
@@ -17,11 +17,10 @@ struct OnceGrant {
     updated_input: Option<Value>,
 }
 
-/// A session's grants. They outlive its processes and go when it is closed.
+/// A session's memory of single calls. It outlives its processes and goes when it is
+/// closed.
 #[derive(Debug, Default)]
-pub(crate) struct Grants {
-    /// Rules allowed for the rest of the session (narrow ones: see [`Rule::covers`]).
-    session_rules: Vec<(String, Rule)>,
+pub(crate) struct CallMemory {
     /// Exactly these calls, once each.
     once: Vec<OnceGrant>,
     /// Calls refused or expired: answered with a deny, never asked again.
@@ -33,20 +32,10 @@ pub(crate) struct Grants {
 /// Why a permission request was answered without asking anyone (a metric label).
 pub(crate) type AutoAnswer = (PermissionAnswer, &'static str);
 
-impl Grants {
-    /// The answer the grants give for `tool` with `input`, if they cover it. A one-time
-    /// grant is used up.
+impl CallMemory {
+    /// The answer for `tool` with `input`, if a one-time allow or a refusal covers it. A
+    /// one-time allow is used up.
     pub(crate) fn answer(&mut self, tool: &str, input: &Value) -> Option<AutoAnswer> {
-        if self
-            .session_rules
-            .iter()
-            .any(|(_, r)| r.covers(tool, input))
-        {
-            let allow = PermissionAnswer::Allow {
-                updated_input: None,
-            };
-            return Some((allow, "session_grant"));
-        }
         if let Some(pos) = self
             .once
             .iter()
@@ -58,32 +47,23 @@ impl Grants {
             };
             return Some((allow, "one_time_grant"));
         }
-        if self.refused.iter().any(|(t, i)| t == tool && i == input) {
+        self.is_refused(tool, input).then(|| {
             let deny = PermissionAnswer::Deny {
                 message: "This exact tool call was already refused or not approved in time; it will not be asked again.".into(),
                 interrupt: false,
             };
-            return Some((deny, "refused_before"));
-        }
-        None
+            (deny, "refused_before")
+        })
+    }
+
+    /// Whether this exact call was refused before (nothing is used up).
+    pub(crate) fn is_refused(&self, tool: &str, input: &Value) -> bool {
+        self.refused.iter().any(|(t, i)| t == tool && i == input)
     }
 
     /// Marks `approval` as acted on; false when it already was.
     pub(crate) fn first_time(&mut self, approval: ApprovalId) -> bool {
         self.handled.insert(approval)
-    }
-
-    /// Allows `rule` for the rest of the session; false when it already was, or is not a
-    /// rule.
-    pub(crate) fn allow_rule(&mut self, rule: &str) -> bool {
-        let Some(parsed) = Rule::parse(rule) else {
-            return false;
-        };
-        if self.session_rules.iter().any(|(r, _)| r == rule) {
-            return false;
-        }
-        self.session_rules.push((rule.to_owned(), parsed));
-        true
     }
 
     /// Allows exactly this call once.
@@ -109,7 +89,7 @@ mod tests {
 
     #[test]
     fn a_one_time_grant_allows_exactly_that_call_once() {
-        let mut g = Grants::default();
+        let mut g = CallMemory::default();
         g.allow_once("Bash", &json!({"command": "ls"}), None);
         assert!(g.answer("Bash", &json!({"command": "rm -rf /"})).is_none());
         let (answer, why) = g.answer("Bash", &json!({"command": "ls"})).unwrap();
@@ -120,7 +100,7 @@ mod tests {
 
     #[test]
     fn a_refused_call_is_denied_without_asking_and_others_are_not() {
-        let mut g = Grants::default();
+        let mut g = CallMemory::default();
         g.refuse("Write", &json!({"file_path": "/etc/passwd"}));
         let (answer, why) = g
             .answer("Write", &json!({"file_path": "/etc/passwd"}))
@@ -137,24 +117,8 @@ mod tests {
     }
 
     #[test]
-    fn a_session_rule_answers_the_calls_it_covers_and_no_others() {
-        let mut g = Grants::default();
-        assert!(g.allow_rule("Bash(npm test:*)"));
-        assert!(!g.allow_rule("Bash(npm test:*)"), "already there");
-        let (_, why) = g
-            .answer("Bash", &json!({"command": "npm test -- -u"}))
-            .unwrap();
-        assert_eq!(why, "session_grant");
-        assert!(g.answer("Bash", &json!({"command": "rm -rf /"})).is_none());
-        assert!(
-            g.answer("Bash", &json!({"command": "npm test; rm -rf /"}))
-                .is_none()
-        );
-    }
-
-    #[test]
     fn a_decision_is_acted_on_once() {
-        let mut g = Grants::default();
+        let mut g = CallMemory::default();
         let id = ApprovalId::new();
         assert!(g.first_time(id));
         assert!(!g.first_time(id));

@@ -29,7 +29,7 @@ pub(crate) use rules::{exact_rule, session_rule};
 use state::SessionEscalation;
 
 use crate::approvals::{ApprovalEvents, CancelApprovalHandler, RequestApprovalHandler};
-use crate::ports::{ApprovalFilter, ApprovalRepository};
+use crate::ports::{ApprovalFilter, ApprovalRepository, Clock, GrantRepository};
 
 /// How permission prompts are escalated.
 #[derive(Debug, Clone)]
@@ -73,6 +73,10 @@ pub struct EscalationDeps {
     pub repo: Arc<dyn ApprovalRepository>,
     /// Decisions made in this process.
     pub events: ApprovalEvents,
+    /// The grants humans made (on the approvals' decisions).
+    pub grants: Arc<dyn GrantRepository>,
+    /// The time (grants expire).
+    pub clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug)]
@@ -105,8 +109,9 @@ impl Escalation {
         &self.inner.settings
     }
 
-    /// The rules a human granted the session (approvals decided "for the session"), read
-    /// from the database so they survive restarts.
+    /// Every rule a human ever granted the session (active, expired or revoked). They are
+    /// Orchestra's to enforce: none is handed to the CLI from the session's allowed tools
+    /// (sessions from before grants were stored have them there).
     ///
     /// # Errors
     /// `Unavailable`.
@@ -114,30 +119,48 @@ impl Escalation {
         &self,
         id: SessionId,
     ) -> Result<Vec<String>, crate::ports::RepositoryError> {
-        let filter = ApprovalFilter {
-            status: Some(ApprovalStatus::Approved),
-            session_id: Some(id.to_string()),
-            kind: None,
-        };
-        let mut rules = Vec::new();
-        let mut page = crate::ports::PageRequest {
-            offset: 0,
-            limit: crate::ports::PageRequest::MAX_LIMIT,
-        };
-        loop {
-            let found = self.inner.deps.repo.list(&filter, page).await?;
-            let n = found.items.len() as u64;
-            rules.extend(found.items.iter().filter_map(|a| {
-                let session_wide = a
-                    .decision()
-                    .is_some_and(|d| d.scope == orchestra_domain::ApprovalScope::Session);
-                a.request().session_rule.clone().filter(|_| session_wide)
-            }));
-            page.offset += n;
-            if n == 0 || page.offset >= found.total {
-                return Ok(rules);
-            }
+        let grants = self.inner.deps.grants.for_session(&id.to_string()).await?;
+        Ok(grants.into_iter().map(|g| g.terms.rule).collect())
+    }
+
+    /// The rules a new process of the session is started with beyond its spec: none with
+    /// live prompts (Orchestra answers each call from the grants, so a revocation or expiry
+    /// counts at once); without them the CLI decides alone, so the active grants are handed
+    /// to it (and count from its next start). The session's allowed tools lose every rule a
+    /// human granted either way.
+    ///
+    /// # Errors
+    /// `Unavailable`: the process is not started rather than started with a revoked grant.
+    pub(crate) async fn rules_for_start(
+        &self,
+        id: SessionId,
+        allowed_tools: &mut Vec<String>,
+    ) -> Result<Vec<String>, crate::ports::RepositoryError> {
+        let grants = self.inner.deps.grants.for_session(&id.to_string()).await?;
+        allowed_tools.retain(|r| !grants.iter().any(|g| &g.terms.rule == r));
+        if self.inner.settings.live_prompts {
+            return Ok(Vec::new());
         }
+        let now = self.inner.deps.clock.now();
+        Ok(grants
+            .into_iter()
+            .filter(|g| g.state(now) == orchestra_domain::GrantState::Active)
+            .map(|g| g.terms.rule)
+            .collect())
+    }
+
+    /// The active grant of the session that covers `call`, if any.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub(crate) async fn covering_grant(
+        &self,
+        id: SessionId,
+        call: &orchestra_domain::policy::ToolCall<'_>,
+    ) -> Result<Option<orchestra_domain::Grant>, crate::ports::RepositoryError> {
+        let grants = self.inner.deps.grants.for_session(&id.to_string()).await?;
+        let now = self.inner.deps.clock.now();
+        Ok(grants.into_iter().find(|g| g.covers(call, now)))
     }
 
     pub(crate) fn deps(&self) -> &EscalationDeps {

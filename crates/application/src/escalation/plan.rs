@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use orchestra_domain::{
-    ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope, ApprovalStatus, DecisionOutcome,
-    SessionId,
+    ApprovalId, ApprovalKind, ApprovalRequest, ApprovalStatus, DecisionOutcome, SessionId,
 };
 use serde_json::Value;
 
@@ -24,8 +23,6 @@ pub struct DecisionPlan {
     pub status: ApprovalStatus,
     /// Log the decision only if the session still has an event log (it may be closed).
     pub log_only_if_open: bool,
-    /// A rule newly allowed for the rest of the session, to persist on the session.
-    pub allow_for_session: Option<String>,
     /// What to do to the agent.
     pub action: PlanAction,
 }
@@ -116,7 +113,6 @@ impl Escalation {
             approval_id: approval.id(),
             status: approval.status(),
             log_only_if_open: false,
-            allow_for_session: None,
             action: PlanAction::None,
         };
         if decision.outcome == DecisionOutcome::Cancelled && !live {
@@ -128,21 +124,14 @@ impl Escalation {
         let tool = approval.request().tool_name.clone();
         let input = approval.request().tool_input.clone();
         let waiting = self.with(session_id, |s| {
-            if !s.grants.first_time(approval.id()) {
+            if !s.calls.first_time(approval.id()) {
                 return Err(());
             }
             if matches!(
                 decision.outcome,
                 DecisionOutcome::Rejected | DecisionOutcome::Expired
             ) {
-                s.grants.refuse(&tool, &input);
-            }
-            if decision.outcome == DecisionOutcome::Approved
-                && decision.scope == ApprovalScope::Session
-                && let Some(rule) = &approval.request().session_rule
-                && s.grants.allow_rule(rule)
-            {
-                plan.allow_for_session = Some(rule.clone());
+                s.calls.refuse(&tool, &input);
             }
             Ok(s.pending.remove(&approval.id()))
         });
@@ -184,6 +173,6 @@ impl Escalation {
         input: &Value,
         updated_input: Option<Value>,
     ) {
-        self.with(id, |s| s.grants.allow_once(tool, input, updated_input));
+        self.with(id, |s| s.calls.allow_once(tool, input, updated_input));
     }
 }

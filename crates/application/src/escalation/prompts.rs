@@ -58,12 +58,13 @@ impl Escalation {
     /// cannot be recorded, the call is denied.
     pub async fn ask(&self, id: SessionId, agent_id: &str, req: PermissionRequest) -> Prompted {
         // The server's policy first: a deny beats a grant, an allow needs no human.
-        let verdict = self.settings().policy.evaluate(&ToolCall {
+        let call = ToolCall {
             tool: &req.tool_name,
             input: &req.input,
             working_directory: &req.working_directory,
             home: self.settings().agent_home.as_deref(),
-        });
+        };
+        let verdict = self.settings().policy.evaluate(&call);
         let rule = verdict.rule.as_ref().map_or_else(
             || "none (the default)".to_owned(),
             |(i, t)| format!("{i}: {t}"),
@@ -97,8 +98,22 @@ impl Escalation {
                 tracing::debug!(session.id = %id, tool = %req.tool_name, rule = %rule, risk = verdict.risk.as_str(), "the server's policy asks a human");
             }
         }
-        if let Some((answer, why)) = self.with(id, |s| s.grants.answer(&req.tool_name, &req.input))
-        {
+        // Then what humans granted the session (stored, so a revocation or an expiry counts
+        // on every node at once). When they cannot be read, a human is asked.
+        match self.covering_grant(id, &call).await {
+            Ok(Some(grant)) => {
+                metrics::counter!(m::AGENT_PERMISSIONS_AUTO_ANSWERED_TOTAL, "why" => "session_grant").increment(1);
+                tracing::info!(session.id = %id, tool = %req.tool_name, grant.id = %grant.id, rule = %grant.terms.rule, "permission answered from a grant");
+                return Prompted::Answer(PermissionAnswer::Allow {
+                    updated_input: None,
+                });
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(session.id = %id, error = %err, "could not read the session's grants; asking a human");
+            }
+        }
+        if let Some((answer, why)) = self.with(id, |s| s.calls.answer(&req.tool_name, &req.input)) {
             metrics::counter!(m::AGENT_PERMISSIONS_AUTO_ANSWERED_TOTAL, "why" => why).increment(1);
             tracing::info!(session.id = %id, tool = %req.tool_name, why, "permission answered without asking");
             return Prompted::Answer(answer);
@@ -118,7 +133,7 @@ impl Escalation {
                 },
             );
         });
-        let session_rule = super::session_rule(&req.tool_name, &req.input, &req.suggested_rules);
+        let session_rule = super::session_rule(&call, &req.suggested_rules);
         let span = tracing::info_span!(
             "approval",
             otel.name = "approval",
@@ -142,6 +157,7 @@ impl Escalation {
                         description: req.description,
                         session_rule,
                         risk: verdict.risk,
+                        working_directory: Some(req.working_directory),
                     },
                     timeout: self.settings().timeout,
                     await_delivery: false,
@@ -162,22 +178,45 @@ impl Escalation {
         }
     }
 
-    /// After a turn: each tool call the CLI denied by itself (not one Orchestra answered, nor
-    /// one the grants cover) becomes a Denial approval; approving it resumes the session with
+    /// After a turn: each tool call the CLI denied by itself (not one Orchestra answered,
+    /// refused before, covered by a grant, or denied by the server's policy) becomes a
+    /// Denial approval with the policy's risk class; approving it resumes the session with
     /// the call allowed. Returns the approvals opened, with their tools.
     pub async fn escalate_denials(
         &self,
         id: SessionId,
         agent_id: &str,
+        working_directory: &str,
         report: &TurnReport,
     ) -> Vec<(ApprovalId, String)> {
         let mut opened = Vec::new();
         for d in &report.permission_denials {
             let skip = self.with(id, |s| {
                 s.answered.contains(&d.tool_use_id)
-                    || s.grants.answer(&d.tool_name, &d.tool_input).is_some()
+                    || s.calls.is_refused(&d.tool_name, &d.tool_input)
             });
             if skip {
+                continue;
+            }
+            let call = ToolCall {
+                tool: &d.tool_name,
+                input: &d.tool_input,
+                working_directory,
+                home: self.settings().agent_home.as_deref(),
+            };
+            let verdict = self.settings().policy.evaluate(&call);
+            metrics::counter!(m::POLICY_VERDICTS_TOTAL, "verdict" => verdict.action.as_str(), "risk" => verdict.risk.as_str()).increment(1);
+            if verdict.action == PolicyAction::Deny {
+                // Not run (the CLI denied it), and nobody may allow it.
+                let rule = verdict
+                    .rule
+                    .map(|(i, t)| format!("{i}: {t}"))
+                    .unwrap_or_default();
+                tracing::info!(session.id = %id, tool = %d.tool_name, rule = %rule, "a call the CLI denied is also denied by the server's policy; no approval");
+                continue;
+            }
+            if matches!(self.covering_grant(id, &call).await, Ok(Some(_))) {
+                // Granted: the CLI gets the grant at its next start.
                 continue;
             }
             let result = self
@@ -192,8 +231,10 @@ impl Escalation {
                         tool_use_id: Some(d.tool_use_id.clone()),
                         kind: ApprovalKind::Denial,
                         description: Some("The agent's tool call was denied; approve to resume the session with it allowed.".into()),
-                        session_rule: super::exact_rule(&d.tool_name, &d.tool_input),
-                        risk: Default::default(),
+                        session_rule: super::exact_rule(&d.tool_name, &d.tool_input)
+                            .filter(|r| orchestra_domain::grant::check_grantable(r, &call).is_ok()),
+                        risk: verdict.risk,
+                        working_directory: Some(working_directory.to_owned()),
                     },
                     timeout: self.settings().timeout,
                     await_delivery: false,

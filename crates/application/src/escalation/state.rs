@@ -1,12 +1,12 @@
 //! What escalation remembers about one session: the prompts its process waits on, the tool
-//! uses Orchestra answered, the parked approval, continuations, and the session's grants.
+//! uses Orchestra answered, the parked approval, continuations, one-time allows and refusals.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use orchestra_domain::ApprovalId;
 
-use super::grants::Grants;
+use super::grants::CallMemory;
 
 /// A prompt waiting for a human.
 #[derive(Debug, Clone)]
@@ -32,13 +32,13 @@ pub(crate) struct SessionEscalation {
     pub parked: Option<ApprovalId>,
     /// Prompts to send once the running turn ends (continuations after approvals).
     pub continuations: VecDeque<String>,
-    /// What the session may do without asking (outlives processes).
-    pub grants: Grants,
+    /// One-time allows and refused calls (outlives processes).
+    pub calls: CallMemory,
 }
 
 impl SessionEscalation {
     /// Forgets what belonged to the process (prompts, answers, parking, continuations);
-    /// grants stay.
+    /// one-time allows and refusals stay.
     pub(crate) fn reset_process(&mut self) {
         self.pending.clear();
         self.answered.clear();

@@ -5,6 +5,7 @@ mod audit;
 mod clock;
 mod database;
 mod event_tails;
+mod grants;
 mod keys;
 mod leases;
 mod notifier;
@@ -18,6 +19,7 @@ pub use audit::AuditRepository;
 pub use clock::{Clock, SystemClock};
 pub use database::{DatabaseProbe, DatabaseStatus};
 pub use event_tails::{EventTailRepository, StoredTail};
+pub use grants::{GrantRepository, RevokeOutcome};
 pub use keys::ApiKeyRepository;
 pub use leases::{LeaseHolder, LeaseRepository};
 pub use notifier::{

@@ -128,15 +128,8 @@ impl EscalationDriver {
             return;
         }
         let Some(esc) = self.escalation() else { return };
-        let agent_id = &self.deps.settings.default_agent_id;
-        for (approval_id, tool_name) in esc.escalate_denials(id, agent_id, report).await {
-            self.deps.log(
-                id,
-                SessionEvent::ApprovalRequested {
-                    approval_id,
-                    tool_name,
-                },
-            );
+        if !report.permission_denials.is_empty() {
+            self.escalate_denials(esc, id, report).await;
         }
         let idle = self.deps.registry.get(id).is_some_and(|l| {
             let st = l.state();
@@ -149,6 +142,34 @@ impl EscalationDriver {
                     tracing::warn!(session.id = %id, error = %err, "could not send the continuation prompt");
                 }
             });
+        }
+    }
+
+    /// The CLI's own denials of a turn become approvals (in the session's event log too).
+    async fn escalate_denials(&self, esc: &Escalation, id: SessionId, report: &TurnReport) {
+        let working_directory = match self.deps.registry.get(id) {
+            Some(live) => live.working_directory.clone(),
+            None => match self.deps.load(id).await {
+                Ok(s) => s.spec().working_directory.clone(),
+                Err(err) => {
+                    // Its denials stay in the turn's result; nothing ran.
+                    tracing::warn!(session.id = %id, error = %err, "could not read the session to escalate the CLI's denials");
+                    return;
+                }
+            },
+        };
+        let agent_id = &self.deps.settings.default_agent_id;
+        for (approval_id, tool_name) in esc
+            .escalate_denials(id, agent_id, &working_directory, report)
+            .await
+        {
+            self.deps.log(
+                id,
+                SessionEvent::ApprovalRequested {
+                    approval_id,
+                    tool_name,
+                },
+            );
         }
     }
 
@@ -251,20 +272,6 @@ impl EscalationDriver {
         if plan.log_only_if_open {
             self.deps.log_if_open(sid, decided);
             return true;
-        }
-        if let Some(rule) = &plan.allow_for_session {
-            // Persisted too, so a resumed process gets it as an allowed tool.
-            let now = self.deps.clock.now();
-            let stored = self
-                .deps
-                .transition(sid, |s| {
-                    s.allow_tool(rule, now);
-                    Ok(())
-                })
-                .await;
-            if let Err(err) = stored {
-                tracing::warn!(session.id = %sid, error = %err, "could not store the session-wide allow");
-            }
         }
         self.deps.log(sid, decided);
         match plan.action {

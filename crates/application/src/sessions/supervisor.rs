@@ -34,10 +34,16 @@ impl Supervisor {
         &self,
         spec: &NewSession,
         resume: bool,
-        extra_allowed_tools: Vec<String>,
+        mut extra_allowed_tools: Vec<String>,
         permit: OwnedSemaphorePermit,
     ) -> Result<(), AppError> {
         let id = spec.id;
+        let mut session = spec.clone();
+        if resume && let Some(esc) = &self.deps.escalation {
+            // Grants are Orchestra's to enforce (or, without live prompts, this process's).
+            let granted = esc.rules_for_start(id, &mut session.allowed_tools).await?;
+            extra_allowed_tools.extend(granted);
+        }
         // Not once Orchestra is stopping: its shutdown would not see the process.
         let Some(_starting) = self.deps.registry.begin_start() else {
             return Err(AppError::Unavailable {
@@ -65,7 +71,7 @@ impl Supervisor {
             process.pid = tracing::field::Empty,
         );
         let launch = AgentLaunch {
-            session: spec.clone(),
+            session,
             resume,
             extra_allowed_tools,
             traceparent: self.deps.trace.traceparent(&span),

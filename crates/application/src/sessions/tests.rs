@@ -29,6 +29,7 @@ pub(super) struct Fixture {
     approvals: Arc<dyn ApprovalRepository>,
     pub(super) events: ApprovalEvents,
     decide: DecideApprovalHandler,
+    grants: crate::grants::GrantHandlers,
     pub(super) commands: SessionCommands,
     _driver: tokio::task::JoinHandle<()>,
 }
@@ -44,7 +45,8 @@ pub(super) fn fixture_with(
 ) -> Fixture {
     let runtime = FakeAgentRuntime::shared();
     let sessions: Arc<dyn SessionRepository> = Arc::new(InMemorySessionRepository::default());
-    let approvals: Arc<dyn ApprovalRepository> = Arc::new(InMemoryApprovalRepository::default());
+    let approval_store = Arc::new(InMemoryApprovalRepository::default());
+    let approvals: Arc<dyn ApprovalRepository> = approval_store.clone();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::fixed());
     let events = ApprovalEvents::default();
     let notifier: Arc<dyn ApprovalNotifier> = RecordingNotifier::shared();
@@ -63,6 +65,8 @@ pub(super) fn fixture_with(
             cancel: CancelApprovalHandler::new(approval_deps.clone()),
             repo: approvals.clone(),
             events: events.clone(),
+            grants: approval_store.clone(),
+            clock: clock.clone(),
         },
         EscalationSettings {
             park_after,
@@ -92,6 +96,12 @@ pub(super) fn fixture_with(
         deps: deps.clone(),
         _driver: tokio::spawn(async move { driver.run(std::future::pending()).await }),
         decide: DecideApprovalHandler::new(approval_deps),
+        grants: crate::grants::GrantHandlers::new(
+            approval_store,
+            sessions.clone(),
+            Arc::new(ManualClock::fixed()),
+            false,
+        ),
         runtime,
         sessions,
         approvals,
@@ -135,6 +145,8 @@ impl Fixture {
                 reason: None,
                 updated_input: None,
                 scope,
+                rule: None,
+                expires_in_minutes: None,
             })
             .await
             .unwrap();
@@ -316,16 +328,25 @@ async fn allow_for_session_answers_the_same_tool_again_without_asking() {
         .await
         .unwrap();
     assert_eq!(pending, 0, "the second call must not open an approval");
+    let grants = f.grants.list(session.id()).await.unwrap();
     assert_eq!(
+        grants
+            .iter()
+            .map(|g| g.grant.terms.rule.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Bash(cargo test)"],
+        "exactly the command (no suggestion came), never the bare tool"
+    );
+    assert!(
         f.sessions
             .find(session.id())
             .await
             .unwrap()
             .unwrap()
             .spec()
-            .allowed_tools,
-        vec!["Bash(cargo test)".to_owned()],
-        "exactly the command (no suggestion came), never the bare tool"
+            .allowed_tools
+            .is_empty(),
+        "a grant is not handed to the CLI"
     );
     // Another command of the same tool is asked again.
     process

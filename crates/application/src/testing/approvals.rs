@@ -136,6 +136,7 @@ impl ApprovalRepository for InMemoryApprovalRepository {
                     reason: Some("no decision before the deadline".into()),
                     updated_input: None,
                     scope: orchestra_domain::ApprovalScope::Once,
+                    grant: None,
                 });
                 out.push(row.clone());
             }
@@ -357,5 +358,50 @@ impl ApprovalRepository for InMemoryApprovalRepository {
             }
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl crate::ports::GrantRepository for InMemoryApprovalRepository {
+    async fn for_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<orchestra_domain::Grant>, RepositoryError> {
+        let mut grants: Vec<_> = lock(&self.rows)
+            .values()
+            .filter_map(orchestra_domain::Grant::of)
+            .filter(|g| g.session_id == session_id)
+            .collect();
+        grants.sort_by_key(|g| (g.granted_at, g.id));
+        Ok(grants)
+    }
+
+    async fn revoke(
+        &self,
+        session_id: &str,
+        id: ApprovalId,
+        revocation: &orchestra_domain::Revocation,
+        audit: Option<&crate::audit::AuditRecord>,
+    ) -> Result<crate::ports::RevokeOutcome, RepositoryError> {
+        use crate::ports::RevokeOutcome;
+        let mut rows = lock(&self.rows);
+        let Some(row) = rows.get_mut(&id) else {
+            return Ok(RevokeOutcome::NotFound);
+        };
+        let Some(grant) = orchestra_domain::Grant::of(row).filter(|g| g.session_id == session_id)
+        else {
+            return Ok(RevokeOutcome::NotFound);
+        };
+        if grant.terms.revoked.is_some() {
+            return Ok(RevokeOutcome::AlreadyRevoked(grant));
+        }
+        with_outbox(row, |s| {
+            if let Some(g) = s.decision.as_mut().and_then(|d| d.grant.as_mut()) {
+                g.revoked = Some(revocation.clone());
+            }
+        });
+        lock(&self.audited).extend(audit.cloned());
+        let revoked = orchestra_domain::Grant::of(row).ok_or(RepositoryError::NotFound)?;
+        Ok(RevokeOutcome::Revoked(revoked))
     }
 }

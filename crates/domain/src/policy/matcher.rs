@@ -87,6 +87,17 @@ impl ToolRule {
         })
     }
 
+    /// Whether the rule allows every use of its tool (`Bash`, `Bash(*)`).
+    pub fn is_whole_tool(&self) -> bool {
+        self.spec == Spec::Any
+    }
+
+    /// Whether the rule, as an allow, covers `call`: a Bash command must be plain and
+    /// match whole (a chained command is never covered).
+    pub fn allows(&self, call: &ToolCall<'_>) -> bool {
+        self.matches(call, true)
+    }
+
     /// Whether the rule names `tool` (a family: `Edit` covers every file-editing tool,
     /// `Read` every file-reading one; `mcp__server` every tool of that server).
     fn names(&self, tool: &str) -> bool {

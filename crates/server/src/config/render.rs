@@ -161,6 +161,7 @@ impl Settings {
                     .map_or_else(unset, |_| q("[redacted]")),
             ),
             ("poll_timeout_secs", t.poll_timeout_secs.to_string()),
+            ("grant_minutes", t.grant_minutes.to_string()),
             ("retry_attempts", t.retry.attempts.to_string()),
             ("retry_base_ms", t.retry.base_ms.to_string()),
             ("retry_max_ms", t.retry.max_ms.to_string()),

@@ -262,6 +262,8 @@ pub struct TelegramSection {
     pub webhook_secret: Option<Secret>,
     /// Long-poll wait, seconds (1-50).
     pub poll_timeout_secs: u32,
+    /// Minutes of the "Allow <rule> for N min" button (0: no such button; at most 10080).
+    pub grant_minutes: u32,
     /// Attempts per call.
     pub retry_attempts: u32,
     /// First retry delay, ms.
@@ -293,6 +295,7 @@ impl Default for TelegramSection {
             webhook_url: None,
             webhook_secret: None,
             poll_timeout_secs: 25,
+            grant_minutes: 30,
             retry_attempts: 3,
             retry_base_ms: 1000,
             retry_max_ms: 16_000,

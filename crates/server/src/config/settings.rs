@@ -65,6 +65,8 @@ pub struct TelegramSettings {
     pub webhook_secret: Option<SecretString>,
     /// Long-poll wait, seconds.
     pub poll_timeout_secs: u32,
+    /// Minutes of the "Allow <rule> for N min" button (0: none).
+    pub grant_minutes: u32,
     /// How calls are retried.
     pub retry: TelegramRetry,
     /// When the circuit breaker opens.

@@ -248,6 +248,7 @@ fn telegram(t: TelegramSection) -> Result<TelegramSettings, ConfigError> {
         webhook_url: t.webhook_url.filter(|u| !u.trim().is_empty()),
         webhook_secret,
         poll_timeout_secs: t.poll_timeout_secs.clamp(1, 50),
+        grant_minutes: grant_minutes(t.grant_minutes)?,
         retry: TelegramRetry {
             attempts: t.retry_attempts.max(1),
             base_ms: t.retry_base_ms.max(1),
@@ -261,6 +262,19 @@ fn telegram(t: TelegramSection) -> Result<TelegramSettings, ConfigError> {
             open_secs: t.breaker_open_secs.max(1),
         },
     })
+}
+
+fn grant_minutes(minutes: u32) -> Result<u32, ConfigError> {
+    if minutes > orchestra_domain::grant::MAX_GRANT_MINUTES {
+        return Err(invalid(
+            "telegram.grant_minutes",
+            format!(
+                "is {minutes}; a grant lasts at most {} minutes (7 days); 0 shows no timed button",
+                orchestra_domain::grant::MAX_GRANT_MINUTES
+            ),
+        ));
+    }
+    Ok(minutes)
 }
 
 fn approvals(a: &ApprovalsSection) -> Result<ApprovalSettings, ConfigError> {

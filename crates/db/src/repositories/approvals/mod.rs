@@ -210,6 +210,11 @@ impl ApprovalRepository for DieselApprovalRepository {
         let reason = decision.reason.clone();
         let updated_input = decision.updated_input.as_ref().map(ToString::to_string);
         let scope = decision.scope.as_str();
+        let grant_rule = decision.grant.as_ref().map(|g| g.rule.clone());
+        let grant_expires_at = decision
+            .grant
+            .as_ref()
+            .and_then(|g| g.expires_at.map(to_naive));
         let result = self
             .db
             .write("approvals.decide", move |conn| {
@@ -233,6 +238,8 @@ impl ApprovalRepository for DieselApprovalRepository {
                             approvals::reason.eq(reason),
                             approvals::updated_input.eq(updated_input),
                             approvals::scope.eq(scope),
+                            approvals::grant_rule.eq(grant_rule),
+                            approvals::grant_expires_at.eq(grant_expires_at),
                         ),
                         (
                             approvals::notification.eq(sql::<Text>(
