@@ -218,4 +218,46 @@ async fn the_policy_is_shown_and_evaluated_by_role(backend: Backend) {
 both_backends!(
     rules_decide_before_any_human_and_the_rest_is_asked,
     the_policy_is_shown_and_evaluated_by_role,
+    the_clis_own_denials_are_judged_by_the_policy_too,
 );
+
+/// Without live prompts the CLI refuses calls by itself; the policy still judges them
+/// before a Denial approval is opened: a denied one gets none, an asked one its risk class.
+async fn the_clis_own_denials_are_judged_by_the_policy_too(backend: Backend) {
+    let f = crate::escalation::fixture(
+        backend,
+        &[
+            ("ORCHESTRA__CLAUDE__LIVE_PERMISSION_PROMPTS", "false"),
+            ("ORCHESTRA__POLICY__RULES", RULES),
+        ],
+    )
+    .await;
+    let session = f.app.create_session(f.work.path(), json!({})).await;
+    for command in ["rm -rf build", "git push origin main"] {
+        let (_, t) = f
+            .app
+            .turn(
+                &session,
+                &format!("SILENT_DENY Bash {}", json!({ "command": command })),
+            )
+            .await;
+        assert_eq!(t["permissionDenials"], 1, "{t}");
+    }
+    let id = crate::escalation::wait_for_pending(&f.app, &session).await;
+    let (_, all) = f
+        .app
+        .get_json(&format!("/api/approvals?sessionId={session}"))
+        .await;
+    assert_eq!(all["total"], 1, "the denied call got no approval: {all}");
+    let (_, a) = f.app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(a["kind"], "Denial");
+    assert_eq!(a["risk"], "critical", "{a}");
+    assert_eq!(a["toolInput"]["command"], "git push origin main");
+    let m = f.app.metrics_text().await;
+    assert_eq!(
+        orchestra_tests::counter(&m, "policy_verdicts_total{verdict=\"deny\",risk=\"high\"}"),
+        1,
+        "{m}"
+    );
+    f.app.shutdown().await;
+}
