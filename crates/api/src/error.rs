@@ -200,6 +200,11 @@ impl From<AppError> for ApiError {
                     "the approval was already decided: it is {current}; the first decision stands"
                 ),
             ),
+            AppError::Decide(e @ DecideApprovalError::AlreadyVoted { .. }) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ApprovalAlreadyVoted,
+                format!("{e}; it stays Pending until another approver decides"),
+            ),
             AppError::Decide(e @ DecideApprovalError::PastDeadline { .. }) => Self::new(
                 StatusCode::CONFLICT,
                 ErrorCode::ApprovalExpired,

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     ApprovalAlreadyDecided,
     /// The approval's deadline passed.
     ApprovalExpired,
+    /// This approver already said yes to an approval that needs several.
+    ApprovalAlreadyVoted,
     /// The session's status does not allow the step.
     InvalidSessionState,
     /// Changed concurrently.
@@ -96,6 +98,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::ApprovalAlreadyDecided,
         Self::ApprovalExpired,
+        Self::ApprovalAlreadyVoted,
         Self::InvalidSessionState,
         Self::Conflict,
         Self::AgentNotRunning,
@@ -136,6 +139,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::ApprovalAlreadyDecided => "approval_already_decided",
             Self::ApprovalExpired => "approval_expired",
+            Self::ApprovalAlreadyVoted => "approval_already_voted",
             Self::InvalidSessionState => "invalid_session_state",
             Self::Conflict => "conflict",
             Self::AgentNotRunning => "agent_not_running",

@@ -69,7 +69,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
         AgentResponse, PolicyResponse, PolicyRuleResponse, EvaluatePolicyRequest, EvaluatePolicyResponse,
         MatchedRule, AuditEventResponse, PageResponse<AuditEventResponse>, crate::dto::SseEvent,
-        GrantResponse, GrantListResponse, GrantTermsResponse,
+        GrantResponse, GrantListResponse, GrantTermsResponse, crate::dto::VoteResponse,
     )),
     tags(
         (name = "approvals", description = "Human decisions on tool use"),

@@ -195,3 +195,6 @@ pub const POLICY_VERDICTS_TOTAL: &str = "policy_verdicts_total";
 pub const GRANTS_CREATED_TOTAL: &str = "grants_created_total";
 /// Counter: grants revoked.
 pub const GRANTS_REVOKED_TOTAL: &str = "grants_revoked_total";
+/// Counter: yeses counted on approvals that need several approvers (each one, the deciding
+/// one too).
+pub const APPROVAL_VOTES_TOTAL: &str = "approval_votes_total";

@@ -45,6 +45,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-04-000002_session_event_tails"),
     migration_sql!("2026-12-04-000003_approval_risk"),
     migration_sql!("2026-12-04-000004_approval_grants"),
+    migration_sql!("2026-12-04-000005_approval_votes"),
 ];
 
 /// One migration and whether it is applied.

@@ -152,6 +152,7 @@ pub(crate) struct ApprovalRow {
     pub grant_expires_at: Option<NaiveDateTime>,
     pub grant_revoked_at: Option<NaiveDateTime>,
     pub grant_revoked_by: Option<String>,
+    pub quorum: Option<String>,
 }
 
 impl From<&ApprovalRequest> for ApprovalRow {
@@ -198,6 +199,7 @@ impl From<&ApprovalRequest> for ApprovalRow {
             grant_expires_at: grant.and_then(|g| g.expires_at.map(to_naive)),
             grant_revoked_at: grant.and_then(|g| g.revoked.as_ref().map(|r| to_naive(r.at))),
             grant_revoked_by: grant.and_then(|g| g.revoked.as_ref().map(|r| r.by.clone())),
+            quorum: quorum_json(req.approvals_needed, &snap.votes),
         }
     }
 }
@@ -218,6 +220,7 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                 at: to_utc(at),
             }),
         });
+        let (approvals_needed, votes) = parse_quorum(r.quorum.as_deref())?;
         let decision = match (status, r.decided_by, r.decided_at) {
             (orchestra_domain::ApprovalStatus::Pending, _, _) => None,
             (final_status, Some(decided_by), Some(decided_at)) => Some(Decision {
@@ -238,6 +241,11 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                     .map_err(|e| corrupt("approval updated_input", e))?,
                 scope: r.scope.parse().map_err(|e| corrupt("approval scope", e))?,
                 grant,
+                votes: if final_status == orchestra_domain::ApprovalStatus::Approved {
+                    votes.clone()
+                } else {
+                    Vec::new()
+                },
             }),
             (_, _, _) => {
                 return Err(corrupt(
@@ -261,6 +269,7 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                 risk: orchestra_domain::policy::RiskClass::parse(&r.risk)
                     .ok_or_else(|| corrupt("approval risk", &r.risk))?,
                 working_directory: r.working_directory,
+                approvals_needed,
             },
             status,
             created_at: to_utc(r.created_at),
@@ -277,6 +286,7 @@ impl TryFrom<ApprovalRow> for ApprovalRequest {
                 .acted_on
                 .parse()
                 .map_err(|e| corrupt("approval acted_on", e))?,
+            votes,
         }))
     }
 }
@@ -400,4 +410,50 @@ impl TryFrom<TurnRow> for orchestra_domain::Turn {
             },
         ))
     }
+}
+
+/// The quorum column: `{"needed": N, "votes": [{"by", "at"}]}`; `None` when one approver
+/// decides (and nobody voted).
+pub(crate) fn quorum_json(needed: u32, votes: &[orchestra_domain::Vote]) -> Option<String> {
+    (needed > 1 || !votes.is_empty()).then(|| {
+        let votes: Vec<serde_json::Value> = votes
+            .iter()
+            .map(|v| serde_json::json!({ "by": v.by, "at": v.at.to_rfc3339() }))
+            .collect();
+        serde_json::json!({ "needed": needed, "votes": votes }).to_string()
+    })
+}
+
+fn parse_quorum(
+    stored: Option<&str>,
+) -> Result<(u32, Vec<orchestra_domain::Vote>), RepositoryError> {
+    let Some(text) = stored else {
+        return Ok((1, Vec::new()));
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| corrupt("approval quorum", e))?;
+    let needed = value["needed"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| corrupt("approval quorum", "no `needed`"))?;
+    let votes = value["votes"]
+        .as_array()
+        .ok_or_else(|| corrupt("approval quorum", "no `votes`"))?;
+    let votes = votes
+        .iter()
+        .map(|v| {
+            let by = v["by"]
+                .as_str()
+                .ok_or_else(|| corrupt("approval quorum", "a vote has no `by`"))?;
+            let at = v["at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .ok_or_else(|| corrupt("approval quorum", "a vote has no time"))?;
+            Ok(orchestra_domain::Vote {
+                by: by.to_owned(),
+                at: at.with_timezone(&chrono::Utc),
+            })
+        })
+        .collect::<Result<_, RepositoryError>>()?;
+    Ok((needed, votes))
 }

@@ -27,6 +27,8 @@ diesel::table! {
 }
 
 diesel::table! {
+    // `warned_at` is in the table too; only raw SQL uses it (`claim_expiry_warnings`), so it is
+    // left out here to keep the table within diesel's 32 columns.
     approvals (id) {
         id -> Text,
         session_id -> Text,
@@ -45,7 +47,6 @@ diesel::table! {
         updated_input -> Nullable<Text>,
         scope -> Text,
         notification_ref -> Nullable<Text>,
-        warned_at -> Nullable<Timestamp>,
         session_rule -> Nullable<Text>,
         notification -> Text,
         notify_attempts -> Integer,
@@ -60,6 +61,7 @@ diesel::table! {
         grant_expires_at -> Nullable<Timestamp>,
         grant_revoked_at -> Nullable<Timestamp>,
         grant_revoked_by -> Nullable<Text>,
+        quorum -> Nullable<Text>,
     }
 }
 

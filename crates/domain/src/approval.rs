@@ -200,6 +200,9 @@ pub struct Decision {
     pub scope: ApprovalScope,
     /// For an approval with scope `Session` or `Rule`: what it allows beyond this call.
     pub grant: Option<crate::grant::GrantTerms>,
+    /// For an approval that needed several approvers: each one's yes, in order (the last
+    /// one made the decision). Empty when one approver was enough.
+    pub votes: Vec<crate::vote::Vote>,
 }
 
 /// Why a decision was refused.
@@ -210,6 +213,14 @@ pub enum DecideApprovalError {
     AlreadyDecided {
         /// The status it has.
         current: ApprovalStatus,
+    },
+    /// This approver already said yes; another approver must.
+    #[error("{by} already approved this; it needs {needed} different approvers")]
+    AlreadyVoted {
+        /// The approver.
+        by: String,
+        /// How many it needs.
+        needed: u32,
     },
     /// The deadline passed; it can only expire now.
     #[error("approval expired at {expires_at}")]
@@ -285,6 +296,9 @@ pub struct NewApproval {
     pub risk: crate::policy::RiskClass,
     /// The session's working directory when it asked (path rules are relative to it).
     pub working_directory: Option<String>,
+    /// How many different approvers must say yes (1 for most; `approvals.critical_approvers`
+    /// for a critical call). One no refuses it.
+    pub approvals_needed: u32,
 }
 
 /// The stored form of an approval, for repositories.
@@ -312,6 +326,8 @@ pub struct ApprovalSnapshot {
     pub notify_error: Option<String>,
     /// Whether the decision has been carried out on the session.
     pub acted_on: crate::ActedOn,
+    /// The yeses so far, while it needs more than one (kept once decided).
+    pub votes: Vec<crate::vote::Vote>,
 }
 
 /// A tool call (or a test) waiting for a human decision.
@@ -341,6 +357,7 @@ impl ApprovalRequest {
                 notify_attempts: 0,
                 notify_error: None,
                 acted_on: crate::ActedOn::Waiting,
+                votes: Vec::new(),
             },
         }
     }
@@ -415,6 +432,16 @@ impl ApprovalRequest {
         self.state.acted_on
     }
 
+    /// The yeses so far (while it needs several approvers).
+    pub fn votes(&self) -> &[crate::vote::Vote] {
+        &self.state.votes
+    }
+
+    /// How many different approvers must say yes (at least 1).
+    pub fn approvals_needed(&self) -> u32 {
+        self.state.request.approvals_needed.max(1)
+    }
+
     /// Checks that `outcome` may be applied now and builds the decision.
     ///
     /// Human outcomes (approve / reject) are refused past the deadline; expiry is refused
@@ -454,6 +481,7 @@ impl ApprovalRequest {
             updated_input: None,
             scope: ApprovalScope::Once,
             grant: None,
+            votes: Vec::new(),
         })
     }
 
@@ -491,6 +519,7 @@ mod tests {
                 session_rule: None,
                 risk: Default::default(),
                 working_directory: None,
+                approvals_needed: 1,
             },
             t(0),
             t(60),

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod session;
 pub mod text;
 pub mod turn;
+pub mod vote;
 
 pub use access::{ApiKey, KeyNameError, ParseRoleError, Principal, Role};
 pub use acted_on::{ActedOn, ParseActedOnError};
@@ -36,3 +37,4 @@ pub use session::{
 };
 pub use text::{BoundedText, TextError};
 pub use turn::{Turn, TurnOutcome, TurnSnapshot, TurnStatus};
+pub use vote::{Vote, VoteStep};

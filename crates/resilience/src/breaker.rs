@@ -204,6 +204,10 @@ impl ApprovalNotifier for CircuitBreakerNotifier {
         self.guarded(self.inner.notify_expiring(approval)).await
     }
 
+    async fn notify_vote(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        self.guarded(self.inner.notify_vote(approval)).await
+    }
+
     fn status(&self) -> NotifierStatus {
         let mut s = self.inner.status();
         let state = self.state();
@@ -278,6 +282,7 @@ mod tests {
                 session_rule: None,
                 risk: Default::default(),
                 working_directory: None,
+                approvals_needed: 1,
             },
             now,
             now,

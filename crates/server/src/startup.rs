@@ -214,6 +214,7 @@ impl Application {
                 node_id: c.node_id.clone(),
                 policy: Arc::new(settings.policy.tools.clone()),
                 agent_home: c.home.clone(),
+                critical_approvers: a.critical_approvers,
             },
         );
         let trace: Arc<dyn orchestra_application::ports::TraceContext> =
@@ -497,6 +498,11 @@ impl Application {
         {
             tracing::warn!(
                 "database.sqlite_synchronous = normal: a power loss may lose the last committed decisions (durability weakened by configuration)"
+            );
+        }
+        if settings.approvals.critical_approvers == 1 {
+            tracing::warn!(
+                "approvals.critical_approvers = 1: one approver decides a critical call (the two-person rule is off by configuration)"
             );
         }
         tracing::info!(

@@ -99,6 +99,39 @@ impl TelegramNotifier {
         }
     }
 
+    /// Sends `text` as a reply to the approval's message (a new message when it has none).
+    async fn reply(
+        &self,
+        approval: &ApprovalRequest,
+        text: &crate::message::Message,
+        what: &'static str,
+    ) -> Result<(), NotifyError> {
+        let mut params = SendMessageParams::builder()
+            .chat_id(self.chat_id)
+            .text(text.html())
+            .parse_mode(ParseMode::Html)
+            .build();
+        if let Some((_, message)) = approval.notification_ref().and_then(parse_ref) {
+            params.reply_parameters = Some(
+                ReplyParameters::builder()
+                    .message_id(message)
+                    .allow_sending_without_reply(true)
+                    .build(),
+            );
+        }
+        match self.api.send_message(&params).await {
+            Err(e) if refused_text(&e) => {
+                count_fallback(approval, what, &e);
+                params.text = text.text();
+                params.parse_mode = None;
+                self.api.send_message(&params).await
+            }
+            other => other,
+        }
+        .map(|_| ())
+        .map_err(to_notify_error)
+    }
+
     /// Also offers "Allow <rule> for `minutes` min" (0: not).
     #[must_use]
     pub fn with_grant_minutes(mut self, minutes: u32) -> Self {
@@ -193,31 +226,16 @@ impl ApprovalNotifier for TelegramNotifier {
     }
 
     async fn notify_expiring(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
-        let text = render::expiring(approval, self.clock.now());
-        let mut params = SendMessageParams::builder()
-            .chat_id(self.chat_id)
-            .text(text.html())
-            .parse_mode(ParseMode::Html)
-            .build();
-        if let Some((_, message)) = approval.notification_ref().and_then(parse_ref) {
-            params.reply_parameters = Some(
-                ReplyParameters::builder()
-                    .message_id(message)
-                    .allow_sending_without_reply(true)
-                    .build(),
-            );
-        }
-        match self.api.send_message(&params).await {
-            Err(e) if refused_text(&e) => {
-                count_fallback(approval, "expiring", &e);
-                params.text = text.text();
-                params.parse_mode = None;
-                self.api.send_message(&params).await
-            }
-            other => other,
-        }
-        .map(|_| ())
-        .map_err(to_notify_error)
+        self.reply(
+            approval,
+            &render::expiring(approval, self.clock.now()),
+            "expiring",
+        )
+        .await
+    }
+
+    async fn notify_vote(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        self.reply(approval, &render::voted(approval), "vote").await
     }
 
     fn status(&self) -> NotifierStatus {

@@ -159,6 +159,11 @@ impl TelegramUpdates {
             Ok(ChannelDecision::Decided(a)) => match a.status() {
                 ApprovalStatus::Approved => "✅ Approved".to_owned(),
                 ApprovalStatus::Rejected => "❌ Denied".to_owned(),
+                ApprovalStatus::Pending => format!(
+                    "✔ Your approval counts ({} of {}); another approver must approve too.",
+                    a.votes().len(),
+                    a.approvals_needed()
+                ),
                 other => other.to_string(),
             },
             Ok(ChannelDecision::AlreadyDecided { status, by }) => {
@@ -166,6 +171,9 @@ impl TelegramUpdates {
                     "Already decided: {status}{}",
                     by.map(|b| format!(" by {b}")).unwrap_or_default()
                 )
+            }
+            Ok(ChannelDecision::AlreadyVoted { needed }) => {
+                format!("You approved this already; it needs {needed} different approvers.")
             }
             Ok(ChannelDecision::Expired) => "Too late: this approval has expired.".to_owned(),
             Ok(ChannelDecision::NotAuthorized) => {

@@ -58,6 +58,11 @@ fn pending_with_reserve(a: &ApprovalRequest, reserve: usize) -> Message {
         }
         orchestra_domain::policy::RiskClass::High => {}
     }
+    if a.approvals_needed() > 1 {
+        head = head
+            .push(Style::Bold, "Needs:")
+            .plain(&format!(" {} different approvers\n", a.approvals_needed()));
+    }
     if let Some(d) = &r.description {
         head = head
             .push(Style::Bold, "What:")
@@ -139,6 +144,23 @@ pub fn decided(a: &ApprovalRequest) -> Message {
     pending_with_reserve(a, footer.units()).extend(footer)
 }
 
+/// The reply after one approver's yes on an approval that needs several.
+pub fn voted(a: &ApprovalRequest) -> Message {
+    let by: Vec<&str> = a.votes().iter().map(|v| v.by.as_str()).collect();
+    let missing = (a.approvals_needed() as usize).saturating_sub(by.len());
+    Message::new()
+        .plain("✔ Approval ")
+        .push(Style::Code, &a.id().to_string())
+        .plain(&format!(
+            ": approved by {} ({} of {}); {missing} more approver{} must approve it.",
+            cut(&by.join(", "), 300),
+            by.len(),
+            a.approvals_needed(),
+            if missing == 1 { "" } else { "s" }
+        ))
+        .fit(MAX_MESSAGE_UNITS)
+}
+
 /// The warning that an approval expires soon.
 pub fn expiring(a: &ApprovalRequest, now: DateTime<Utc>) -> Message {
     let minutes = (a.expires_at() - now).num_minutes().max(0);
@@ -177,6 +199,7 @@ mod tests {
                 session_rule: None,
                 risk: Default::default(),
                 working_directory: None,
+                approvals_needed: 1,
             },
             now,
             now + chrono::Duration::minutes(30),

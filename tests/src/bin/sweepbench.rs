@@ -65,6 +65,7 @@ async fn main() {
                         session_rule: None,
                         risk: Default::default(),
                         working_directory: None,
+                        approvals_needed: 1,
                     },
                     created,
                     created + Duration::minutes(30),

@@ -47,6 +47,7 @@ mod migrations;
 mod nodes;
 mod observability;
 mod policy;
+mod quorum;
 mod real_cli;
 mod repository;
 mod restart;

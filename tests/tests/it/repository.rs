@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use orchestra_application::audit::{AuditRecord, AuditTrail};
 use orchestra_application::ports::{
     ApprovalFilter, ApprovalRepository, AuditRepository, DecideOutcome, LeaseRepository,
-    PageRequest, SessionFilter, SessionRepository, SystemClock, TranscriptRepository,
+    PageRequest, SessionFilter, SessionRepository, SystemClock, TranscriptRepository, VoteOutcome,
 };
 use orchestra_application::testing::{
     InMemoryApprovalRepository, InMemoryLeaseRepository, InMemorySessionRepository,
@@ -20,8 +20,8 @@ use orchestra_db::{
 };
 use orchestra_domain::{
     ActedOn, AgentSession, ApprovalId, ApprovalKind, ApprovalRequest, ApprovalScope,
-    ApprovalStatus, Decision, DecisionOutcome, NewApproval, NewSession, PermissionMode, SessionId,
-    SessionStatus, TurnTotals,
+    ApprovalStatus, DecideApprovalError, Decision, DecisionOutcome, NewApproval, NewSession,
+    PermissionMode, SessionId, SessionStatus, TurnTotals,
 };
 use orchestra_tests::Backend;
 use orchestra_tests::app::{TestStore, new_store};
@@ -96,6 +96,7 @@ fn approval(session: &str, kind: ApprovalKind, created: i64, expires: i64) -> Ap
             session_rule: None,
             risk: Default::default(),
             working_directory: None,
+            approvals_needed: 1,
         },
         t(created),
         t(expires),
@@ -115,6 +116,7 @@ fn decision(outcome: DecisionOutcome, by: &str, at: i64) -> Decision {
             expires_at: Some(t(at + 1800)),
             revoked: None,
         }),
+        votes: Vec::new(),
     }
 }
 
@@ -771,7 +773,78 @@ contract!(
     a_decision_is_acted_on_once_and_interrupted_claims_become_uncertain,
     transcripts_grow_by_contiguous_parts_and_read_back_whole,
     a_lease_has_one_holder_until_it_expires_or_is_released,
+    racing_votes_decide_once_with_every_approver_counted_once,
 );
+
+/// Eight different approvers at once on an approval that needs three: two votes are
+/// recorded, one decides, the rest find it decided; it is decided once, by three of them.
+async fn racing_votes_decide_once_with_every_approver_counted_once(r: Repos) {
+    let mut a = approval("s1", ApprovalKind::Live, 0, 600);
+    let mut snap = a.snapshot().clone();
+    snap.request.approvals_needed = 3;
+    a = ApprovalRequest::restore(snap);
+    r.approvals.insert(&a).await.unwrap();
+    let voters: Vec<String> = (0..8).map(|i| format!("approver-{i}")).collect();
+    let outcomes = futures_util::future::join_all(voters.iter().enumerate().map(|(i, v)| {
+        let repo = r.approvals.clone();
+        let yes = decision(DecisionOutcome::Approved, v, 10 + i64::try_from(i).unwrap());
+        let (id, v) = (a.id(), v.clone());
+        async move { repo.vote(id, &v, &yes, None, None).await.unwrap() }
+    }))
+    .await;
+    let count = |f: fn(&VoteOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    assert_eq!(
+        count(|o| matches!(o, VoteOutcome::Recorded(_))),
+        2,
+        "{outcomes:#?}"
+    );
+    assert_eq!(
+        count(|o| matches!(o, VoteOutcome::Decided(_))),
+        1,
+        "{outcomes:#?}"
+    );
+    assert_eq!(
+        count(|o| matches!(
+            o,
+            VoteOutcome::Refused(DecideApprovalError::AlreadyDecided { .. })
+        )),
+        5
+    );
+    let stored = r.approvals.find(a.id()).await.unwrap().unwrap();
+    assert_eq!(stored.status(), ApprovalStatus::Approved);
+    let by: std::collections::HashSet<&str> =
+        stored.votes().iter().map(|v| v.by.as_str()).collect();
+    assert_eq!(by.len(), 3, "three different approvers: {by:?}");
+    assert_eq!(stored.decision().unwrap().votes.len(), 3);
+    // The one who already voted is refused as such on a Pending one.
+    let b = {
+        let mut snap = approval("s1", ApprovalKind::Live, 1, 600)
+            .snapshot()
+            .clone();
+        snap.request.approvals_needed = 2;
+        ApprovalRequest::restore(snap)
+    };
+    r.approvals.insert(&b).await.unwrap();
+    let yes = decision(DecisionOutcome::Approved, "alice", 20);
+    let first = r
+        .approvals
+        .vote(b.id(), "alice", &yes, None, None)
+        .await
+        .unwrap();
+    assert!(matches!(first, VoteOutcome::Recorded(_)), "{first:?}");
+    let again = r
+        .approvals
+        .vote(b.id(), "alice", &yes, None, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            again,
+            VoteOutcome::Refused(DecideApprovalError::AlreadyVoted { .. })
+        ),
+        "{again:?}"
+    );
+}
 
 async fn transcripts_grow_by_contiguous_parts_and_read_back_whole(r: Repos) {
     let s = session(0);

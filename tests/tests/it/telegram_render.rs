@@ -82,6 +82,7 @@ proptest! {
                 session_rule: Some(rule.clone()),
                 risk: Default::default(),
                 working_directory: None,
+                approvals_needed: 1,
             },
             now,
             now + Duration::minutes(30),

@@ -60,6 +60,11 @@ pub struct ApprovalResponse {
     pub grant: Option<crate::dto::grants::GrantTermsResponse>,
     /// The session's working directory when it asked (path rules are relative to it).
     pub working_directory: Option<String>,
+    /// How many different approvers must approve it (2 for a `critical` call by default:
+    /// `approvals.critical_approvers`); one refusal refuses it.
+    pub approvals_needed: u32,
+    /// The approvers who approved so far (all of them once it is Approved).
+    pub votes: Vec<VoteResponse>,
     /// Whether a human channel got a message for it.
     pub notified: bool,
     /// The human channel: `pending` (a delivery is still due: the request, or the outcome
@@ -75,6 +80,16 @@ pub struct ApprovalResponse {
     /// telling the agent: the answer may not have arrived and is not sent again; check the
     /// session).
     pub acted_on: String,
+}
+
+/// One approver's yes on an approval that needs several.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteResponse {
+    /// Who (the key's name, or `telegram:<user id>`).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// Characters of the input a list shows.
@@ -127,6 +142,15 @@ impl From<&ApprovalRequest> for ApprovalResponse {
                 .and_then(|d| d.grant.as_ref())
                 .map(crate::dto::grants::GrantTermsResponse::from),
             working_directory: r.working_directory.clone(),
+            approvals_needed: a.approvals_needed(),
+            votes: a
+                .votes()
+                .iter()
+                .map(|v| VoteResponse {
+                    by: v.by.clone(),
+                    at: v.at,
+                })
+                .collect(),
             notified: a.notification_ref().is_some(),
             notification: a.notification().public().to_owned(),
             notify_attempts: a.notify_attempts(),

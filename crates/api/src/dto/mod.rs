@@ -23,7 +23,7 @@ use crate::error::ApiError;
 pub use agents::AgentResponse;
 pub use approvals::{
     ApprovalListQuery, ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse,
-    CreateTestApprovalRequest, DecideApprovalRequest, TestApprovalResponse,
+    CreateTestApprovalRequest, DecideApprovalRequest, TestApprovalResponse, VoteResponse,
 };
 pub use audit::AuditEventResponse;
 pub use diagnostics::{

@@ -154,6 +154,7 @@ pub async fn decide(
             id,
             approved: body.approved,
             decided_by,
+            voter: caller.0.name().to_owned(),
             reason: body.reason,
             updated_input: body.updated_input,
             scope,

@@ -86,8 +86,14 @@ impl ChannelPolicy {
 /// What came of a press (the channel tells the human).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChannelDecision {
-    /// This press decided it.
+    /// This press decided it, or (an approval that needs several approvers) counted as one
+    /// yes: then it is still Pending.
     Decided(Box<ApprovalRequest>),
+    /// This user approved it already; it needs `needed` different approvers.
+    AlreadyVoted {
+        /// How many.
+        needed: u32,
+    },
     /// It was decided before (the first decision stands).
     AlreadyDecided {
         /// Its status.
@@ -175,6 +181,7 @@ impl DecideFromChannelHandler {
                 id,
                 approved: cb.action != ChannelAction::Deny,
                 decided_by: who,
+                voter: format!("{}:{}", cb.channel, cb.user_id),
                 reason: Some(match cb.action {
                     ChannelAction::Approve => "approved in the chat".to_owned(),
                     ChannelAction::Deny => "denied in the chat".to_owned(),
@@ -200,6 +207,9 @@ impl DecideFromChannelHandler {
             .await;
         match result {
             Ok(a) => Ok(ChannelDecision::Decided(Box::new(a))),
+            Err(AppError::Decide(DecideApprovalError::AlreadyVoted { needed, .. })) => {
+                Ok(ChannelDecision::AlreadyVoted { needed })
+            }
             Err(AppError::Decide(DecideApprovalError::PastDeadline { .. })) => {
                 Ok(ChannelDecision::Expired)
             }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{ApprovalDeps, ApprovalEvent, record_decision_metrics};
 use crate::audit::AuditRecord;
 use crate::error::AppError;
-use crate::ports::DecideOutcome;
+use crate::ports::{DecideOutcome, VoteOutcome};
 
 /// The longest reason a decision may carry.
 pub const MAX_REASON_CHARS: usize = 2000;
@@ -23,6 +23,9 @@ pub struct DecideApproval {
     pub approved: bool,
     /// Who decided (`api`, `telegram:<user id>`, ...).
     pub decided_by: String,
+    /// Who counts as one approver (the key's name, `telegram:<user id>`): an approval that
+    /// needs several needs that many different ones.
+    pub voter: String,
     /// Why.
     pub reason: Option<String>,
     /// For an approval: the tool input to use instead.
@@ -88,6 +91,9 @@ impl DecideApprovalHandler {
             decision.grant = grant_terms(&current, &cmd, decision.decided_at)?;
             decision.updated_input = cmd.updated_input;
             decision.scope = cmd.scope;
+            if current.approvals_needed() > 1 {
+                return apply_vote(&self.deps, &current, &cmd.voter, &decision).await;
+            }
         } else if cmd.scope != ApprovalScope::Once
             || cmd.rule.is_some()
             || cmd.expires_in_minutes.is_some()
@@ -245,6 +251,81 @@ fn decision_audit_record(
         .detail(Some(detail))
 }
 
+/// One approver's yes on an approval that needs several: recorded (the chat is told who
+/// approved and how many more are needed), or the decision when it was the last one needed.
+async fn apply_vote(
+    deps: &ApprovalDeps,
+    current: &ApprovalRequest,
+    voter: &str,
+    approve: &orchestra_domain::Decision,
+) -> Result<ApprovalRequest, AppError> {
+    let id = current.id();
+    let audited = deps.audit.is_some();
+    let vote_audit = audited.then(|| {
+        AuditRecord::new(voter, "approval.vote", id).detail(Some(format!(
+            "session {}; tool {}; needs {} different approvers",
+            current.request().session_id,
+            current.request().tool_name,
+            current.approvals_needed()
+        )))
+    });
+    let decide_audit = audited.then(|| decision_audit_record(current, approve));
+    match deps
+        .repo
+        .vote(
+            id,
+            voter,
+            approve,
+            vote_audit.as_ref(),
+            decide_audit.as_ref(),
+        )
+        .await?
+    {
+        VoteOutcome::Recorded(approval) => {
+            metrics::counter!(crate::metrics_names::APPROVAL_VOTES_TOTAL).increment(1);
+            tracing::info!(
+                approval.id = %id,
+                voter,
+                votes = approval.votes().len(),
+                needed = approval.approvals_needed(),
+                "approval vote recorded; another approver is needed"
+            );
+            deps.dispatcher.spawn_deliver_vote(approval.clone());
+            Ok(approval)
+        }
+        VoteOutcome::Decided(approval) => {
+            metrics::counter!(crate::metrics_names::APPROVAL_VOTES_TOTAL).increment(1);
+            Ok(after_decided(deps, approval, approve))
+        }
+        VoteOutcome::Refused(refused) => Err(refused.into()),
+        VoteOutcome::NotFound => Err(AppError::not_found("approval", id)),
+    }
+}
+
+/// What follows a stored decision: metrics, the log line, the bus, the chat.
+fn after_decided(
+    deps: &ApprovalDeps,
+    approval: ApprovalRequest,
+    decision: &orchestra_domain::Decision,
+) -> ApprovalRequest {
+    crate::chaos::point(crate::chaos::DECISION_COMMITTED);
+    record_decision_metrics(&approval);
+    if decision.grant.is_some() {
+        metrics::counter!(crate::metrics_names::GRANTS_CREATED_TOTAL, "scope" => decision.scope.as_str()).increment(1);
+    }
+    deps.queue_gauge.refresh();
+    tracing::info!(
+        approval.id = %approval.id(),
+        approval.status = approval.status().as_str(),
+        decided_by = %approval.decision().map_or(decision.decided_by.as_str(), |d| d.decided_by.as_str()),
+        "approval decided"
+    );
+    deps.events
+        .publish(ApprovalEvent::Decided(approval.clone()));
+    deps.dispatcher.spawn_deliver_decided(approval.clone());
+    approval
+}
+
 /// Runs the compare-and-set (with its audit event) and the follow-ups shared by decide and
 /// cancel.
 pub(crate) async fn apply_decision(
@@ -253,29 +334,13 @@ pub(crate) async fn apply_decision(
     decision: &orchestra_domain::Decision,
 ) -> Result<ApprovalRequest, AppError> {
     let id = current.id();
-    let (repo, events, dispatcher) = (&deps.repo, &deps.events, &deps.dispatcher);
+    let repo = &deps.repo;
     let audit = deps
         .audit
         .as_ref()
         .map(|_| decision_audit_record(current, decision));
     match repo.decide(id, decision, audit.as_ref()).await? {
-        DecideOutcome::Decided(approval) => {
-            crate::chaos::point(crate::chaos::DECISION_COMMITTED);
-            record_decision_metrics(&approval);
-            if decision.grant.is_some() {
-                metrics::counter!(crate::metrics_names::GRANTS_CREATED_TOTAL, "scope" => decision.scope.as_str()).increment(1);
-            }
-            deps.queue_gauge.refresh();
-            tracing::info!(
-                approval.id = %approval.id(),
-                approval.status = approval.status().as_str(),
-                decided_by = %decision.decided_by,
-                "approval decided"
-            );
-            events.publish(ApprovalEvent::Decided(approval.clone()));
-            dispatcher.spawn_deliver_decided(approval.clone());
-            Ok(approval)
-        }
+        DecideOutcome::Decided(approval) => Ok(after_decided(deps, approval, decision)),
         DecideOutcome::NotPending(approval) => Err(DecideApprovalError::AlreadyDecided {
             current: approval.status(),
         }

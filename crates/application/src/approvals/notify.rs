@@ -179,6 +179,21 @@ impl NotificationDispatcher {
         });
     }
 
+    /// Tells the chat that an approver said yes and another is needed, in the background
+    /// (best effort: the approval itself stays in the chat, Pending, with its buttons).
+    pub fn spawn_deliver_vote(&self, approval: ApprovalRequest) {
+        let notifier = Arc::clone(&self.notifier);
+        self.spawn(async move {
+            match notifier.notify_vote(&approval).await {
+                Ok(()) | Err(NotifyError::Disabled) => {}
+                Err(err) => {
+                    metrics::counter!(m::ESCALATION_NOTIFICATIONS_FAILED_TOTAL, "message" => "vote").increment(1);
+                    tracing::warn!(approval.id = %approval.id(), error = %err, "could not tell the chat about the vote");
+                }
+            }
+        });
+    }
+
     /// Shows the outcome in the chat, in the background (the outbox retries a failure).
     pub fn spawn_deliver_decided(&self, approval: ApprovalRequest) {
         if approval.notification() == NotificationState::Disabled {

@@ -59,6 +59,7 @@ impl CreateTestApprovalHandler {
                     session_rule: None,
                     risk: Default::default(),
                     working_directory: None,
+                    approvals_needed: 1,
                 },
                 timeout: None,
                 await_delivery: true,

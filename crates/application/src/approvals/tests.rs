@@ -69,6 +69,7 @@ fn new_approval(tool: &str) -> NewApproval {
         session_rule: None,
         risk: Default::default(),
         working_directory: None,
+        approvals_needed: 1,
     }
 }
 
@@ -89,6 +90,7 @@ fn decide_cmd(id: orchestra_domain::ApprovalId, approved: bool, by: &str) -> Dec
         id,
         approved,
         decided_by: by.into(),
+        voter: by.into(),
         reason: Some("looks fine".into()),
         updated_input: None,
         scope: ApprovalScope::Once,

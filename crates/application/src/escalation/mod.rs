@@ -47,6 +47,8 @@ pub struct EscalationSettings {
     pub policy: std::sync::Arc<orchestra_domain::policy::ToolPolicy>,
     /// The agents' HOME, for `~/` rules.
     pub agent_home: Option<String>,
+    /// How many different approvers a `critical` call needs (`approvals.critical_approvers`).
+    pub critical_approvers: u32,
 }
 
 impl Default for EscalationSettings {
@@ -58,6 +60,7 @@ impl Default for EscalationSettings {
             node_id: "local".into(),
             policy: std::sync::Arc::default(),
             agent_home: None,
+            critical_approvers: 2,
         }
     }
 }

@@ -53,6 +53,15 @@ pub enum Prompted {
 }
 
 impl Escalation {
+    /// How many different approvers a call of this risk class needs.
+    fn approvals_needed(&self, risk: orchestra_domain::policy::RiskClass) -> u32 {
+        if risk == orchestra_domain::policy::RiskClass::Critical {
+            self.settings().critical_approvers.max(1)
+        } else {
+            1
+        }
+    }
+
     /// A `can_use_tool` request: answered from the grants, or persisted as an approval
     /// (before anyone is notified) that the agent waits for. Fails closed: when the approval
     /// cannot be recorded, the call is denied.
@@ -158,6 +167,7 @@ impl Escalation {
                         session_rule,
                         risk: verdict.risk,
                         working_directory: Some(req.working_directory),
+                        approvals_needed: self.approvals_needed(verdict.risk),
                     },
                     timeout: self.settings().timeout,
                     await_delivery: false,
@@ -235,6 +245,7 @@ impl Escalation {
                             .filter(|r| orchestra_domain::grant::check_grantable(r, &call).is_ok()),
                         risk: verdict.risk,
                         working_directory: Some(working_directory.to_owned()),
+                        approvals_needed: self.approvals_needed(verdict.risk),
                     },
                     timeout: self.settings().timeout,
                     await_delivery: false,

@@ -27,7 +27,7 @@ pub use notifier::{
 };
 pub use repository::{
     ApprovalFilter, ApprovalRepository, ChannelStateRepository, DecideOutcome, Page, PageRequest,
-    RepositoryError, SessionFilter, SessionRepository, TurnRepository,
+    RepositoryError, SessionFilter, SessionRepository, TurnRepository, VoteOutcome,
 };
 pub use retention::{
     ArchiveFile, ExpiredRow, RetentionArchive, RetentionKind, RetentionRepository,

@@ -68,6 +68,15 @@ pub trait ApprovalNotifier: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Says that an approver approved an approval that needs several, and how many more.
+    ///
+    /// # Errors
+    /// [`NotifyError`] when it could not be delivered.
+    async fn notify_vote(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
+        let _ = approval;
+        Ok(())
+    }
+
     /// The notifier's state, for diagnostics.
     fn status(&self) -> NotifierStatus;
 }

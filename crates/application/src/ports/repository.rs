@@ -94,6 +94,19 @@ pub enum DecideOutcome {
     NotFound,
 }
 
+/// What one more yes did to an approval that needs several approvers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoteOutcome {
+    /// Recorded; it stays Pending for more.
+    Recorded(ApprovalRequest),
+    /// It was the last yes needed: decided, here is the stored result.
+    Decided(ApprovalRequest),
+    /// Not counted (decided already, or this approver said yes already).
+    Refused(orchestra_domain::DecideApprovalError),
+    /// There is no such approval.
+    NotFound,
+}
+
 /// Stores approvals. Decisions are compare-and-set: only a Pending approval can be
 /// decided, exactly once, even when several callers (REST, Telegram, the timeout sweeper,
 /// other nodes) race.
@@ -132,6 +145,22 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
         decision: &Decision,
         audit: Option<&crate::audit::AuditRecord>,
     ) -> Result<DecideOutcome, RepositoryError>;
+
+    /// One more yes, by `voter`, on an approval that needs several approvers, atomically:
+    /// the approval is read as stored now, [`ApprovalRequest::vote`] says whether the vote is
+    /// recorded (with `audit_vote`) or decides it as `approve` (with `audit_decide`), and
+    /// that is stored.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn vote(
+        &self,
+        id: ApprovalId,
+        voter: &str,
+        approve: &Decision,
+        audit_vote: Option<&crate::audit::AuditRecord>,
+        audit_decide: Option<&crate::audit::AuditRecord>,
+    ) -> Result<VoteOutcome, RepositoryError>;
 
     /// Expires, atomically, up to `limit` Pending approvals whose deadline is before
     /// `cutoff`, and returns them as they are now.

@@ -142,6 +142,7 @@ impl Fixture {
                 id,
                 approved,
                 decided_by: "tester".into(),
+                voter: "tester".into(),
                 reason: None,
                 updated_input: None,
                 scope,

@@ -116,6 +116,36 @@ impl ApprovalRepository for InMemoryApprovalRepository {
         Ok(DecideOutcome::Decided(row.clone()))
     }
 
+    async fn vote(
+        &self,
+        id: ApprovalId,
+        voter: &str,
+        approve: &Decision,
+        audit_vote: Option<&crate::audit::AuditRecord>,
+        audit_decide: Option<&crate::audit::AuditRecord>,
+    ) -> Result<crate::ports::VoteOutcome, RepositoryError> {
+        use crate::ports::VoteOutcome;
+        let mut rows = lock(&self.rows);
+        let Some(row) = rows.get_mut(&id) else {
+            return Ok(VoteOutcome::NotFound);
+        };
+        match row.vote(voter, approve.clone()) {
+            Err(refused) => Ok(VoteOutcome::Refused(refused)),
+            Ok(orchestra_domain::VoteStep::Recorded(votes)) => {
+                with_outbox(row, |s| s.votes = votes);
+                lock(&self.audited).extend(audit_vote.cloned());
+                Ok(VoteOutcome::Recorded(row.clone()))
+            }
+            Ok(orchestra_domain::VoteStep::Decides(decision)) => {
+                with_outbox(row, |s| s.votes.clone_from(&decision.votes));
+                lock(&self.notify_after).insert(id, decision.decided_at + lease());
+                row.apply(decision);
+                lock(&self.audited).extend(audit_decide.cloned());
+                Ok(VoteOutcome::Decided(row.clone()))
+            }
+        }
+    }
+
     async fn expire_due(
         &self,
         cutoff: DateTime<Utc>,
@@ -137,6 +167,7 @@ impl ApprovalRepository for InMemoryApprovalRepository {
                     updated_input: None,
                     scope: orchestra_domain::ApprovalScope::Once,
                     grant: None,
+                    votes: Vec::new(),
                 });
                 out.push(row.clone());
             }

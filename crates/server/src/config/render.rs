@@ -191,6 +191,7 @@ impl Settings {
             ("max_timeout_secs", a.max_timeout_secs.to_string()),
             ("park_after_secs", a.park_after_secs.to_string()),
             ("warn_before_secs", a.warn_before_secs.to_string()),
+            ("critical_approvers", a.critical_approvers.to_string()),
         ]
     }
 

@@ -330,6 +330,8 @@ pub struct ApprovalsSection {
     pub park_after_secs: u64,
     /// Warn this long before an approval expires, seconds (0: no warning).
     pub warn_before_secs: u64,
+    /// Different approvers a `critical` call needs (1-5; 1 weakens the default).
+    pub critical_approvers: u32,
 }
 
 impl Default for ApprovalsSection {
@@ -344,6 +346,7 @@ impl Default for ApprovalsSection {
             max_timeout_secs: None,
             park_after_secs: 240,
             warn_before_secs: 300,
+            critical_approvers: 2,
         }
     }
 }

@@ -139,6 +139,8 @@ pub struct ApprovalSettings {
     pub park_after_secs: u64,
     /// Warn this long before an approval expires, seconds (0: no warning).
     pub warn_before_secs: u64,
+    /// Different approvers a `critical` call needs.
+    pub critical_approvers: u32,
 }
 
 /// Telemetry settings.

@@ -292,7 +292,14 @@ fn approvals(a: &ApprovalsSection) -> Result<ApprovalSettings, ConfigError> {
             .unwrap_or(u64::from(a.max_timeout_minutes) * 60),
         park_after_secs: a.park_after_secs,
         warn_before_secs: a.warn_before_secs,
+        critical_approvers: a.critical_approvers,
     };
+    if !(1..=5).contains(&approvals.critical_approvers) {
+        return Err(invalid(
+            "approvals.critical_approvers",
+            "must be 1 to 5 (different approvers a critical call needs; 2 by default)",
+        ));
+    }
     if approvals.default_timeout_secs == 0
         || approvals.default_timeout_secs > approvals.max_timeout_secs
     {

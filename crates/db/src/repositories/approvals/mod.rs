@@ -4,12 +4,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Timestamp};
 use orchestra_application::audit::AuditRecord;
 use orchestra_application::ports::{
     ApprovalFilter, ApprovalRepository, DecideOutcome, Page, PageRequest, RepositoryError,
+    VoteOutcome,
 };
 use orchestra_domain::{ActedOn, ApprovalId, ApprovalRequest, ApprovalStatus, Decision};
 
@@ -20,7 +20,9 @@ use crate::totals::{TotalsCache, page_total};
 use crate::{Database, DbConn, map_diesel};
 
 mod acting;
+mod decide;
 mod outbox;
+mod vote;
 
 /// Approvals in SQL.
 #[derive(Debug, Clone)]
@@ -202,85 +204,47 @@ impl ApprovalRepository for DieselApprovalRepository {
         audit: Option<&AuditRecord>,
     ) -> Result<DecideOutcome, RepositoryError> {
         let id = id.to_string();
+        let decision = decision.clone();
         let audit = audit.cloned();
-        let audit_at = decision.decided_at;
-        let status = decision.outcome.status().as_str();
-        let decided_by = decision.decided_by.clone();
-        let decided_at = to_naive(decision.decided_at);
-        let reason = decision.reason.clone();
-        let updated_input = decision.updated_input.as_ref().map(ToString::to_string);
-        let scope = decision.scope.as_str();
-        let grant_rule = decision.grant.as_ref().map(|g| g.rule.clone());
-        let grant_expires_at = decision
-            .grant
-            .as_ref()
-            .and_then(|g| g.expires_at.map(to_naive));
         let result = self
             .db
             .write("approvals.decide", move |conn| {
                 crate::write_transaction(conn, |conn| {
-                    // The compare-and-set: only a Pending row changes, in one statement,
-                    // which also queues the chat's update in the outbox and marks the
-                    // decision due to be acted on (a test approval has no session to tell).
-                    // One statement, not four: on PostgreSQL each UPDATE of the row writes
-                    // a new row version and index entries.
-                    let lease = lease_after(decided_at);
-                    let changed = diesel::update(
-                        approvals::table
-                            .filter(approvals::id.eq(&id))
-                            .filter(approvals::status.eq(ApprovalStatus::Pending.as_str())),
-                    )
-                    .set((
-                        (
-                            approvals::status.eq(status),
-                            approvals::decided_by.eq(decided_by),
-                            approvals::decided_at.eq(decided_at),
-                            approvals::reason.eq(reason),
-                            approvals::updated_input.eq(updated_input),
-                            approvals::scope.eq(scope),
-                            approvals::grant_rule.eq(grant_rule),
-                            approvals::grant_expires_at.eq(grant_expires_at),
-                        ),
-                        (
-                            approvals::notification.eq(sql::<Text>(
-                                "CASE WHEN notification IN ('pending', 'sent') \
-                                 THEN 'update_pending' ELSE notification END",
-                            )),
-                            approvals::notify_attempts.eq(sql::<Integer>(
-                                "CASE WHEN notification IN ('pending', 'sent') \
-                                 THEN 0 ELSE notify_attempts END",
-                            )),
-                            approvals::notify_error.eq(sql::<Nullable<Text>>(
-                                "CASE WHEN notification IN ('pending', 'sent') \
-                                 THEN NULL ELSE notify_error END",
-                            )),
-                            approvals::notify_after.eq(sql::<Nullable<Timestamp>>(
-                                "CASE WHEN notification IN ('pending', 'sent') THEN ",
-                            )
-                            .bind::<Timestamp, _>(lease)
-                            .sql(" ELSE notify_after END")),
-                            approvals::acted_on.eq(sql::<Text>(
-                                "CASE WHEN kind = 'Test' THEN 'done' ELSE 'due' END",
-                            )),
-                        ),
-                    ))
-                    .execute(conn)
-                    .map_err(map_diesel)?;
-                    if changed == 1
-                        && let Some(record) = &audit
-                    {
-                        // In the same transaction: no decision without its audit event.
-                        super::audit::append_next(conn, record, audit_at)?;
-                    }
-                    Ok(match (changed, load_approval(conn, &id)?) {
-                        (_, None) => DecideOutcome::NotFound,
-                        (1, Some(a)) => DecideOutcome::Decided(a),
-                        (_, Some(a)) => DecideOutcome::NotPending(a),
-                    })
+                    decide::decide_row(conn, &id, &decision, audit.as_ref())
                 })
             })
             .await;
         // After the write: a total counted before it is now stale.
+        self.totals.changed();
+        result
+    }
+
+    async fn vote(
+        &self,
+        id: ApprovalId,
+        voter: &str,
+        approve: &Decision,
+        audit_vote: Option<&AuditRecord>,
+        audit_decide: Option<&AuditRecord>,
+    ) -> Result<VoteOutcome, RepositoryError> {
+        let id = id.to_string();
+        let voter = voter.to_owned();
+        let approve = approve.clone();
+        let audits = (audit_vote.cloned(), audit_decide.cloned());
+        let result = self
+            .db
+            .write("approvals.vote", move |conn| {
+                crate::write_transaction(conn, |conn| {
+                    vote::vote_row(
+                        conn,
+                        &id,
+                        &voter,
+                        approve,
+                        (audits.0.as_ref(), audits.1.as_ref()),
+                    )
+                })
+            })
+            .await;
         self.totals.changed();
         result
     }
