@@ -198,3 +198,6 @@ pub const GRANTS_REVOKED_TOTAL: &str = "grants_revoked_total";
 /// Counter: yeses counted on approvals that need several approvers (each one, the deciding
 /// one too).
 pub const APPROVAL_VOTES_TOTAL: &str = "approval_votes_total";
+/// Counter: approvals escalated to the second chat after `approvals.escalate_after_secs`
+/// without a decision (label `risk`).
+pub const ESCALATION_APPROVALS_ESCALATED_TOTAL: &str = "escalation_approvals_escalated_total";

@@ -46,6 +46,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-04-000003_approval_risk"),
     migration_sql!("2026-12-04-000004_approval_grants"),
     migration_sql!("2026-12-04-000005_approval_votes"),
+    migration_sql!("2026-12-04-000006_approval_escalation"),
 ];
 
 /// One migration and whether it is applied.

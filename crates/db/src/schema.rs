@@ -27,8 +27,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    // `warned_at` is in the table too; only raw SQL uses it (`claim_expiry_warnings`), so it is
-    // left out here to keep the table within diesel's 32 columns.
+    // `warned_at` and `escalated_at` are in the table too; only raw SQL uses them
+    // (`claim_expiry_warnings`, `claim_escalations`, `add_notification_ref`), so they are left
+    // out here to keep the table within diesel's 32 columns.
     approvals (id) {
         id -> Text,
         session_id -> Text,

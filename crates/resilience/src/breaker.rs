@@ -204,6 +204,13 @@ impl ApprovalNotifier for CircuitBreakerNotifier {
         self.guarded(self.inner.notify_expiring(approval)).await
     }
 
+    async fn notify_escalated(
+        &self,
+        approval: &ApprovalRequest,
+    ) -> Result<Option<String>, NotifyError> {
+        self.guarded(self.inner.notify_escalated(approval)).await
+    }
+
     async fn notify_vote(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
         self.guarded(self.inner.notify_vote(approval)).await
     }

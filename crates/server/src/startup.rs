@@ -131,7 +131,8 @@ impl Application {
                         clock.clone(),
                         mode,
                     )
-                    .with_grant_minutes(t.grant_minutes),
+                    .with_grant_minutes(t.grant_minutes)
+                    .with_escalation_chat(t.escalation_chat_id),
                 );
                 Arc::new(CircuitBreakerNotifier::new(
                     telegram,
@@ -193,9 +194,17 @@ impl Application {
         let cancel = CancelApprovalHandler::new(deps.clone());
         let decide = DecideApprovalHandler::new(deps.clone());
         let get_approval = GetApprovalHandler::new(approvals_repo.clone());
-        let expire = ExpireApprovalsHandler::new(deps, a.sweep_batch_size).with_warning(
+        let mut expire = ExpireApprovalsHandler::new(deps, a.sweep_batch_size).with_warning(
             chrono::Duration::seconds(i64::try_from(a.warn_before_secs).unwrap_or(0)),
         );
+        if settings.telegram.enabled
+            && settings.telegram.escalation_chat_id.is_some()
+            && a.escalate_after_secs > 0
+        {
+            expire = expire.with_escalation(chrono::Duration::seconds(
+                i64::try_from(a.escalate_after_secs).unwrap_or(i64::MAX),
+            ));
+        }
 
         let c = &settings.claude;
         let escalation = Escalation::new(
@@ -314,6 +323,7 @@ impl Application {
                         get_approval.clone(),
                         ChannelPolicy {
                             chat_id: t.chat_id.unwrap_or_default(),
+                            escalation_chat_id: t.escalation_chat_id,
                             allowed_user_ids: t.allowed_user_ids.clone(),
                             approvers: t.approvers.clone(),
                         },

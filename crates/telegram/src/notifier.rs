@@ -24,6 +24,7 @@ pub struct TelegramNotifier {
     clock: Arc<dyn Clock>,
     mode: &'static str,
     grant_minutes: u32,
+    escalation_chat_id: Option<i64>,
 }
 
 fn keyboard(a: &ApprovalRequest, grant_minutes: u32) -> InlineKeyboardMarkup {
@@ -76,6 +77,13 @@ fn count_fallback(approval: &ApprovalRequest, what: &'static str, err: &Telegram
     tracing::warn!(approval.id = %approval.id(), message = what, error = %err, "Telegram refused the HTML message; sending it as plain text");
 }
 
+/// The first place of an approval's message (its first chat's), if it was delivered.
+fn first_place(approval: &ApprovalRequest) -> Option<(i64, i32)> {
+    approval
+        .notification_ref()
+        .and_then(|r| r.split_whitespace().find_map(parse_ref))
+}
+
 /// `telegram:<chat>:<message>` -> (chat, message).
 fn parse_ref(reference: &str) -> Option<(i64, i32)> {
     let mut parts = reference.strip_prefix("telegram:")?.split(':');
@@ -96,6 +104,82 @@ impl TelegramNotifier {
             clock,
             mode,
             grant_minutes: 0,
+            escalation_chat_id: None,
+        }
+    }
+
+    /// Sends approvals nobody decided in time to `chat_id` too.
+    #[must_use]
+    pub fn with_escalation_chat(mut self, chat_id: Option<i64>) -> Self {
+        self.escalation_chat_id = chat_id;
+        self
+    }
+
+    /// Sends `text` with the approval's buttons to `chat`.
+    async fn send_with_buttons(
+        &self,
+        chat: i64,
+        approval: &ApprovalRequest,
+        text: &crate::message::Message,
+        what: &'static str,
+    ) -> Result<frankenstein::types::Message, TelegramError> {
+        let mut params = SendMessageParams::builder()
+            .chat_id(chat)
+            .text(text.html())
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+            .reply_markup(ReplyMarkup::InlineKeyboardMarkup(keyboard(
+                approval,
+                self.grant_minutes,
+            )))
+            .build();
+        match self.api.send_message(&params).await {
+            Err(e) if refused_text(&e) => {
+                count_fallback(approval, what, &e);
+                params.text = text.text();
+                params.parse_mode = None;
+                self.api.send_message(&params).await
+            }
+            other => other,
+        }
+    }
+
+    /// Edits the message at `(chat, message)` to `text`; with `buttons`, keeps the
+    /// approval's buttons. An edit that changes nothing is fine.
+    async fn edit(
+        &self,
+        (chat, message): (i64, i32),
+        approval: &ApprovalRequest,
+        text: &crate::message::Message,
+        buttons: bool,
+    ) -> Result<(), TelegramError> {
+        let mut params = EditMessageTextParams::builder()
+            .chat_id(chat)
+            .message_id(message)
+            .text(text.html())
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
+            .build();
+        if buttons {
+            params.reply_markup = Some(keyboard(approval, self.grant_minutes));
+        }
+        let mut result = self.api.edit_message_text(&params).await;
+        if let Err(e) = &result
+            && refused_text(e)
+        {
+            count_fallback(approval, "decided", e);
+            params.text = Some(text.text());
+            params.parse_mode = None;
+            result = self.api.edit_message_text(&params).await;
+        }
+        match result {
+            // Edited already (a duplicate update): nothing to do.
+            Err(TelegramError::Api {
+                code: 400,
+                description,
+                ..
+            }) if description.contains("not modified") => Ok(()),
+            other => other,
         }
     }
 
@@ -111,7 +195,7 @@ impl TelegramNotifier {
             .text(text.html())
             .parse_mode(ParseMode::Html)
             .build();
-        if let Some((_, message)) = approval.notification_ref().and_then(parse_ref) {
+        if let Some((_, message)) = first_place(approval) {
             params.reply_parameters = Some(
                 ReplyParameters::builder()
                     .message_id(message)
@@ -147,26 +231,10 @@ impl ApprovalNotifier for TelegramNotifier {
         approval: &ApprovalRequest,
     ) -> Result<Option<String>, NotifyError> {
         let text = render::pending(approval);
-        let mut params = SendMessageParams::builder()
-            .chat_id(self.chat_id)
-            .text(text.html())
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
-            .reply_markup(ReplyMarkup::InlineKeyboardMarkup(keyboard(
-                approval,
-                self.grant_minutes,
-            )))
-            .build();
-        let message = match self.api.send_message(&params).await {
-            Err(e) if refused_text(&e) => {
-                count_fallback(approval, "request", &e);
-                params.text = text.text();
-                params.parse_mode = None;
-                self.api.send_message(&params).await
-            }
-            other => other,
-        }
-        .map_err(to_notify_error)?;
+        let message = self
+            .send_with_buttons(self.chat_id, approval, &text, "request")
+            .await
+            .map_err(to_notify_error)?;
         tracing::info!(approval.id = %approval.id(), telegram.message_id = message.message_id, "approval sent to Telegram");
         Ok(Some(format!(
             "telegram:{}:{}",
@@ -176,7 +244,11 @@ impl ApprovalNotifier for TelegramNotifier {
 
     async fn notify_decided(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {
         let text = render::decided(approval);
-        let Some((chat, message)) = approval.notification_ref().and_then(parse_ref) else {
+        let places: Vec<(i64, i32)> = approval
+            .notification_ref()
+            .map(|r| r.split_whitespace().filter_map(parse_ref).collect())
+            .unwrap_or_default();
+        if places.is_empty() {
             // The request never reached the chat: one message with the outcome, so the
             // approval is not unseen.
             let mut params = SendMessageParams::builder()
@@ -196,33 +268,46 @@ impl ApprovalNotifier for TelegramNotifier {
             }
             .map(|_| ())
             .map_err(to_notify_error);
+        }
+        // Every message of it (the first chat's, the escalation chat's) shows the outcome.
+        for place in places {
+            self.edit(place, approval, &text, false)
+                .await
+                .map_err(to_notify_error)?;
+        }
+        Ok(())
+    }
+
+    async fn notify_escalated(
+        &self,
+        approval: &ApprovalRequest,
+    ) -> Result<Option<String>, NotifyError> {
+        let Some(chat) = self.escalation_chat_id else {
+            return Ok(None);
         };
-        let mut params = EditMessageTextParams::builder()
-            .chat_id(chat)
-            .message_id(message)
-            .text(text.html())
-            .parse_mode(ParseMode::Html)
-            .link_preview_options(LinkPreviewOptions::builder().is_disabled(true).build())
-            .build();
-        let mut result = self.api.edit_message_text(&params).await;
-        if let Err(e) = &result
-            && refused_text(e)
-        {
-            count_fallback(approval, "decided", e);
-            params.text = Some(text.text());
-            params.parse_mode = None;
-            result = self.api.edit_message_text(&params).await;
+        let text = render::pending_with_note(
+            approval,
+            "⏫ Escalated: nobody decided it in the first chat in time.",
+        );
+        let sent = self
+            .send_with_buttons(chat, approval, &text, "escalation")
+            .await
+            .map_err(to_notify_error)?;
+        tracing::info!(approval.id = %approval.id(), telegram.message_id = sent.message_id, "approval escalated to the second chat");
+        if let Some(first) = first_place(approval) {
+            let note = render::pending_with_note(
+                approval,
+                "⏫ No decision yet: sent to the escalation chat too.",
+            );
+            if let Err(err) = self.edit(first, approval, &note, true).await {
+                // The escalation itself went out; the first chat's note is a nicety.
+                tracing::warn!(approval.id = %approval.id(), error = %err, "could not mark the first message as escalated");
+            }
         }
-        match result {
-            Ok(()) => Ok(()),
-            // Edited already (a duplicate update): nothing to do.
-            Err(TelegramError::Api {
-                code: 400,
-                description,
-                ..
-            }) if description.contains("not modified") => Ok(()),
-            Err(e) => Err(to_notify_error(e)),
-        }
+        Ok(Some(format!(
+            "telegram:{}:{}",
+            sent.chat.id, sent.message_id
+        )))
     }
 
     async fn notify_expiring(&self, approval: &ApprovalRequest) -> Result<(), NotifyError> {

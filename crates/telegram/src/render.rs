@@ -144,6 +144,13 @@ pub fn decided(a: &ApprovalRequest) -> Message {
     pending_with_reserve(a, footer.units()).extend(footer)
 }
 
+/// A Pending approval with a note at its end (the first message after an escalation, and
+/// the escalation chat's message).
+pub fn pending_with_note(a: &ApprovalRequest, note: &str) -> Message {
+    let footer = Message::new().plain("\n\n").push(Style::Bold, note);
+    pending_with_reserve(a, footer.units()).extend(footer)
+}
+
 /// The reply after one approver's yes on an approval that needs several.
 pub fn voted(a: &ApprovalRequest) -> Message {
     let by: Vec<&str> = a.votes().iter().map(|v| v.by.as_str()).collect();

@@ -37,6 +37,7 @@ mod crash;
 mod dashboards;
 mod deployment_guide;
 mod escalation;
+mod escalation_chat;
 mod fuzz;
 mod grants;
 mod http_api;

@@ -47,6 +47,8 @@ pub struct ChannelCallback {
 pub struct ChannelPolicy {
     /// The chat approvals are posted to; presses from other chats are refused.
     pub chat_id: i64,
+    /// The chat approvals nobody decided in time are escalated to (its presses count too).
+    pub escalation_chat_id: Option<i64>,
     /// Users the bot listens to; empty allows anyone in the chat.
     pub allowed_user_ids: Vec<i64>,
     /// Users with the approver role; empty makes every allowed user an approver. An allowed
@@ -68,7 +70,7 @@ pub enum ChannelRole {
 impl ChannelPolicy {
     /// The role of `user_id` pressing in `chat_id`.
     pub fn role(&self, chat_id: i64, user_id: i64) -> ChannelRole {
-        if chat_id != self.chat_id {
+        if chat_id != self.chat_id && Some(chat_id) != self.escalation_chat_id {
             return ChannelRole::Stranger;
         }
         if self.approvers.contains(&user_id) {
@@ -240,6 +242,7 @@ mod tests {
     fn policy(allowed: &[i64], approvers: &[i64]) -> ChannelPolicy {
         ChannelPolicy {
             chat_id: 10,
+            escalation_chat_id: Some(20),
             allowed_user_ids: allowed.to_vec(),
             approvers: approvers.to_vec(),
         }

@@ -12,6 +12,8 @@ pub struct SweepReport {
     pub batches: usize,
     /// Expiry warnings sent.
     pub warned: usize,
+    /// Approvals escalated to the second chat.
+    pub escalated: usize,
 }
 
 /// Expires Pending approvals past their deadline (plus grace). Run periodically by the
@@ -22,6 +24,7 @@ pub struct ExpireApprovalsHandler {
     deps: ApprovalDeps,
     batch_size: u32,
     warn_before: chrono::Duration,
+    escalate_after: Option<chrono::Duration>,
 }
 
 impl ExpireApprovalsHandler {
@@ -31,7 +34,16 @@ impl ExpireApprovalsHandler {
             deps,
             batch_size: batch_size.max(1),
             warn_before: chrono::Duration::zero(),
+            escalate_after: None,
         }
+    }
+
+    /// Also escalates `high` and `critical` approvals with no decision after
+    /// `escalate_after` (once each) to the notifier's escalation channel.
+    #[must_use]
+    pub fn with_escalation(mut self, escalate_after: chrono::Duration) -> Self {
+        self.escalate_after = Some(escalate_after);
+        self
     }
 
     /// Also warns about approvals that expire within `warn_before` (once each).
@@ -95,6 +107,41 @@ impl ExpireApprovalsHandler {
                 for approval in soon {
                     tracing::info!(approval.id = %approval.id(), expires_at = %approval.expires_at(), "approval expires soon; warning sent");
                     self.deps.dispatcher.spawn_deliver_expiring(approval);
+                }
+                if n < self.batch_size as usize {
+                    break;
+                }
+            }
+        }
+        if let Some(after) = self.escalate_after {
+            loop {
+                let due = self
+                    .deps
+                    .repo
+                    .claim_escalations(now - after, now, self.batch_size)
+                    .await?;
+                let n = due.len();
+                report.escalated += n;
+                for approval in due {
+                    metrics::counter!(crate::metrics_names::ESCALATION_APPROVALS_ESCALATED_TOTAL, "risk" => approval.request().risk.as_str()).increment(1);
+                    tracing::warn!(approval.id = %approval.id(), risk = approval.request().risk.as_str(), created_at = %approval.created_at(), "no decision in time; escalating the approval to the second chat");
+                    if let Some(audit) = &self.deps.audit {
+                        audit
+                            .record(
+                                crate::audit::AuditRecord::new(
+                                    "orchestra",
+                                    "approval.escalate",
+                                    approval.id(),
+                                )
+                                .detail(Some(format!(
+                                    "session {}; no decision after {} s",
+                                    approval.request().session_id,
+                                    after.num_seconds()
+                                ))),
+                            )
+                            .await;
+                    }
+                    self.deps.dispatcher.spawn_deliver_escalated(approval);
                 }
                 if n < self.batch_size as usize {
                     break;

@@ -179,6 +179,29 @@ impl NotificationDispatcher {
         });
     }
 
+    /// Sends an approval nobody decided in time to the escalation channel, in the background
+    /// (once: a failure is counted and logged; the approval stays in the first chat and on
+    /// REST, and still expires fail-closed).
+    pub fn spawn_deliver_escalated(&self, approval: ApprovalRequest) {
+        let notifier = Arc::clone(&self.notifier);
+        let repo = Arc::clone(&self.repo);
+        self.spawn(async move {
+            match notifier.notify_escalated(&approval).await {
+                Ok(Some(reference)) => {
+                    // Its message is edited with the outcome too.
+                    if let Err(err) = repo.add_notification_ref(approval.id(), &reference).await {
+                        tracing::warn!(approval.id = %approval.id(), error = %err, "could not record where the escalated message is");
+                    }
+                }
+                Ok(None) | Err(NotifyError::Disabled) => {}
+                Err(err) => {
+                    metrics::counter!(m::ESCALATION_NOTIFICATIONS_FAILED_TOTAL, "message" => "escalation").increment(1);
+                    tracing::warn!(approval.id = %approval.id(), error = %err, "could not send the approval to the escalation chat");
+                }
+            }
+        });
+    }
+
     /// Tells the chat that an approver said yes and another is needed, in the background
     /// (best effort: the approval itself stays in the chat, Pending, with its buttons).
     pub fn spawn_deliver_vote(&self, approval: ApprovalRequest) {

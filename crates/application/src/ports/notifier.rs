@@ -68,6 +68,20 @@ pub trait ApprovalNotifier: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Sends an approval nobody decided in time to the escalation channel (with its
+    /// buttons) and marks the first message so; returns where the new message is, to edit
+    /// it with the outcome. `None`: no escalation channel.
+    ///
+    /// # Errors
+    /// [`NotifyError`] when it could not be delivered.
+    async fn notify_escalated(
+        &self,
+        approval: &ApprovalRequest,
+    ) -> Result<Option<String>, NotifyError> {
+        let _ = approval;
+        Ok(None)
+    }
+
     /// Says that an approver approved an approval that needs several, and how many more.
     ///
     /// # Errors

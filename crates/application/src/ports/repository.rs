@@ -303,6 +303,30 @@ pub trait ApprovalRepository: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
+
+    /// Claims, atomically, up to `limit` Pending approvals of risk `high` or `critical`
+    /// created before `created_before` and not escalated yet (marks them escalated at
+    /// `now`); returns them.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Corrupt`.
+    async fn claim_escalations(
+        &self,
+        created_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError>;
+
+    /// Adds one more place the approval's message is (`telegram:<chat>:<message>`, after a
+    /// space), without touching the others.
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable`.
+    async fn add_notification_ref(
+        &self,
+        id: ApprovalId,
+        reference: &str,
+    ) -> Result<(), RepositoryError>;
 }
 
 /// Small key/value state of the human channels (the Telegram update offset).

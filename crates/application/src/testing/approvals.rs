@@ -20,6 +20,7 @@ use crate::ports::{
 pub struct InMemoryApprovalRepository {
     rows: Mutex<HashMap<ApprovalId, ApprovalRequest>>,
     warned: Mutex<std::collections::HashSet<ApprovalId>>,
+    escalated: Mutex<std::collections::HashSet<ApprovalId>>,
     audited: Mutex<Vec<crate::audit::AuditRecord>>,
     /// When each approval's next delivery is due (the outbox lease).
     notify_after: Mutex<HashMap<ApprovalId, DateTime<Utc>>>,
@@ -366,6 +367,45 @@ impl ApprovalRepository for InMemoryApprovalRepository {
             .values()
             .filter(|a| a.status() == status)
             .count() as u64)
+    }
+
+    async fn claim_escalations(
+        &self,
+        created_before: DateTime<Utc>,
+        _now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let rows = lock(&self.rows);
+        let mut escalated = lock(&self.escalated);
+        let mut out = Vec::new();
+        for a in rows.values() {
+            if out.len() >= limit as usize {
+                break;
+            }
+            if a.status() == ApprovalStatus::Pending
+                && a.request().risk != orchestra_domain::policy::RiskClass::Low
+                && a.created_at() < created_before
+                && escalated.insert(a.id())
+            {
+                out.push(a.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_notification_ref(
+        &self,
+        id: ApprovalId,
+        reference: &str,
+    ) -> Result<(), RepositoryError> {
+        let mut rows = lock(&self.rows);
+        let row = rows.get_mut(&id).ok_or(RepositoryError::NotFound)?;
+        let all = match row.notification_ref() {
+            Some(old) => format!("{old} {reference}"),
+            None => reference.to_owned(),
+        };
+        row.set_notification_ref(all);
+        Ok(())
     }
 
     async fn claim_expiry_warnings(

@@ -146,6 +146,11 @@ impl Settings {
                 t.chat_id
                     .map_or_else(|| "0  # not set".into(), |c| c.to_string()),
             ),
+            (
+                "escalation_chat_id",
+                t.escalation_chat_id
+                    .map_or_else(|| "0  # not set".into(), |c| c.to_string()),
+            ),
             ("api_base_url", q(&t.api_base_url)),
             ("allowed_user_ids", format!("{:?}", t.allowed_user_ids)),
             ("approvers", format!("{:?}", t.approvers)),
@@ -192,6 +197,7 @@ impl Settings {
             ("park_after_secs", a.park_after_secs.to_string()),
             ("warn_before_secs", a.warn_before_secs.to_string()),
             ("critical_approvers", a.critical_approvers.to_string()),
+            ("escalate_after_secs", a.escalate_after_secs.to_string()),
         ]
     }
 

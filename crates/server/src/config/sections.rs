@@ -248,6 +248,9 @@ pub struct TelegramSection {
     pub bot_token: Option<Secret>,
     /// The chat that gets approval messages.
     pub chat_id: Option<i64>,
+    /// The chat that gets `high` and `critical` approvals nobody decided in
+    /// `approvals.escalate_after_secs` (unset: no escalation).
+    pub escalation_chat_id: Option<i64>,
     /// The Bot API base URL.
     pub api_base_url: String,
     /// Users the bot listens to (empty: anyone in the chat).
@@ -288,6 +291,7 @@ impl Default for TelegramSection {
             enabled: false,
             bot_token: None,
             chat_id: None,
+            escalation_chat_id: None,
             api_base_url: "https://api.telegram.org".into(),
             allowed_user_ids: Vec::new(),
             approvers: Vec::new(),
@@ -332,6 +336,9 @@ pub struct ApprovalsSection {
     pub warn_before_secs: u64,
     /// Different approvers a `critical` call needs (1-5; 1 weakens the default).
     pub critical_approvers: u32,
+    /// A `high` or `critical` approval with no decision this long goes to the escalation
+    /// chat too, seconds (0: never).
+    pub escalate_after_secs: u64,
 }
 
 impl Default for ApprovalsSection {
@@ -347,6 +354,7 @@ impl Default for ApprovalsSection {
             park_after_secs: 240,
             warn_before_secs: 300,
             critical_approvers: 2,
+            escalate_after_secs: 600,
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct TelegramSettings {
     pub bot_token: Option<SecretString>,
     /// The chat that gets approval messages.
     pub chat_id: Option<i64>,
+    /// The chat that gets approvals nobody decided in time.
+    pub escalation_chat_id: Option<i64>,
     /// The Bot API base URL (tests point it at a fake).
     pub api_base_url: String,
     /// Users the bot listens to (empty: anyone in the chat).
@@ -141,6 +143,9 @@ pub struct ApprovalSettings {
     pub warn_before_secs: u64,
     /// Different approvers a `critical` call needs.
     pub critical_approvers: u32,
+    /// Escalate `high` and `critical` approvals after this long without a decision,
+    /// seconds (0: never).
+    pub escalate_after_secs: u64,
 }
 
 /// Telemetry settings.

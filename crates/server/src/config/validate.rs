@@ -204,6 +204,12 @@ fn telegram(t: TelegramSection) -> Result<TelegramSettings, ConfigError> {
                 .into(),
         });
     }
+    if t.escalation_chat_id.is_some() && t.escalation_chat_id == t.chat_id {
+        return Err(invalid(
+            "telegram.escalation_chat_id",
+            "must be another chat than telegram.chat_id (where approvals nobody decided in time go)",
+        ));
+    }
     if t.enabled && t.chat_id.is_none() {
         return Err(ConfigError::Missing {
             key: "telegram.chat_id".into(),
@@ -241,6 +247,7 @@ fn telegram(t: TelegramSection) -> Result<TelegramSettings, ConfigError> {
         enabled: t.enabled,
         bot_token,
         chat_id: t.chat_id,
+        escalation_chat_id: t.escalation_chat_id,
         api_base_url: t.api_base_url,
         allowed_user_ids: t.allowed_user_ids,
         approvers: t.approvers,
@@ -293,6 +300,7 @@ fn approvals(a: &ApprovalsSection) -> Result<ApprovalSettings, ConfigError> {
         park_after_secs: a.park_after_secs,
         warn_before_secs: a.warn_before_secs,
         critical_approvers: a.critical_approvers,
+        escalate_after_secs: a.escalate_after_secs,
     };
     if !(1..=5).contains(&approvals.critical_approvers) {
         return Err(invalid(

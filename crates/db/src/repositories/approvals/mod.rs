@@ -363,6 +363,37 @@ impl ApprovalRepository for DieselApprovalRepository {
             .await
     }
 
+    async fn claim_escalations(
+        &self,
+        created_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRequest>, RepositoryError> {
+        let created_before = to_naive(created_before);
+        let now = to_naive(now);
+        self.db
+            .write("approvals.claim_escalations", move |conn| {
+                let sql = |p: [&str; 3]| {
+                    format!(
+                        "UPDATE approvals SET escalated_at = {} WHERE status = 'Pending' AND escalated_at IS NULL \
+                         AND id IN (SELECT id FROM approvals WHERE status = 'Pending' AND escalated_at IS NULL \
+                         AND risk IN ('high', 'critical') AND created_at < {} ORDER BY created_at LIMIT {}) RETURNING id",
+                        p[0], p[1], p[2]
+                    )
+                };
+                claim_approvals(conn, &sql, now, created_before, limit)
+            })
+            .await
+    }
+
+    async fn add_notification_ref(
+        &self,
+        id: ApprovalId,
+        reference: &str,
+    ) -> Result<(), RepositoryError> {
+        outbox::add_notification_ref(&self.db, id, reference).await
+    }
+
     async fn claim_action(
         &self,
         id: ApprovalId,

@@ -50,6 +50,37 @@ pub(super) async fn set_notification_ref(
     .await
 }
 
+pub(super) async fn add_notification_ref(
+    db: &Database,
+    id: ApprovalId,
+    reference: &str,
+) -> Result<(), RepositoryError> {
+    let id = id.to_string();
+    let reference = reference.to_owned();
+    db.write("approvals.add_notification_ref", move |conn| {
+        // One statement: a first delivery that lands at the same time is not overwritten.
+        let n = diesel::update(approvals::table.find(&id))
+            .set(
+                approvals::notification_ref.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+                >(
+                    "CASE WHEN notification_ref IS NULL THEN "
+                )
+                .bind::<diesel::sql_types::Text, _>(reference.clone())
+                .sql(" ELSE notification_ref || ' ' || ")
+                .bind::<diesel::sql_types::Text, _>(reference)
+                .sql(" END")),
+            )
+            .execute(conn)
+            .map_err(map_diesel)?;
+        if n == 0 {
+            return Err(RepositoryError::NotFound);
+        }
+        Ok(())
+    })
+    .await
+}
+
 pub(super) async fn set_notification_state(
     db: &Database,
     id: ApprovalId,
