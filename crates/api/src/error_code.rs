@@ -54,6 +54,8 @@ pub enum ErrorCode {
     SessionStopping,
     /// The session is closed.
     SessionClosed,
+    /// The session spent its budget.
+    BudgetExhausted,
     /// Another live node runs the session.
     SessionOwnedElsewhere,
     /// Every agent process slot is taken.
@@ -107,6 +109,7 @@ impl ErrorCode {
         Self::NoTurnInProgress,
         Self::SessionStopping,
         Self::SessionClosed,
+        Self::BudgetExhausted,
         Self::SessionOwnedElsewhere,
         Self::AgentCapacityExhausted,
         Self::TooManySubscribers,
@@ -148,6 +151,7 @@ impl ErrorCode {
             Self::NoTurnInProgress => "no_turn_in_progress",
             Self::SessionStopping => "session_stopping",
             Self::SessionClosed => "session_closed",
+            Self::BudgetExhausted => "budget_exhausted",
             Self::SessionOwnedElsewhere => "session_owned_elsewhere",
             Self::AgentCapacityExhausted => "agent_capacity_exhausted",
             Self::TooManySubscribers => "too_many_subscribers",
@@ -192,6 +196,7 @@ impl From<ConflictKind> for ErrorCode {
             ConflictKind::NoTurnInProgress => Self::NoTurnInProgress,
             ConflictKind::SessionStopping => Self::SessionStopping,
             ConflictKind::SessionClosed => Self::SessionClosed,
+            ConflictKind::BudgetExhausted => Self::BudgetExhausted,
         }
     }
 }

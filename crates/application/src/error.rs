@@ -54,6 +54,8 @@ pub enum ConflictKind {
     SessionStopping,
     /// The session is closed.
     SessionClosed,
+    /// The session spent its budget (a human must raise it).
+    BudgetExhausted,
 }
 
 /// Why a command or query failed.

@@ -201,3 +201,7 @@ pub const APPROVAL_VOTES_TOTAL: &str = "approval_votes_total";
 /// Counter: approvals escalated to the second chat after `approvals.escalate_after_secs`
 /// without a decision (label `risk`).
 pub const ESCALATION_APPROVALS_ESCALATED_TOTAL: &str = "escalation_approvals_escalated_total";
+/// Counter: client messages refused because their session spent its budget.
+pub const AGENT_BUDGET_REFUSALS_TOTAL: &str = "agent_budget_refusals_total";
+/// Counter: session budgets raised by approved budget approvals.
+pub const AGENT_BUDGET_RAISES_TOTAL: &str = "agent_budget_raises_total";

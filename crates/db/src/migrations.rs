@@ -47,6 +47,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-04-000004_approval_grants"),
     migration_sql!("2026-12-04-000005_approval_votes"),
     migration_sql!("2026-12-04-000006_approval_escalation"),
+    migration_sql!("2026-12-04-000007_session_budgets"),
 ];
 
 /// One migration and whether it is applied.

@@ -48,6 +48,8 @@ pub(crate) struct SessionRow {
     pub closed_at: Option<NaiveDateTime>,
     pub version: i64,
     pub created_by: Option<String>,
+    pub max_budget_usd: Option<f64>,
+    pub budget_usd: Option<f64>,
 }
 
 impl From<&AgentSession> for SessionRow {
@@ -77,6 +79,8 @@ impl From<&AgentSession> for SessionRow {
             closed_at: snap.closed_at.map(to_naive),
             version: snap.version,
             created_by: spec.created_by.clone(),
+            max_budget_usd: spec.max_budget_usd,
+            budget_usd: snap.budget_usd,
         }
     }
 }
@@ -103,6 +107,7 @@ impl TryFrom<SessionRow> for AgentSession {
                 append_system_prompt: r.append_system_prompt.clone(),
                 max_turns: r.max_turns.and_then(|n| u32::try_from(n).ok()),
                 created_by: r.created_by.clone(),
+                max_budget_usd: r.max_budget_usd,
             },
             status: r.status.parse().map_err(|e| corrupt("session status", e))?,
             totals: SessionTotals {
@@ -116,6 +121,7 @@ impl TryFrom<SessionRow> for AgentSession {
             updated_at: to_utc(r.updated_at),
             closed_at: r.closed_at.map(to_utc),
             version: r.version,
+            budget_usd: r.budget_usd,
         }))
     }
 }

@@ -23,6 +23,8 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         version -> BigInt,
         created_by -> Nullable<Text>,
+        max_budget_usd -> Nullable<Double>,
+        budget_usd -> Nullable<Double>,
     }
 }
 

@@ -120,11 +120,13 @@ pub enum ApprovalKind {
     Denial,
     /// Created by `POST /api/approvals/test` to check the escalation path.
     Test,
+    /// A session spent its budget: approving raises it (`raiseUsd` in the input).
+    Budget,
 }
 
 impl ApprovalKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 3] = [Self::Live, Self::Denial, Self::Test];
+    pub const ALL: [Self; 4] = [Self::Live, Self::Denial, Self::Test, Self::Budget];
 
     /// The canonical name, as stored and shown.
     pub fn as_str(self) -> &'static str {
@@ -132,6 +134,7 @@ impl ApprovalKind {
             Self::Live => "Live",
             Self::Denial => "Denial",
             Self::Test => "Test",
+            Self::Budget => "Budget",
         }
     }
 }
@@ -140,7 +143,7 @@ impl FromStr for ApprovalKind {
     type Err = ParseApprovalStatusError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Live, Self::Denial, Self::Test]
+        Self::ALL
             .into_iter()
             .find(|kind| kind.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| ParseApprovalStatusError(s.chars().take(40).collect()))

@@ -193,6 +193,9 @@ pub struct NewSession {
     pub max_turns: Option<u32>,
     /// Who started it (`key:ci`); `None` for sessions from before this was recorded.
     pub created_by: Option<String>,
+    /// The budget it started with, in USD (`None`: no budget); each budget approval raises
+    /// the current one by this much.
+    pub max_budget_usd: Option<f64>,
 }
 
 /// The stored form of a session, for repositories. Build one with
@@ -215,6 +218,9 @@ pub struct SessionSnapshot {
     pub closed_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version, bumped by every lifecycle step (not by turn totals).
     pub version: i64,
+    /// What it may spend in all, in USD, raised by approved budget approvals (`None`: no
+    /// budget).
+    pub budget_usd: Option<f64>,
 }
 
 /// One Claude Code conversation run by Orchestra.
@@ -228,6 +234,7 @@ impl AgentSession {
     pub fn start(spec: NewSession, now: DateTime<Utc>) -> Self {
         Self {
             state: SessionSnapshot {
+                budget_usd: spec.max_budget_usd,
                 spec,
                 status: SessionStatus::Active,
                 totals: SessionTotals::default(),
@@ -407,6 +414,30 @@ impl AgentSession {
         self.state.totals.add(turn);
         self.state.updated_at = now;
     }
+
+    /// What it may spend in all, in USD (`None`: no budget).
+    pub fn budget_usd(&self) -> Option<f64> {
+        self.state.budget_usd
+    }
+
+    /// Whether it spent its budget: no next turn starts until a human raises it.
+    pub fn budget_exhausted(&self) -> bool {
+        self.state
+            .budget_usd
+            .is_some_and(|b| self.state.totals.cost_usd >= b)
+    }
+
+    /// Raises the budget by `by` USD (an approved budget approval). No-op without a budget
+    /// or for a raise that is not positive.
+    pub fn raise_budget(&mut self, by: f64, now: DateTime<Utc>) {
+        if let Some(b) = &mut self.state.budget_usd
+            && by.is_finite()
+            && by > 0.0
+        {
+            *b += by;
+            self.touch(now);
+        }
+    }
 }
 
 fn truncate_chars(s: &mut String, max: usize) {
@@ -437,6 +468,7 @@ mod tests {
                 append_system_prompt: None,
                 max_turns: None,
                 created_by: None,
+                max_budget_usd: None,
             },
             t(0),
         )

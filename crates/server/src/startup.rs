@@ -254,6 +254,7 @@ impl Application {
                     permission_modes: settings.policy.permission_modes.clone(),
                     client_allowed_tools: settings.policy.client_allowed_tools.clone(),
                 },
+                budgets: settings.budgets.clone(),
             },
             Some(escalation),
         );

@@ -27,6 +27,10 @@ fn pending_with_reserve(a: &ApprovalRequest, reserve: usize) -> Message {
             .plain("🧪 ")
             .push(Style::Bold, "Test approval")
             .plain(" (safe to approve, deny or ignore)"),
+        ApprovalKind::Budget => Message::new()
+            .plain("💸 ")
+            .push(Style::Bold, "Budget spent")
+            .plain(": approve to let the session spend more"),
         ApprovalKind::Denial => Message::new()
             .plain("🔁 ")
             .push(Style::Bold, "Approval needed")

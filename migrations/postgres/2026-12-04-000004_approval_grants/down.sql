@@ -7,3 +7,6 @@ ALTER TABLE approvals DROP COLUMN working_directory;
 UPDATE approvals SET scope = 'Session' WHERE scope = 'Rule';
 ALTER TABLE approvals DROP CONSTRAINT approvals_scope_check;
 ALTER TABLE approvals ADD CONSTRAINT approvals_scope_check CHECK (scope IN ('Once', 'Session'));
+DELETE FROM approvals WHERE kind = 'Budget';
+ALTER TABLE approvals DROP CONSTRAINT approvals_kind_check;
+ALTER TABLE approvals ADD CONSTRAINT approvals_kind_check CHECK (kind IN ('Live', 'Denial', 'Test'));

@@ -5,6 +5,8 @@
 -- approval was asked (path rules are relative to it).
 ALTER TABLE approvals DROP CONSTRAINT approvals_scope_check;
 ALTER TABLE approvals ADD CONSTRAINT approvals_scope_check CHECK (scope IN ('Once', 'Session', 'Rule'));
+ALTER TABLE approvals DROP CONSTRAINT approvals_kind_check;
+ALTER TABLE approvals ADD CONSTRAINT approvals_kind_check CHECK (kind IN ('Live', 'Denial', 'Test', 'Budget'));
 ALTER TABLE approvals ADD COLUMN working_directory TEXT;
 ALTER TABLE approvals ADD COLUMN grant_rule TEXT;
 ALTER TABLE approvals ADD COLUMN grant_expires_at TIMESTAMP;

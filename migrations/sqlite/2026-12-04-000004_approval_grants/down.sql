@@ -1,4 +1,6 @@
--- Back to the table before grants: a Rule-scoped decision becomes a Session one.
+-- Back to the table before grants: a Rule-scoped decision becomes a Session one; budget
+-- approvals go.
+DELETE FROM approvals WHERE kind = 'Budget';
 CREATE TABLE approvals_old (
     id TEXT PRIMARY KEY NOT NULL,
     session_id TEXT NOT NULL,

@@ -4,7 +4,8 @@
 -- checks them on every permission prompt. `working_directory` is the session's when the
 -- approval was asked (path rules are relative to it).
 --
--- SQLite cannot change a CHECK constraint in place (the scope gains 'Rule'), so the table is
+-- SQLite cannot change a CHECK constraint in place (the scope gains 'Rule', the kind
+-- 'Budget' for session budgets), so the table is
 -- rebuilt, in this migration's transaction; nothing references it.
 CREATE TABLE approvals_new (
     id TEXT PRIMARY KEY NOT NULL,
@@ -13,7 +14,7 @@ CREATE TABLE approvals_new (
     tool_name TEXT NOT NULL,
     tool_input TEXT NOT NULL,
     tool_use_id TEXT,
-    kind TEXT NOT NULL CHECK (kind IN ('Live', 'Denial', 'Test')),
+    kind TEXT NOT NULL CHECK (kind IN ('Live', 'Denial', 'Test', 'Budget')),
     description TEXT,
     status TEXT NOT NULL CHECK (status IN ('Pending', 'Approved', 'Rejected', 'Expired', 'Cancelled')),
     created_at TIMESTAMP NOT NULL,

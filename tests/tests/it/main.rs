@@ -30,6 +30,7 @@ mod audit;
 mod auth;
 mod backup;
 mod bounded;
+mod budgets;
 mod chaos;
 mod cli;
 mod cli_traces;

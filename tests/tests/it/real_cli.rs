@@ -9,10 +9,10 @@ use orchestra_tests::{Backend, TestApp, TestAppOptions};
 
 use serde_json::json;
 
-struct Fixture {
-    app: TestApp,
-    mock: MockAnthropic,
-    work: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub app: TestApp,
+    pub mock: MockAnthropic,
+    pub work: tempfile::TempDir,
     _home: tempfile::TempDir,
 }
 
@@ -20,7 +20,7 @@ async fn fixture(backend: Backend) -> Fixture {
     fixture_with(backend, &[]).await
 }
 
-async fn fixture_with(backend: Backend, extra: &[(&str, &str)]) -> Fixture {
+pub(crate) async fn fixture_with(backend: Backend, extra: &[(&str, &str)]) -> Fixture {
     let mock = MockAnthropic::start().await;
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();

@@ -490,6 +490,7 @@ fn session(created: i64) -> AgentSession {
             append_system_prompt: Some("Be brief.".into()),
             max_turns: Some(12),
             created_by: Some("key:ci".into()),
+            max_budget_usd: Some(5.0),
         },
         t(created),
     )

@@ -37,6 +37,9 @@ pub struct SessionResponse {
     pub last_error: Option<String>,
     /// Who started it (`key:ci`); null for sessions from before this was recorded.
     pub created_by: Option<String>,
+    /// What it may spend in all, USD, raised by approved budget approvals (`null`: no
+    /// budget).
+    pub budget_usd: Option<f64>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -64,6 +67,7 @@ impl From<&AgentSession> for SessionResponse {
             turn_count: t.turn_count,
             last_error: s.last_error().map(str::to_owned),
             created_by: spec.created_by.clone(),
+            budget_usd: s.budget_usd(),
             created_at: s.created_at(),
             updated_at: s.updated_at(),
             closed_at: s.closed_at(),
@@ -121,6 +125,12 @@ pub struct CreateSessionRequest {
     #[serde(deserialize_with = "super::int::optional")]
     #[schema(minimum = 1, maximum = 1000)]
     pub max_turns: Option<u32>,
+    /// What the session may spend, USD (at most the server's budget for its directory,
+    /// `budgets`); once spent, a message gets 409 `budget_exhausted` and a `Budget` approval
+    /// asks a human to allow as much again.
+    #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 100000)]
+    pub max_budget_usd: Option<f64>,
 }
 
 /// `POST /api/sessions/{id}/messages`.

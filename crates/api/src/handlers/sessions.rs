@@ -137,6 +137,7 @@ pub async fn create(
             disallowed_tools: b.disallowed_tools,
             append_system_prompt: b.append_system_prompt,
             max_turns: b.max_turns,
+            max_budget_usd: b.max_budget_usd,
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -191,7 +192,12 @@ pub async fn send_message(
         }
         Some(s) => Duration::from_secs(s),
     };
-    let (turn, mut done) = state.sessions.commands.send.handle(id, &b.prompt).await?;
+    let (turn, mut done) = state
+        .sessions
+        .commands
+        .send
+        .handle_from_client(id, &b.prompt)
+        .await?;
     let location = format!("/api/sessions/{id}/turns/{}", turn.id());
     if b.wait {
         let turn_id = turn.id();

@@ -101,8 +101,10 @@ impl Escalation {
     /// approval, one still Pending, or a decision already acted on (each is acted on once,
     /// however often it is reported). `live` says whether the session has a process now.
     pub fn plan(&self, approval: &ApprovalRequest, live: bool) -> Option<DecisionPlan> {
-        if approval.request().kind == ApprovalKind::Test
-            || approval.status() == ApprovalStatus::Pending
+        if matches!(
+            approval.request().kind,
+            ApprovalKind::Test | ApprovalKind::Budget
+        ) || approval.status() == ApprovalStatus::Pending
         {
             return None;
         }

@@ -45,6 +45,7 @@ async fn fixture() -> Fixture {
             append_system_prompt: None,
             max_turns: None,
             created_by: None,
+            max_budget_usd: None,
         },
         clock.now(),
     );

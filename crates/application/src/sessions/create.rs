@@ -30,6 +30,8 @@ pub struct CreateSession {
     pub max_turns: Option<u32>,
     /// Who asks (`key:ci`), for the audit log.
     pub created_by: Option<String>,
+    /// What the session may spend, USD (within the server's budget for its directory).
+    pub max_budget_usd: Option<f64>,
 }
 
 /// Handles [`CreateSession`].

@@ -127,6 +127,7 @@ impl EscalationDriver {
                 .spawn_task(async move { this.park_session(id, approval).await });
             return;
         }
+        super::budget::after_turn(&self.deps, id).await;
         let Some(esc) = self.escalation() else { return };
         if !report.permission_denials.is_empty() {
             self.escalate_denials(esc, id, report).await;
@@ -259,6 +260,9 @@ impl EscalationDriver {
     /// not be read or resumed, its process went away, Orchestra is stopping): the decision
     /// goes back to `due` for the next pass or the restart.
     pub(super) async fn act(&self, esc: &Escalation, approval: &ApprovalRequest) -> bool {
+        if approval.request().kind == orchestra_domain::ApprovalKind::Budget {
+            return super::budget::act(&self.deps, approval).await;
+        }
         let Ok(sid) = approval.request().session_id.parse::<SessionId>() else {
             return true;
         };

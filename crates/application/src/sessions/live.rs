@@ -108,6 +108,9 @@ pub(crate) struct Live {
     pub agent_id: String,
     /// The session's working directory (where the CLI files its transcript).
     pub working_directory: String,
+    /// The labels of its cost (`agent_cost_usd_total`): the key that started the session,
+    /// and the budget root its directory is under.
+    pub cost_labels: (String, String),
     state: Mutex<LiveState>,
     pub turn_done: watch::Sender<Option<(TurnId, TurnStatus)>>,
     /// Its slot: given back once the process has exited ([`Self::release_slot`]), not when
@@ -128,10 +131,18 @@ impl Live {
             process,
             agent_id,
             working_directory,
+            cost_labels: ("unknown".into(), "other".into()),
             state: Mutex::new(LiveState::new()),
             turn_done,
             permit: Mutex::new(Some(permit)),
         }
+    }
+
+    /// With its cost labelled by `key` and `root`.
+    #[must_use]
+    pub fn with_cost_labels(mut self, key: String, root: String) -> Self {
+        self.cost_labels = (key, root);
+        self
     }
 
     /// Gives the process's slot back (it has exited); later calls do nothing.

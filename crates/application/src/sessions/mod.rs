@@ -4,6 +4,7 @@
 //! event log and the queries.
 
 mod acting;
+mod budget;
 mod create;
 mod deps;
 mod discovery;
@@ -48,7 +49,7 @@ pub use query::{
 pub use recovery::{Recovered, SessionRecovery};
 pub use registry::LiveRegistry;
 pub use send::SendMessageHandler;
-pub use settings::{SessionPolicy, SessionSettings};
+pub use settings::{BudgetSettings, SessionPolicy, SessionSettings};
 pub use transcripts::{Captured, MAX_PART_BYTES, TranscriptSync};
 pub use view::{LiveInfo, LiveSessions};
 

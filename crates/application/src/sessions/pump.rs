@@ -234,7 +234,9 @@ impl Pump {
             tracing::error!(session.id = %id, error = %err, "could not record turn totals");
         }
         if totals.cost_usd.is_finite() && totals.cost_usd > 0.0 {
-            metrics::gauge!(m::AGENT_COST_USD_TOTAL).increment(totals.cost_usd);
+            let (key, root) = live.cost_labels.clone();
+            metrics::gauge!(m::AGENT_COST_USD_TOTAL, "key" => key, "root" => root)
+                .increment(totals.cost_usd);
         }
         let Some(turn) = turn else {
             tracing::warn!(session.id = %id, subtype = %report.subtype, "result without a running turn (recorded in the totals)");

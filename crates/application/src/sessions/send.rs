@@ -32,6 +32,29 @@ impl SendMessageHandler {
     /// Active), `Conflict` (`TurnInProgress`, `AgentNotRunning`, `SessionStopping`),
     /// `Agent`, `Unavailable`.
     pub async fn handle(&self, id: SessionId, prompt: &str) -> Result<(Turn, TurnDone), AppError> {
+        self.send(id, prompt, false).await
+    }
+
+    /// A client's message: as [`Self::handle`], and refused with `Conflict`
+    /// (`BudgetExhausted`) when the session spent its budget (a `Budget` approval then asks a
+    /// human to raise it). Orchestra's own continuations after approvals are not held back.
+    ///
+    /// # Errors
+    /// As [`Self::handle`].
+    pub async fn handle_from_client(
+        &self,
+        id: SessionId,
+        prompt: &str,
+    ) -> Result<(Turn, TurnDone), AppError> {
+        self.send(id, prompt, true).await
+    }
+
+    async fn send(
+        &self,
+        id: SessionId,
+        prompt: &str,
+        from_client: bool,
+    ) -> Result<(Turn, TurnDone), AppError> {
         let d = &self.deps;
         // U+FEFF counts as a space, as in JSON Schema's (ECMAScript's) `\s`.
         if prompt
@@ -43,6 +66,9 @@ impl SendMessageHandler {
         validate::text("prompt", prompt, d.settings.max_prompt_chars)?;
         let session = d.load(id).await?;
         session.ensure_accepts_turns()?;
+        if from_client {
+            super::budget::check_before_turn(d, &session).await?;
+        }
         d.ensure_not_elsewhere(id).await?;
         // A suspended session (Active, no process) is started again first; a process being
         // suspended right now is waited for, then replaced.

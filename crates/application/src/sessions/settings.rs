@@ -33,6 +33,39 @@ pub struct SessionSettings {
     pub allowed_working_directories: Vec<String>,
     /// What a client may ask for.
     pub policy: SessionPolicy,
+    /// What sessions may spend.
+    pub budgets: BudgetSettings,
+}
+
+/// What sessions may spend (`[budgets]`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetSettings {
+    /// The budget of a session under no root below, USD (`None`: none).
+    pub session_usd: Option<f64>,
+    /// Budgets by working-directory root (`/srv/ci` -> 5.0): the longest root a session's
+    /// directory is under decides; a client may ask for less, never more.
+    pub roots: Vec<(String, f64)>,
+}
+
+impl BudgetSettings {
+    /// The server's budget for a session working in `dir`.
+    pub fn for_directory(&self, dir: &str) -> Option<f64> {
+        self.longest_root(dir)
+            .map(|(_, usd)| *usd)
+            .or(self.session_usd)
+    }
+
+    /// The configured root `dir` is under (the longest), if any.
+    pub fn root_of(&self, dir: &str) -> Option<&str> {
+        self.longest_root(dir).map(|(root, _)| root.as_str())
+    }
+
+    fn longest_root(&self, dir: &str) -> Option<&(String, f64)> {
+        self.roots
+            .iter()
+            .filter(|(root, _)| super::validate::within_roots(dir, std::slice::from_ref(root)))
+            .max_by_key(|(root, _)| root.len())
+    }
 }
 
 /// What a client may ask for when it starts a session; nothing it sends widens this.
@@ -68,6 +101,7 @@ impl Default for SessionSettings {
             idle_event_log_bytes: 64 * 1024 * 1024,
             allowed_working_directories: Vec::new(),
             policy: SessionPolicy::default(),
+            budgets: BudgetSettings::default(),
         }
     }
 }

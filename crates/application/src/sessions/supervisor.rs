@@ -93,12 +93,23 @@ impl Supervisor {
                 if let Some(esc) = &self.deps.escalation {
                     esc.process_started(id);
                 }
-                let live = Arc::new(Live::new(
-                    spawned.process,
-                    spec.agent_id.clone(),
-                    spec.working_directory.clone(),
-                    permit,
-                ));
+                let root = self
+                    .deps
+                    .settings
+                    .budgets
+                    .root_of(&spec.working_directory)
+                    .unwrap_or("other")
+                    .to_owned();
+                let key = spec.created_by.clone().unwrap_or_else(|| "unknown".into());
+                let live = Arc::new(
+                    Live::new(
+                        spawned.process,
+                        spec.agent_id.clone(),
+                        spec.working_directory.clone(),
+                        permit,
+                    )
+                    .with_cost_labels(key, root),
+                );
                 self.deps.registry.insert(id, Arc::clone(&live));
                 tracing::info!(session.id = %id, pid = ?live.process.pid(), resume, "agent process started");
                 let pump = Pump::new(self.deps.clone());

@@ -51,7 +51,7 @@ fn rules(field: &str, rules: &[String]) -> Result<Vec<String>, AppError> {
         .collect()
 }
 
-fn within_roots(canonical: &str, roots: &[String]) -> bool {
+pub(crate) fn within_roots(canonical: &str, roots: &[String]) -> bool {
     roots.is_empty()
         || roots.iter().any(|root| {
             let root = root.trim_end_matches('/');
@@ -166,6 +166,7 @@ pub(crate) async fn new_session(
             ),
         ));
     }
+    let max_budget_usd = budget(cmd.max_budget_usd, &working_directory, settings)?;
     let permission_mode = cmd.permission_mode.unwrap_or_default();
     let allowed_tools = rules("allowed_tools", &cmd.allowed_tools)?;
     within_policy(permission_mode, &allowed_tools, &settings.policy)?;
@@ -180,7 +181,36 @@ pub(crate) async fn new_session(
         append_system_prompt: cmd.append_system_prompt.filter(|p| !p.trim().is_empty()),
         max_turns: cmd.max_turns,
         created_by: cmd.created_by,
+        max_budget_usd,
     })
+}
+
+/// The session's budget: the client's, within the server's for its directory; else the
+/// server's.
+fn budget(
+    asked: Option<f64>,
+    dir: &str,
+    settings: &SessionSettings,
+) -> Result<Option<f64>, AppError> {
+    let server = settings.budgets.for_directory(dir);
+    let Some(asked) = asked else {
+        return Ok(server);
+    };
+    if !(asked.is_finite() && asked > 0.0 && asked <= 100_000.0) {
+        return Err(AppError::invalid(
+            "max_budget_usd",
+            "must be more than 0 and at most 100000 (USD)",
+        ));
+    }
+    match server {
+        Some(cap) if asked > cap => Err(AppError::invalid(
+            "max_budget_usd",
+            format!(
+                "is above the server's budget for this directory (${cap:.2}); ask for that or less"
+            ),
+        )),
+        _ => Ok(Some(asked)),
+    }
 }
 
 #[cfg(test)]

@@ -122,6 +122,7 @@ impl SessionRepository for DieselSessionRepository {
                     sessions::permission_mode.eq(&row.permission_mode),
                     sessions::allowed_tools.eq(&row.allowed_tools),
                     sessions::disallowed_tools.eq(&row.disallowed_tools),
+                    sessions::budget_usd.eq(row.budget_usd),
                 ))
                 .execute(conn)
                 .map_err(map_diesel)?;

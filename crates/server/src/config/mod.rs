@@ -9,6 +9,7 @@
 //! keys in the file and unknown `ORCHESTRA__*` variables are refused by name. Secrets are
 //! `SecretString`s: `Debug` and `check-config` never show them.
 
+mod budgets;
 mod env;
 mod environment;
 mod error;

@@ -29,6 +29,7 @@ impl Settings {
             ("policy", self.policy_lines()),
             ("node", self.node_lines()),
             ("retention", self.retention_lines()),
+            ("budgets", self.budget_lines()),
         ];
         let mut out = String::new();
         for (section, lines) in sections {
@@ -316,6 +317,24 @@ impl Settings {
             ),
             ("batch_size", r.batch_size.to_string()),
             ("interval_secs", r.interval_secs.to_string()),
+        ]
+    }
+
+    fn budget_lines(&self) -> Lines {
+        let b = &self.budgets;
+        vec![
+            ("session_usd", b.session_usd.unwrap_or(0.0).to_string()),
+            (
+                "roots",
+                format!(
+                    "[{}]",
+                    b.roots
+                        .iter()
+                        .map(|(r, usd)| q(&format!("{r}={usd}")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
         ]
     }
 

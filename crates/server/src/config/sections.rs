@@ -78,6 +78,8 @@ pub struct Sections {
     pub node: NodeSection,
     /// `[retention]`.
     pub retention: super::retention::RetentionSection,
+    /// `[budgets]`.
+    pub budgets: super::budgets::BudgetsSection,
 }
 
 /// `[node]`: this node among the others on one database (docs/adr/0004-several-nodes.md).

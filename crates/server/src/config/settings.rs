@@ -301,6 +301,8 @@ pub struct Settings {
     pub node: NodeSettings,
     /// What is kept, and for how long.
     pub retention: super::RetentionSettings,
+    /// What sessions may spend.
+    pub budgets: orchestra_application::sessions::BudgetSettings,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }

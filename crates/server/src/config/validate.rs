@@ -42,6 +42,7 @@ pub fn validate(
     let telemetry = telemetry(raw.telemetry)?;
     let node = node(raw.node)?;
     let retention = super::retention::retention(raw.retention)?;
+    let budgets = super::budgets::budgets(raw.budgets)?;
     let claude = super::validate_claude::claude(raw.claude, &database.target)?;
     if claude.telemetry && telemetry.otlp_endpoint.is_none() {
         return Err(invalid(
@@ -122,6 +123,7 @@ pub fn validate(
         policy,
         node,
         retention,
+        budgets,
         config_file,
     })
 }

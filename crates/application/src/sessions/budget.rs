@@ -1,0 +1,155 @@
+//! Budgets: a session that spent its budget (`maxBudgetUsd`, or the server's for its
+//! directory) starts no next turn until a human raises it. The raise is asked as an approval
+//! of kind `Budget`, through the same flow as tool calls (Telegram, REST), and carried out
+//! through the same acted-on claim, so it happens once.
+
+use orchestra_domain::{
+    AgentSession, ApprovalKind, ApprovalRequest, ApprovalStatus, DecisionOutcome, NewApproval,
+    SessionId,
+};
+use serde_json::{Value, json};
+
+use super::deps::SessionDeps;
+use crate::approvals::RequestApproval;
+use crate::error::{AppError, ConflictKind};
+use crate::metrics_names as m;
+use crate::ports::{ApprovalFilter, PageRequest};
+
+/// The tool name a budget approval shows.
+pub const BUDGET_TOOL: &str = "budget";
+
+/// Before a client's message: refused when the session spent its budget (a `Budget`
+/// approval asks a human to raise it, opened if none waits).
+pub(crate) async fn check_before_turn(
+    d: &SessionDeps,
+    session: &AgentSession,
+) -> Result<(), AppError> {
+    if !session.budget_exhausted() {
+        return Ok(());
+    }
+    let budget = session.budget_usd().unwrap_or_default();
+    let spent = session.totals().cost_usd;
+    metrics::counter!(m::AGENT_BUDGET_REFUSALS_TOTAL).increment(1);
+    let asked = match ensure_approval(d, session).await {
+        Ok(Some(id)) => format!("; approval {id} asks a human to raise it"),
+        Ok(None) => "; no approval channel is configured to raise it".to_owned(),
+        Err(err) => {
+            tracing::warn!(session.id = %session.id(), error = %err, "could not open the budget approval");
+            "; the approval to raise it could not be recorded, try again".to_owned()
+        }
+    };
+    Err(AppError::conflict(
+        ConflictKind::BudgetExhausted,
+        format!("the session spent ${spent:.4} of its ${budget:.2} budget{asked}"),
+    ))
+}
+
+/// After a turn: when the session spent its budget, the approval to raise it is opened at
+/// once, so a human sees it before the next message.
+pub(crate) async fn after_turn(d: &SessionDeps, id: SessionId) {
+    let Ok(session) = d.load(id).await else {
+        return;
+    };
+    if session.budget_exhausted()
+        && let Err(err) = ensure_approval(d, &session).await
+    {
+        tracing::warn!(session.id = %id, error = %err, "could not open the budget approval");
+    }
+}
+
+/// The Pending budget approval of the session, or a new one. `None` without escalation.
+async fn ensure_approval(
+    d: &SessionDeps,
+    session: &AgentSession,
+) -> Result<Option<orchestra_domain::ApprovalId>, AppError> {
+    let Some(esc) = &d.escalation else {
+        return Ok(None);
+    };
+    let filter = ApprovalFilter {
+        status: Some(ApprovalStatus::Pending),
+        session_id: Some(session.id().to_string()),
+        kind: Some(ApprovalKind::Budget),
+    };
+    let waiting = esc
+        .deps()
+        .repo
+        .list(
+            &filter,
+            PageRequest {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await?;
+    if let Some(a) = waiting.items.first() {
+        return Ok(Some(a.id()));
+    }
+    let budget = session.budget_usd().unwrap_or_default();
+    let spent = session.totals().cost_usd;
+    let raise = session.spec().max_budget_usd.unwrap_or(budget);
+    let (approval, _) = esc
+        .deps()
+        .request
+        .handle(RequestApproval {
+            request: NewApproval {
+                session_id: session.id().to_string(),
+                agent_id: session.spec().agent_id.clone(),
+                tool_name: BUDGET_TOOL.into(),
+                tool_input: json!({ "spentUsd": spent, "budgetUsd": budget, "raiseUsd": raise }),
+                tool_use_id: None,
+                kind: ApprovalKind::Budget,
+                description: Some(format!(
+                    "Session {} spent ${spent:.2} of ${budget:.2}; allow ${raise:.2} more?",
+                    session.id()
+                )),
+                session_rule: None,
+                risk: Default::default(),
+                working_directory: Some(session.spec().working_directory.clone()),
+                approvals_needed: 1,
+            },
+            timeout: esc.settings().timeout,
+            await_delivery: false,
+        })
+        .await?;
+    tracing::info!(session.id = %session.id(), approval.id = %approval.id(), spent, budget, "the session spent its budget; a human is asked to raise it");
+    Ok(Some(approval.id()))
+}
+
+/// Carries out a decided budget approval: an approval raises the session's budget by
+/// `raiseUsd` (the edited input's, when an admin changed it). True when done (or nothing
+/// to do); false to retry.
+pub(crate) async fn act(d: &SessionDeps, approval: &ApprovalRequest) -> bool {
+    let Ok(id) = approval.request().session_id.parse::<SessionId>() else {
+        return true;
+    };
+    let Some(decision) = approval.decision() else {
+        return true;
+    };
+    if decision.outcome != DecisionOutcome::Approved {
+        return true;
+    }
+    let input = decision
+        .updated_input
+        .as_ref()
+        .unwrap_or(&approval.request().tool_input);
+    let raise = input.get("raiseUsd").and_then(Value::as_f64).unwrap_or(0.0);
+    let now = d.clock.now();
+    match d
+        .transition(id, |s| {
+            s.raise_budget(raise, now);
+            Ok(())
+        })
+        .await
+    {
+        Ok(s) => {
+            metrics::counter!(m::AGENT_BUDGET_RAISES_TOTAL).increment(1);
+            tracing::info!(session.id = %id, approval.id = %approval.id(), raise, budget = ?s.budget_usd(), "session budget raised");
+            true
+        }
+        Err(AppError::NotFound { .. }) => true,
+        Err(err) => {
+            tracing::warn!(session.id = %id, error = %err, "could not raise the session budget; retried");
+            false
+        }
+    }
+}

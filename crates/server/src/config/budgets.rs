@@ -1,0 +1,101 @@
+//! `[budgets]`: what sessions may spend (docs/policy.md, Budgets).
+
+use orchestra_application::sessions::BudgetSettings;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ConfigError, invalid};
+
+/// `[budgets]` as written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetsSection {
+    /// The budget of a session under no root below, USD (0: none).
+    pub session_usd: f64,
+    /// Budgets by working-directory root: `"/srv/ci=5"` (the longest root decides).
+    pub roots: Vec<String>,
+}
+
+/// Checks `[budgets]`.
+///
+/// # Errors
+/// A negative or non-finite amount, or a root entry that is not `<absolute path>=<usd>`.
+pub fn budgets(b: BudgetsSection) -> Result<BudgetSettings, ConfigError> {
+    let amount = |key: &str, usd: f64| {
+        if usd.is_finite() && (0.0..=100_000.0).contains(&usd) {
+            Ok(usd)
+        } else {
+            Err(invalid(key, format!("is {usd}; must be 0 to 100000 (USD)")))
+        }
+    };
+    let session_usd = amount("budgets.session_usd", b.session_usd)?;
+    let roots = b
+        .roots
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let bad = || {
+                invalid(
+                    "budgets.roots",
+                    format!(
+                        "entry {} (`{entry}`) must be `<absolute directory>=<usd>`",
+                        i + 1
+                    ),
+                )
+            };
+            let (root, usd) = entry.rsplit_once('=').ok_or_else(bad)?;
+            let root = root.trim().trim_end_matches('/');
+            let usd: f64 = usd.trim().parse().map_err(|_| bad())?;
+            if !root.starts_with('/') || usd <= 0.0 {
+                return Err(bad());
+            }
+            Ok((
+                if root.is_empty() {
+                    "/".to_owned()
+                } else {
+                    root.to_owned()
+                },
+                amount("budgets.roots", usd)?,
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(BudgetSettings {
+        session_usd: (session_usd > 0.0).then_some(session_usd),
+        roots,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(session_usd: f64, roots: &[&str]) -> BudgetsSection {
+        BudgetsSection {
+            session_usd,
+            roots: roots.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_longest_root_decides_and_the_session_default_covers_the_rest() {
+        let b = budgets(section(1.0, &["/srv=5", "/srv/ci/=2.5"])).unwrap();
+        assert_eq!(b.for_directory("/srv/ci/repo"), Some(2.5));
+        assert_eq!(b.root_of("/srv/ci/repo"), Some("/srv/ci"));
+        assert_eq!(b.for_directory("/srv/web"), Some(5.0));
+        assert_eq!(b.for_directory("/srvx"), Some(1.0), "a root ends on a path boundary");
+        assert_eq!(b.root_of("/home/x"), None);
+        let none = budgets(section(0.0, &[])).unwrap();
+        assert_eq!(none.for_directory("/srv"), None, "0: no budget");
+    }
+
+    #[test]
+    fn malformed_entries_and_amounts_are_refused_with_the_key() {
+        for roots in [&["srv=5"][..], &["/srv"], &["/srv=x"], &["/srv=0"], &["/srv=-1"]] {
+            let err = budgets(section(0.0, roots)).unwrap_err().to_string();
+            assert!(err.contains("budgets.roots"), "{roots:?}: {err}");
+        }
+        for usd in [-1.0, f64::NAN, 1e9] {
+            let err = budgets(section(usd, &[])).unwrap_err().to_string();
+            assert!(err.contains("budgets.session_usd"), "{usd}: {err}");
+        }
+    }
+}

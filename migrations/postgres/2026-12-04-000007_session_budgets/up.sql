@@ -1,0 +1,5 @@
+-- Session budgets (docs/policy.md, Budgets): `max_budget_usd` is what the session started
+-- with (each budget approval raises the budget by as much), `budget_usd` what it may spend
+-- in all now. NULL: no budget.
+ALTER TABLE sessions ADD COLUMN max_budget_usd DOUBLE PRECISION;
+ALTER TABLE sessions ADD COLUMN budget_usd DOUBLE PRECISION;

@@ -1,0 +1,2 @@
+ALTER TABLE sessions DROP COLUMN budget_usd;
+ALTER TABLE sessions DROP COLUMN max_budget_usd;

@@ -1,0 +1,184 @@
+//! Session budgets with the fake CLI (whose `COST <usd>` prompt sets a turn's cost) and the
+//! fake Bot API, on both backends: a budget above the server's is refused; once a session
+//! spent its budget a `Budget` approval asks a human, messages get 409 `budget_exhausted`
+//! and start no turn, approving raises the budget by the session's first budget, and the
+//! spend is counted by key and root.
+
+use std::time::Duration;
+
+use orchestra_tests::Backend;
+use serde_json::json;
+
+use crate::escalation::{fixture, message_for, wait_for_pending};
+
+async fn a_spent_budget_holds_the_next_turn_until_a_human_raises_it(backend: Backend) {
+    let f = fixture(backend, &[("ORCHESTRA__BUDGETS__SESSION_USD", "1")]).await;
+    let (status, err) = f
+        .app
+        .post_json(
+            "/api/sessions",
+            &json!({"workingDirectory": f.work.path(), "maxBudgetUsd": 2.0}),
+        )
+        .await;
+    assert_eq!(status, 400, "above the server's budget: {err}");
+    assert_eq!(err["field"], "maxBudgetUsd", "{err}");
+
+    let session = f
+        .app
+        .create_session(f.work.path(), json!({"maxBudgetUsd": 0.5}))
+        .await;
+    let (_, s) = f.app.get_json(&format!("/api/sessions/{session}")).await;
+    assert_eq!(s["budgetUsd"], 0.5, "{s}");
+    for _ in 0..2 {
+        let (_, t) = f.app.turn(&session, "COST 0.3").await;
+        assert_eq!(t["status"], "Completed", "{t}");
+    }
+    // $0.60 of $0.50: a human is asked, and the next message starts nothing.
+    let id = wait_for_pending(&f.app, &session).await;
+    let (_, a) = f.app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(
+        (a["kind"].as_str(), a["toolName"].as_str()),
+        (Some("Budget"), Some("budget")),
+        "{a}"
+    );
+    assert_eq!(a["toolInput"]["raiseUsd"], 0.5, "{a}");
+    assert!(
+        a["description"]
+            .as_str()
+            .unwrap()
+            .contains("spent $0.60 of $0.50"),
+        "{a}"
+    );
+    f.tg.wait_for(Duration::from_secs(5), "the budget message", |t| {
+        message_for(t, &id).is_some()
+    })
+    .await;
+    assert!(
+        f.tg.sent()
+            .iter()
+            .any(|m| m.text.contains(&id) && m.text.contains("Budget spent"))
+    );
+    let (status, refused) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{session}/messages"),
+            &json!({"prompt": "COST 0.1"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["code"], "budget_exhausted", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains(&id),
+        "names the approval: {refused}"
+    );
+    let (_, turns) = f
+        .app
+        .get_json(&format!("/api/sessions/{session}/turns"))
+        .await;
+    assert_eq!(turns["total"], 2, "no turn started");
+    let (_, budget_approvals) = f
+        .app
+        .get_json(&format!("/api/approvals?sessionId={session}&kind=Budget"))
+        .await;
+    assert_eq!(
+        budget_approvals["total"], 1,
+        "one approval, however many messages"
+    );
+
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    f.app
+        .wait_for_json(
+            &format!("/api/sessions/{session}"),
+            Duration::from_secs(10),
+            |s| s["budgetUsd"] == 1.0,
+        )
+        .await;
+    let (_, t) = f.app.turn(&session, "COST 0.1").await;
+    assert_eq!(t["status"], "Completed", "raised: {t}");
+    let (_, s) = f.app.get_json(&format!("/api/sessions/{session}")).await;
+    assert_eq!(s["budgetUsd"], 1.0, "raised once: {s}");
+
+    let m = f.app.metrics_text().await;
+    let spent: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("agent_cost_usd_total{") && l.contains("root=\"other\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!((spent - 0.7).abs() < 1e-9, "{m}");
+    assert_eq!(
+        orchestra_tests::counter(&m, "agent_budget_refusals_total"),
+        1,
+        "{m}"
+    );
+    assert_eq!(
+        orchestra_tests::counter(&m, "agent_budget_raises_total"),
+        1,
+        "{m}"
+    );
+    f.app.shutdown().await;
+}
+
+/// With the real CLI against the mock API, which prices each turn (about half a cent here): a
+/// budget of a tenth of a cent is spent by the first turn, and the next message waits for a
+/// human.
+async fn the_real_clis_own_pricing_spends_the_budget(backend: Backend) {
+    let f = crate::real_cli::fixture_with(backend, &[]).await;
+    let session = f
+        .app
+        .create_session(f.work.path(), json!({"maxBudgetUsd": 0.001}))
+        .await;
+    let (_, t) = f.app.turn(&session, "first question").await;
+    assert_eq!(t["status"], "Completed", "{t}");
+    assert!(
+        t["costUsd"].as_f64().unwrap() > 0.001,
+        "the CLI priced the mock's usage: {t}"
+    );
+    let (status, refused) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{session}/messages"),
+            &json!({"prompt": "again"}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("budget_exhausted")),
+        "{refused}"
+    );
+    let id = wait_for_pending(&f.app, &session).await;
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true, "updatedInput": {"raiseUsd": 1.0}}),
+        )
+        .await;
+    assert_eq!(status, 200, "an admin may raise by another amount");
+    f.app
+        .wait_for_json(
+            &format!("/api/sessions/{session}"),
+            Duration::from_secs(10),
+            |s| {
+                s["budgetUsd"]
+                    .as_f64()
+                    .is_some_and(|b| (b - 1.001).abs() < 1e-9)
+            },
+        )
+        .await;
+    let (_, t) = f.app.turn(&session, "second question").await;
+    assert_eq!(t["status"], "Completed", "{t}");
+    f.app.shutdown().await;
+    f.mock.stop().await;
+}
+
+both_backends!(
+    a_spent_budget_holds_the_next_turn_until_a_human_raises_it,
+    the_real_clis_own_pricing_spends_the_budget,
+);
