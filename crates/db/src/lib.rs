@@ -35,7 +35,7 @@ pub use repositories::{
     DieselApiKeyRepository, DieselApprovalRepository, DieselAuditRepository,
     DieselChannelStateRepository, DieselEventTailRepository, DieselGrantRepository,
     DieselLeaseRepository, DieselRetentionRepository, DieselSessionRepository,
-    DieselTranscriptRepository, DieselTurnRepository,
+    DieselSpendRepository, DieselTranscriptRepository, DieselTurnRepository,
 };
 pub use tool_conninfo::ToolConninfo;
 pub use totals::TOTAL_TTL;

@@ -258,6 +258,9 @@ impl Application {
             },
             Some(escalation),
         );
+        let session_deps = session_deps.with_spend(Arc::new(
+            orchestra_db::DieselSpendRepository::new(database.clone()),
+        ));
         let leases = NodeLeases::new(
             Arc::new(DieselLeaseRepository::new(database.clone())),
             clock.clone(),

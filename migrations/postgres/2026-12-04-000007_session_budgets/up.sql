@@ -3,3 +3,5 @@
 -- in all now. NULL: no budget.
 ALTER TABLE sessions ADD COLUMN max_budget_usd DOUBLE PRECISION;
 ALTER TABLE sessions ADD COLUMN budget_usd DOUBLE PRECISION;
+-- The daily budget per key sums the turns of the sessions a key started.
+CREATE INDEX sessions_created_by ON sessions (created_by);

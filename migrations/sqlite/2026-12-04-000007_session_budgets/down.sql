@@ -1,2 +1,3 @@
+DROP INDEX sessions_created_by;
 ALTER TABLE sessions DROP COLUMN budget_usd;
 ALTER TABLE sessions DROP COLUMN max_budget_usd;

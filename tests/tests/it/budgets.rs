@@ -113,7 +113,7 @@ async fn a_spent_budget_holds_the_next_turn_until_a_human_raises_it(backend: Bac
         .sum();
     assert!((spent - 0.7).abs() < 1e-9, "{m}");
     assert_eq!(
-        orchestra_tests::counter(&m, "agent_budget_refusals_total"),
+        orchestra_tests::counter(&m, "agent_budget_refusals_total{budget=\"session\"}"),
         1,
         "{m}"
     );
@@ -178,7 +178,75 @@ async fn the_real_clis_own_pricing_spends_the_budget(backend: Backend) {
     f.mock.stop().await;
 }
 
+/// `budgets.daily_key_usd`: the sessions one key started share a daily budget; another
+/// key's are not held back.
+async fn a_key_that_spent_its_daily_budget_starts_no_more_turns(backend: Backend) {
+    let f = fixture(backend, &[("ORCHESTRA__BUDGETS__DAILY_KEY_USD", "0.5")]).await;
+    let ci = f.app.client_as(orchestra_domain::Role::Operator).await;
+    let post = |path: String, body: serde_json::Value| {
+        let (ci, url) = (&ci, f.app.url(&path));
+        async move {
+            let res = ci.post(url).json(&body).send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let (status, s) = post(
+            "/api/sessions".into(),
+            json!({"workingDirectory": f.work.path()}),
+        )
+        .await;
+        assert_eq!(status, 201, "{s}");
+        let id = s["id"].as_str().unwrap().to_owned();
+        let (status, t) = post(
+            format!("/api/sessions/{id}/messages"),
+            json!({"prompt": "COST 0.3", "wait": true}),
+        )
+        .await;
+        assert_eq!(
+            (status, t["status"].as_str()),
+            (200, Some("Completed")),
+            "{t}"
+        );
+        sessions.push(id);
+    }
+    // $0.60 today over the key's two sessions: neither starts another turn.
+    for id in &sessions {
+        let (status, refused) = post(
+            format!("/api/sessions/{id}/messages"),
+            json!({"prompt": "COST 0.1"}),
+        )
+        .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (409, Some("budget_exhausted")),
+            "{refused}"
+        );
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("daily budget"),
+            "{refused}"
+        );
+    }
+    // Another key's session is not held back.
+    let other = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, t) = f.app.turn(&other, "COST 0.3").await;
+    assert_eq!(t["status"], "Completed", "{t}");
+    let m = f.app.metrics_text().await;
+    assert_eq!(
+        orchestra_tests::counter(&m, "agent_budget_refusals_total{budget=\"daily_key\"}"),
+        2,
+        "{m}"
+    );
+    f.app.shutdown().await;
+}
+
 both_backends!(
+    a_key_that_spent_its_daily_budget_starts_no_more_turns,
     a_spent_budget_holds_the_next_turn_until_a_human_raises_it,
     the_real_clis_own_pricing_spends_the_budget,
 );

@@ -87,7 +87,15 @@ async fn a_turn_runs_and_its_totals_add_up(backend: Backend) {
     ] {
         assert!(metrics.contains(line), "{line} missing");
     }
-    assert!(metrics.contains("agent_cost_usd_total 0.26"), "cost gauge");
+    let cost: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("agent_cost_usd_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        (cost - 0.26).abs() < 1e-9,
+        "cost gauge, by key and root: {metrics}"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let m = f.app.metrics_text().await;

@@ -12,6 +12,7 @@ mod notifier;
 mod repository;
 mod retention;
 mod runtime;
+mod spend;
 mod trace_context;
 mod transcripts;
 
@@ -36,5 +37,6 @@ pub use runtime::{
     AgentEvent, AgentInstallation, AgentLaunch, AgentProcess, AgentRuntime, ExitReport,
     OrphanReport, PermissionAnswer, PermissionDenial, RuntimeError, SpawnedAgent, TurnReport,
 };
+pub use spend::SpendRepository;
 pub use trace_context::{NoTraceContext, TraceContext};
 pub use transcripts::{LocalTranscript, TranscriptFiles, TranscriptRepository};

@@ -24,12 +24,13 @@ pub(crate) async fn check_before_turn(
     d: &SessionDeps,
     session: &AgentSession,
 ) -> Result<(), AppError> {
+    check_daily_key(d, session).await?;
     if !session.budget_exhausted() {
         return Ok(());
     }
     let budget = session.budget_usd().unwrap_or_default();
     let spent = session.totals().cost_usd;
-    metrics::counter!(m::AGENT_BUDGET_REFUSALS_TOTAL).increment(1);
+    metrics::counter!(m::AGENT_BUDGET_REFUSALS_TOTAL, "budget" => "session").increment(1);
     let asked = match ensure_approval(d, session).await {
         Ok(Some(id)) => format!("; approval {id} asks a human to raise it"),
         Ok(None) => "; no approval channel is configured to raise it".to_owned(),
@@ -41,6 +42,36 @@ pub(crate) async fn check_before_turn(
     Err(AppError::conflict(
         ConflictKind::BudgetExhausted,
         format!("the session spent ${spent:.4} of its ${budget:.2} budget{asked}"),
+    ))
+}
+
+/// Refused when the key that started the session spent its daily budget
+/// (`budgets.daily_key_usd`, per UTC day): no approval raises that; it resets at midnight UTC.
+async fn check_daily_key(d: &SessionDeps, session: &AgentSession) -> Result<(), AppError> {
+    let (Some(cap), Some(spend), Some(key)) = (
+        d.settings.budgets.daily_key_usd,
+        &d.spend,
+        session.spec().created_by.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    let now = d.clock.now();
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map_or(now, |t| t.and_utc());
+    let spent = spend.spent_by_key_since(key, midnight).await?;
+    if spent < cap {
+        return Ok(());
+    }
+    metrics::counter!(m::AGENT_BUDGET_REFUSALS_TOTAL, "budget" => "daily_key").increment(1);
+    tracing::warn!(session.id = %session.id(), key, spent, cap, "the key spent its daily budget; message refused");
+    Err(AppError::conflict(
+        ConflictKind::BudgetExhausted,
+        format!(
+            "the sessions of key `{key}` spent ${spent:.4} today, its daily budget is ${cap:.2} \
+             (budgets.daily_key_usd); it resets at 00:00 UTC"
+        ),
     ))
 }
 

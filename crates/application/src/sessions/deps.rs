@@ -49,6 +49,8 @@ pub struct SessionDeps {
     /// W3C trace context: an agent process gets the `TRACEPARENT` of the span that starts
     /// it.
     pub trace: Arc<dyn crate::ports::TraceContext>,
+    /// What keys spent (the daily budget per key); `None`: not enforced.
+    pub spend: Option<Arc<dyn crate::ports::SpendRepository>>,
     /// The runtime long-lived tasks (pumps, continuations, parking) run on, not the HTTP
     /// worker that happened to start them.
     rt: Option<tokio::runtime::Handle>,
@@ -80,6 +82,7 @@ impl SessionDeps {
             leases: None,
             event_tails: None,
             trace: Arc::new(crate::ports::NoTraceContext),
+            spend: None,
             rt: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -95,6 +98,13 @@ impl SessionDeps {
     #[must_use]
     pub fn with_trace(mut self, trace: Arc<dyn crate::ports::TraceContext>) -> Self {
         self.trace = trace;
+        self
+    }
+
+    /// With what keys spent (enforces `budgets.daily_key_usd`).
+    #[must_use]
+    pub fn with_spend(mut self, spend: Arc<dyn crate::ports::SpendRepository>) -> Self {
+        self.spend = Some(spend);
         self
     }
 

@@ -45,6 +45,8 @@ pub struct BudgetSettings {
     /// Budgets by working-directory root (`/srv/ci` -> 5.0): the longest root a session's
     /// directory is under decides; a client may ask for less, never more.
     pub roots: Vec<(String, f64)>,
+    /// What the sessions one API key started may spend in a UTC day, USD (`None`: no cap).
+    pub daily_key_usd: Option<f64>,
 }
 
 impl BudgetSettings {

@@ -12,6 +12,7 @@ mod grants;
 mod leases;
 mod retention;
 mod sessions;
+mod spend;
 mod transcripts;
 mod turns;
 
@@ -28,6 +29,7 @@ pub use grants::DieselGrantRepository;
 pub use leases::DieselLeaseRepository;
 pub use retention::DieselRetentionRepository;
 pub use sessions::DieselSessionRepository;
+pub use spend::DieselSpendRepository;
 pub use transcripts::DieselTranscriptRepository;
 pub use turns::DieselTurnRepository;
 

@@ -13,6 +13,8 @@ pub struct BudgetsSection {
     pub session_usd: f64,
     /// Budgets by working-directory root: `"/srv/ci=5"` (the longest root decides).
     pub roots: Vec<String>,
+    /// What the sessions one API key started may spend in a UTC day, USD (0: no cap).
+    pub daily_key_usd: f64,
 }
 
 /// Checks `[budgets]`.
@@ -28,6 +30,7 @@ pub fn budgets(b: BudgetsSection) -> Result<BudgetSettings, ConfigError> {
         }
     };
     let session_usd = amount("budgets.session_usd", b.session_usd)?;
+    let daily_key_usd = amount("budgets.daily_key_usd", b.daily_key_usd)?;
     let roots = b
         .roots
         .iter()
@@ -61,6 +64,7 @@ pub fn budgets(b: BudgetsSection) -> Result<BudgetSettings, ConfigError> {
     Ok(BudgetSettings {
         session_usd: (session_usd > 0.0).then_some(session_usd),
         roots,
+        daily_key_usd: (daily_key_usd > 0.0).then_some(daily_key_usd),
     })
 }
 
@@ -72,6 +76,7 @@ mod tests {
         BudgetsSection {
             session_usd,
             roots: roots.iter().map(|r| (*r).to_owned()).collect(),
+            daily_key_usd: 0.0,
         }
     }
 
@@ -81,7 +86,11 @@ mod tests {
         assert_eq!(b.for_directory("/srv/ci/repo"), Some(2.5));
         assert_eq!(b.root_of("/srv/ci/repo"), Some("/srv/ci"));
         assert_eq!(b.for_directory("/srv/web"), Some(5.0));
-        assert_eq!(b.for_directory("/srvx"), Some(1.0), "a root ends on a path boundary");
+        assert_eq!(
+            b.for_directory("/srvx"),
+            Some(1.0),
+            "a root ends on a path boundary"
+        );
         assert_eq!(b.root_of("/home/x"), None);
         let none = budgets(section(0.0, &[])).unwrap();
         assert_eq!(none.for_directory("/srv"), None, "0: no budget");
@@ -89,7 +98,13 @@ mod tests {
 
     #[test]
     fn malformed_entries_and_amounts_are_refused_with_the_key() {
-        for roots in [&["srv=5"][..], &["/srv"], &["/srv=x"], &["/srv=0"], &["/srv=-1"]] {
+        for roots in [
+            &["srv=5"][..],
+            &["/srv"],
+            &["/srv=x"],
+            &["/srv=0"],
+            &["/srv=-1"],
+        ] {
             let err = budgets(section(0.0, roots)).unwrap_err().to_string();
             assert!(err.contains("budgets.roots"), "{roots:?}: {err}");
         }

@@ -324,6 +324,7 @@ impl Settings {
         let b = &self.budgets;
         vec![
             ("session_usd", b.session_usd.unwrap_or(0.0).to_string()),
+            ("daily_key_usd", b.daily_key_usd.unwrap_or(0.0).to_string()),
             (
                 "roots",
                 format!(
