@@ -50,6 +50,8 @@ pub(crate) struct SessionRow {
     pub created_by: Option<String>,
     pub max_budget_usd: Option<f64>,
     pub budget_usd: Option<f64>,
+    pub max_session_turns: Option<i32>,
+    pub turn_budget: Option<i32>,
 }
 
 impl From<&AgentSession> for SessionRow {
@@ -81,6 +83,12 @@ impl From<&AgentSession> for SessionRow {
             created_by: spec.created_by.clone(),
             max_budget_usd: spec.max_budget_usd,
             budget_usd: snap.budget_usd,
+            max_session_turns: spec
+                .max_session_turns
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+            turn_budget: snap
+                .turn_budget
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
         }
     }
 }
@@ -108,6 +116,11 @@ impl TryFrom<SessionRow> for AgentSession {
                 max_turns: r.max_turns.and_then(|n| u32::try_from(n).ok()),
                 created_by: r.created_by.clone(),
                 max_budget_usd: r.max_budget_usd,
+                max_session_turns: r
+                    .max_session_turns
+                    .map(u32::try_from)
+                    .transpose()
+                    .map_err(|e| corrupt("session max_session_turns", e))?,
             },
             status: r.status.parse().map_err(|e| corrupt("session status", e))?,
             totals: SessionTotals {
@@ -122,6 +135,11 @@ impl TryFrom<SessionRow> for AgentSession {
             closed_at: r.closed_at.map(to_utc),
             version: r.version,
             budget_usd: r.budget_usd,
+            turn_budget: r
+                .turn_budget
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|e| corrupt("session turn_budget", e))?,
         }))
     }
 }

@@ -25,6 +25,8 @@ diesel::table! {
         created_by -> Nullable<Text>,
         max_budget_usd -> Nullable<Double>,
         budget_usd -> Nullable<Double>,
+        max_session_turns -> Nullable<Integer>,
+        turn_budget -> Nullable<Integer>,
     }
 }
 

@@ -196,6 +196,9 @@ pub struct NewSession {
     /// The budget it started with, in USD (`None`: no budget); each budget approval raises
     /// the current one by this much.
     pub max_budget_usd: Option<f64>,
+    /// The turns it started with (`None`: no cap); each budget approval raises the current
+    /// cap by this many.
+    pub max_session_turns: Option<u32>,
 }
 
 /// The stored form of a session, for repositories. Build one with
@@ -221,6 +224,9 @@ pub struct SessionSnapshot {
     /// What it may spend in all, in USD, raised by approved budget approvals (`None`: no
     /// budget).
     pub budget_usd: Option<f64>,
+    /// How many turns it may run in all, raised by approved budget approvals (`None`: no
+    /// cap).
+    pub turn_budget: Option<u32>,
 }
 
 /// One Claude Code conversation run by Orchestra.
@@ -235,6 +241,7 @@ impl AgentSession {
         Self {
             state: SessionSnapshot {
                 budget_usd: spec.max_budget_usd,
+                turn_budget: spec.max_session_turns,
                 spec,
                 status: SessionStatus::Active,
                 totals: SessionTotals::default(),
@@ -427,6 +434,28 @@ impl AgentSession {
             .is_some_and(|b| self.state.totals.cost_usd >= b)
     }
 
+    /// How many turns it may run in all (`None`: no cap).
+    pub fn turn_budget(&self) -> Option<u32> {
+        self.state.turn_budget
+    }
+
+    /// Whether it ran all the turns its cap allows.
+    pub fn turns_exhausted(&self) -> bool {
+        self.state
+            .turn_budget
+            .is_some_and(|b| self.state.totals.turn_count >= i64::from(b))
+    }
+
+    /// Raises the turn cap by `by` (an approved budget approval). No-op without a cap.
+    pub fn raise_turns(&mut self, by: u32, now: DateTime<Utc>) {
+        if let Some(b) = &mut self.state.turn_budget
+            && by > 0
+        {
+            *b = b.saturating_add(by);
+            self.touch(now);
+        }
+    }
+
     /// Raises the budget by `by` USD (an approved budget approval). No-op without a budget
     /// or for a raise that is not positive.
     pub fn raise_budget(&mut self, by: f64, now: DateTime<Utc>) {
@@ -469,6 +498,7 @@ mod tests {
                 max_turns: None,
                 created_by: None,
                 max_budget_usd: None,
+                max_session_turns: None,
             },
             t(0),
         )

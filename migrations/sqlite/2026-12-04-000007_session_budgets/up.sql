@@ -3,5 +3,8 @@
 -- in all now. NULL: no budget.
 ALTER TABLE sessions ADD COLUMN max_budget_usd REAL;
 ALTER TABLE sessions ADD COLUMN budget_usd REAL;
+-- Turn caps likewise: `max_session_turns` the cap it started with, `turn_budget` now.
+ALTER TABLE sessions ADD COLUMN max_session_turns INTEGER;
+ALTER TABLE sessions ADD COLUMN turn_budget INTEGER;
 -- The daily budget per key sums the turns of the sessions a key started.
 CREATE INDEX sessions_created_by ON sessions (created_by);

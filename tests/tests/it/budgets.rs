@@ -245,7 +245,78 @@ async fn a_key_that_spent_its_daily_budget_starts_no_more_turns(backend: Backend
     f.app.shutdown().await;
 }
 
+/// A turn cap works the same way: the session ran its turns, a human allows as many again.
+async fn a_session_that_ran_its_turns_waits_for_a_human_to_allow_more(backend: Backend) {
+    let f = fixture(backend, &[("ORCHESTRA__BUDGETS__SESSION_TURNS", "5")]).await;
+    let (status, err) = f
+        .app
+        .post_json(
+            "/api/sessions",
+            &json!({"workingDirectory": f.work.path(), "maxSessionTurns": 6}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("maxSessionTurns")),
+        "{err}"
+    );
+    let session = f
+        .app
+        .create_session(f.work.path(), json!({"maxSessionTurns": 2}))
+        .await;
+    for _ in 0..2 {
+        let (_, t) = f.app.turn(&session, "hello").await;
+        assert_eq!(t["status"], "Completed", "{t}");
+    }
+    let id = wait_for_pending(&f.app, &session).await;
+    let (_, a) = f.app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(a["kind"], "Budget");
+    assert_eq!(a["toolInput"]["raiseTurns"], 2, "{a}");
+    assert!(
+        a["toolInput"].get("raiseUsd").is_none(),
+        "only what was spent: {a}"
+    );
+    let (status, refused) = f
+        .app
+        .post_json(
+            &format!("/api/sessions/{session}/messages"),
+            &json!({"prompt": "again"}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("budget_exhausted")),
+        "{refused}"
+    );
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("ran 2 of its 2 turns"),
+        "{refused}"
+    );
+    let (status, _) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    f.app
+        .wait_for_json(
+            &format!("/api/sessions/{session}"),
+            Duration::from_secs(10),
+            |s| s["turnBudget"] == 4,
+        )
+        .await;
+    let (_, t) = f.app.turn(&session, "again").await;
+    assert_eq!(t["status"], "Completed", "{t}");
+    f.app.shutdown().await;
+}
+
 both_backends!(
+    a_session_that_ran_its_turns_waits_for_a_human_to_allow_more,
     a_key_that_spent_its_daily_budget_starts_no_more_turns,
     a_spent_budget_holds_the_next_turn_until_a_human_raises_it,
     the_real_clis_own_pricing_spends_the_budget,

@@ -491,6 +491,7 @@ fn session(created: i64) -> AgentSession {
             max_turns: Some(12),
             created_by: Some("key:ci".into()),
             max_budget_usd: Some(5.0),
+            max_session_turns: Some(20),
         },
         t(created),
     )

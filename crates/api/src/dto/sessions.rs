@@ -40,6 +40,9 @@ pub struct SessionResponse {
     /// What it may spend in all, USD, raised by approved budget approvals (`null`: no
     /// budget).
     pub budget_usd: Option<f64>,
+    /// How many turns it may run in all, raised by approved budget approvals (`null`: no
+    /// cap).
+    pub turn_budget: Option<u32>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -68,6 +71,7 @@ impl From<&AgentSession> for SessionResponse {
             last_error: s.last_error().map(str::to_owned),
             created_by: spec.created_by.clone(),
             budget_usd: s.budget_usd(),
+            turn_budget: s.turn_budget(),
             created_at: s.created_at(),
             updated_at: s.updated_at(),
             closed_at: s.closed_at(),
@@ -131,6 +135,12 @@ pub struct CreateSessionRequest {
     #[serde(default)]
     #[schema(exclusive_minimum = 0, maximum = 100000)]
     pub max_budget_usd: Option<f64>,
+    /// How many turns the session may run (at most the server's cap for its directory);
+    /// then, as with `maxBudgetUsd`, a `Budget` approval asks a human for as many again.
+    #[serde(default)]
+    #[serde(deserialize_with = "super::int::optional")]
+    #[schema(minimum = 1, maximum = 100000)]
+    pub max_session_turns: Option<u32>,
 }
 
 /// `POST /api/sessions/{id}/messages`.

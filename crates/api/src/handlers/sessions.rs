@@ -138,6 +138,7 @@ pub async fn create(
             append_system_prompt: b.append_system_prompt,
             max_turns: b.max_turns,
             max_budget_usd: b.max_budget_usd,
+            max_session_turns: b.max_session_turns,
         })
         .await?;
     Ok(HttpResponse::Created()

@@ -46,6 +46,7 @@ async fn fixture() -> Fixture {
             max_turns: None,
             created_by: None,
             max_budget_usd: None,
+            max_session_turns: None,
         },
         clock.now(),
     );

@@ -25,12 +25,15 @@ pub(crate) async fn check_before_turn(
     session: &AgentSession,
 ) -> Result<(), AppError> {
     check_daily_key(d, session).await?;
-    if !session.budget_exhausted() {
+    let Some(what) = spent_what(session) else {
         return Ok(());
-    }
-    let budget = session.budget_usd().unwrap_or_default();
-    let spent = session.totals().cost_usd;
-    metrics::counter!(m::AGENT_BUDGET_REFUSALS_TOTAL, "budget" => "session").increment(1);
+    };
+    let which = if session.budget_exhausted() {
+        "session"
+    } else {
+        "turns"
+    };
+    metrics::counter!(m::AGENT_BUDGET_REFUSALS_TOTAL, "budget" => which).increment(1);
     let asked = match ensure_approval(d, session).await {
         Ok(Some(id)) => format!("; approval {id} asks a human to raise it"),
         Ok(None) => "; no approval channel is configured to raise it".to_owned(),
@@ -41,8 +44,37 @@ pub(crate) async fn check_before_turn(
     };
     Err(AppError::conflict(
         ConflictKind::BudgetExhausted,
-        format!("the session spent ${spent:.4} of its ${budget:.2} budget{asked}"),
+        format!("the session {what}{asked}"),
     ))
+}
+
+/// `$4.80`, or `$0.0052` below a dollar.
+fn usd(x: f64) -> String {
+    if x.abs() < 1.0 {
+        format!("${x:.4}")
+    } else {
+        format!("${x:.2}")
+    }
+}
+
+/// What the session spent of its limits, in words, when it spent one (USD or turns).
+fn spent_what(session: &AgentSession) -> Option<String> {
+    let mut parts = Vec::new();
+    if session.budget_exhausted() {
+        parts.push(format!(
+            "spent {} of its {} budget",
+            usd(session.totals().cost_usd),
+            usd(session.budget_usd().unwrap_or_default())
+        ));
+    }
+    if session.turns_exhausted() {
+        parts.push(format!(
+            "ran {} of its {} turns",
+            session.totals().turn_count,
+            session.turn_budget().unwrap_or_default()
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" and "))
 }
 
 /// Refused when the key that started the session spent its daily budget
@@ -81,7 +113,7 @@ pub(crate) async fn after_turn(d: &SessionDeps, id: SessionId) {
     let Ok(session) = d.load(id).await else {
         return;
     };
-    if session.budget_exhausted()
+    if spent_what(&session).is_some()
         && let Err(err) = ensure_approval(d, &session).await
     {
         tracing::warn!(session.id = %id, error = %err, "could not open the budget approval");
@@ -96,6 +128,7 @@ async fn ensure_approval(
     let Some(esc) = &d.escalation else {
         return Ok(None);
     };
+    let _one_at_a_time = d.budget_lock.lock().await;
     let filter = ApprovalFilter {
         status: Some(ApprovalStatus::Pending),
         session_id: Some(session.id().to_string()),
@@ -115,9 +148,31 @@ async fn ensure_approval(
     if let Some(a) = waiting.items.first() {
         return Ok(Some(a.id()));
     }
+    // Only what was spent is raised, each by what the session started with.
     let budget = session.budget_usd().unwrap_or_default();
     let spent = session.totals().cost_usd;
-    let raise = session.spec().max_budget_usd.unwrap_or(budget);
+    let mut input = serde_json::Map::new();
+    let mut asks = Vec::new();
+    if session.budget_exhausted() {
+        let raise = session.spec().max_budget_usd.unwrap_or(budget);
+        input.insert("spentUsd".into(), json!(spent));
+        input.insert("budgetUsd".into(), json!(budget));
+        input.insert("raiseUsd".into(), json!(raise));
+        asks.push(format!(
+            "spent ${spent:.2} of ${budget:.2}; allow ${raise:.2} more"
+        ));
+    }
+    if session.turns_exhausted() {
+        let cap = session.turn_budget().unwrap_or_default();
+        let raise = session.spec().max_session_turns.unwrap_or(cap);
+        input.insert("turns".into(), json!(session.totals().turn_count));
+        input.insert("turnBudget".into(), json!(cap));
+        input.insert("raiseTurns".into(), json!(raise));
+        asks.push(format!(
+            "ran {} of {cap} turns; allow {raise} more",
+            session.totals().turn_count
+        ));
+    }
     let (approval, _) = esc
         .deps()
         .request
@@ -126,13 +181,10 @@ async fn ensure_approval(
                 session_id: session.id().to_string(),
                 agent_id: session.spec().agent_id.clone(),
                 tool_name: BUDGET_TOOL.into(),
-                tool_input: json!({ "spentUsd": spent, "budgetUsd": budget, "raiseUsd": raise }),
+                tool_input: Value::Object(input),
                 tool_use_id: None,
                 kind: ApprovalKind::Budget,
-                description: Some(format!(
-                    "Session {} spent ${spent:.2} of ${budget:.2}; allow ${raise:.2} more?",
-                    session.id()
-                )),
+                description: Some(format!("Session {} {}?", session.id(), asks.join("; "))),
                 session_rule: None,
                 risk: Default::default(),
                 working_directory: Some(session.spec().working_directory.clone()),
@@ -164,17 +216,23 @@ pub(crate) async fn act(d: &SessionDeps, approval: &ApprovalRequest) -> bool {
         .as_ref()
         .unwrap_or(&approval.request().tool_input);
     let raise = input.get("raiseUsd").and_then(Value::as_f64).unwrap_or(0.0);
+    let raise_turns = input
+        .get("raiseTurns")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
     let now = d.clock.now();
     match d
         .transition(id, |s| {
             s.raise_budget(raise, now);
+            s.raise_turns(raise_turns, now);
             Ok(())
         })
         .await
     {
         Ok(s) => {
             metrics::counter!(m::AGENT_BUDGET_RAISES_TOTAL).increment(1);
-            tracing::info!(session.id = %id, approval.id = %approval.id(), raise, budget = ?s.budget_usd(), "session budget raised");
+            tracing::info!(session.id = %id, approval.id = %approval.id(), raise, raise_turns, budget = ?s.budget_usd(), turns = ?s.turn_budget(), "session budget raised");
             true
         }
         Err(AppError::NotFound { .. }) => true,

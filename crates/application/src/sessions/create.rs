@@ -32,6 +32,8 @@ pub struct CreateSession {
     pub created_by: Option<String>,
     /// What the session may spend, USD (within the server's budget for its directory).
     pub max_budget_usd: Option<f64>,
+    /// How many turns the session may run (within the server's cap for its directory).
+    pub max_session_turns: Option<u32>,
 }
 
 /// Handles [`CreateSession`].

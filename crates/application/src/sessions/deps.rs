@@ -51,6 +51,9 @@ pub struct SessionDeps {
     pub trace: Arc<dyn crate::ports::TraceContext>,
     /// What keys spent (the daily budget per key); `None`: not enforced.
     pub spend: Option<Arc<dyn crate::ports::SpendRepository>>,
+    /// Held while a budget approval is looked for and opened: the end of a turn and a
+    /// message right after it open one, not two (a session runs on one node).
+    pub(crate) budget_lock: Arc<tokio::sync::Mutex<()>>,
     /// The runtime long-lived tasks (pumps, continuations, parking) run on, not the HTTP
     /// worker that happened to start them.
     rt: Option<tokio::runtime::Handle>,
@@ -83,6 +86,7 @@ impl SessionDeps {
             event_tails: None,
             trace: Arc::new(crate::ports::NoTraceContext),
             spend: None,
+            budget_lock: Arc::default(),
             rt: tokio::runtime::Handle::try_current().ok(),
         }
     }

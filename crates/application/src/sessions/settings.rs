@@ -47,6 +47,10 @@ pub struct BudgetSettings {
     pub roots: Vec<(String, f64)>,
     /// What the sessions one API key started may spend in a UTC day, USD (`None`: no cap).
     pub daily_key_usd: Option<f64>,
+    /// The turn cap of a session under no root below (`None`: none).
+    pub session_turns: Option<u32>,
+    /// Turn caps by working-directory root (the longest root decides).
+    pub root_turns: Vec<(String, u32)>,
 }
 
 impl BudgetSettings {
@@ -55,6 +59,16 @@ impl BudgetSettings {
         self.longest_root(dir)
             .map(|(_, usd)| *usd)
             .or(self.session_usd)
+    }
+
+    /// The server's turn cap for a session working in `dir`.
+    pub fn turns_for_directory(&self, dir: &str) -> Option<u32> {
+        self.root_turns
+            .iter()
+            .filter(|(root, _)| super::validate::within_roots(dir, std::slice::from_ref(root)))
+            .max_by_key(|(root, _)| root.len())
+            .map(|(_, n)| *n)
+            .or(self.session_turns)
     }
 
     /// The configured root `dir` is under (the longest), if any.

@@ -167,6 +167,7 @@ pub(crate) async fn new_session(
         ));
     }
     let max_budget_usd = budget(cmd.max_budget_usd, &working_directory, settings)?;
+    let max_session_turns = turn_cap(cmd.max_session_turns, &working_directory, settings)?;
     let permission_mode = cmd.permission_mode.unwrap_or_default();
     let allowed_tools = rules("allowed_tools", &cmd.allowed_tools)?;
     within_policy(permission_mode, &allowed_tools, &settings.policy)?;
@@ -182,7 +183,36 @@ pub(crate) async fn new_session(
         max_turns: cmd.max_turns,
         created_by: cmd.created_by,
         max_budget_usd,
+        max_session_turns,
     })
+}
+
+/// The session's turn cap: the client's, within the server's for its directory; else the
+/// server's.
+fn turn_cap(
+    asked: Option<u32>,
+    dir: &str,
+    settings: &SessionSettings,
+) -> Result<Option<u32>, AppError> {
+    let server = settings.budgets.turns_for_directory(dir);
+    let Some(asked) = asked else {
+        return Ok(server);
+    };
+    if !(1..=100_000).contains(&asked) {
+        return Err(AppError::invalid(
+            "max_session_turns",
+            "must be 1 to 100000",
+        ));
+    }
+    match server {
+        Some(cap) if asked > cap => Err(AppError::invalid(
+            "max_session_turns",
+            format!(
+                "is above the server's cap for this directory ({cap} turns); ask for that or less"
+            ),
+        )),
+        _ => Ok(Some(asked)),
+    }
 }
 
 /// The session's budget: the client's, within the server's for its directory; else the

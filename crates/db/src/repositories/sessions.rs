@@ -123,6 +123,7 @@ impl SessionRepository for DieselSessionRepository {
                     sessions::allowed_tools.eq(&row.allowed_tools),
                     sessions::disallowed_tools.eq(&row.disallowed_tools),
                     sessions::budget_usd.eq(row.budget_usd),
+                    sessions::turn_budget.eq(row.turn_budget),
                 ))
                 .execute(conn)
                 .map_err(map_diesel)?;

@@ -15,6 +15,10 @@ pub struct BudgetsSection {
     pub roots: Vec<String>,
     /// What the sessions one API key started may spend in a UTC day, USD (0: no cap).
     pub daily_key_usd: f64,
+    /// The turn cap of a session under no root of `root_turns` (0: none).
+    pub session_turns: u32,
+    /// Turn caps by working-directory root: `"/srv/ci=20"` (the longest root decides).
+    pub root_turns: Vec<String>,
 }
 
 /// Checks `[budgets]`.
@@ -61,7 +65,32 @@ pub fn budgets(b: BudgetsSection) -> Result<BudgetSettings, ConfigError> {
             ))
         })
         .collect::<Result<_, _>>()?;
+    let root_turns = b
+        .root_turns
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let bad = || {
+                invalid(
+                    "budgets.root_turns",
+                    format!(
+                        "entry {} (`{entry}`) must be `<absolute directory>=<turns>`",
+                        i + 1
+                    ),
+                )
+            };
+            let (root, n) = entry.rsplit_once('=').ok_or_else(bad)?;
+            let root = root.trim().trim_end_matches('/');
+            let n: u32 = n.trim().parse().map_err(|_| bad())?;
+            if !root.starts_with('/') || n == 0 {
+                return Err(bad());
+            }
+            Ok((root.to_owned(), n))
+        })
+        .collect::<Result<_, _>>()?;
     Ok(BudgetSettings {
+        session_turns: (b.session_turns > 0).then_some(b.session_turns),
+        root_turns,
         session_usd: (session_usd > 0.0).then_some(session_usd),
         roots,
         daily_key_usd: (daily_key_usd > 0.0).then_some(daily_key_usd),
@@ -77,6 +106,8 @@ mod tests {
             session_usd,
             roots: roots.iter().map(|r| (*r).to_owned()).collect(),
             daily_key_usd: 0.0,
+            session_turns: 0,
+            root_turns: vec!["/srv/ci=20".into()],
         }
     }
 
@@ -92,6 +123,8 @@ mod tests {
             "a root ends on a path boundary"
         );
         assert_eq!(b.root_of("/home/x"), None);
+        assert_eq!(b.turns_for_directory("/srv/ci/repo"), Some(20));
+        assert_eq!(b.turns_for_directory("/srv/web"), None);
         let none = budgets(section(0.0, &[])).unwrap();
         assert_eq!(none.for_directory("/srv"), None, "0: no budget");
     }
@@ -107,6 +140,12 @@ mod tests {
         ] {
             let err = budgets(section(0.0, roots)).unwrap_err().to_string();
             assert!(err.contains("budgets.roots"), "{roots:?}: {err}");
+        }
+        for bad in ["/srv=0", "srv=3", "/srv=x"] {
+            let mut b = section(0.0, &[]);
+            b.root_turns = vec![bad.into()];
+            let err = budgets(b).unwrap_err().to_string();
+            assert!(err.contains("budgets.root_turns"), "{bad}: {err}");
         }
         for usd in [-1.0, f64::NAN, 1e9] {
             let err = budgets(section(usd, &[])).unwrap_err().to_string();

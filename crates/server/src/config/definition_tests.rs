@@ -21,7 +21,7 @@ fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[test]
 fn every_key_of_the_sections_is_traced_with_its_kind() {
     let kind = |path: &str| schema::find(path).map(|k| k.kind.clone());
-    assert_eq!(schema::keys().len(), 106, "{:#?}", schema::keys());
+    assert_eq!(schema::keys().len(), 108, "{:#?}", schema::keys());
     assert_eq!(kind("server.port"), Some(Kind::Int));
     assert_eq!(kind("server.workers"), Some(Kind::Int));
     assert_eq!(kind("server.swagger_enabled"), Some(Kind::Bool));

@@ -325,6 +325,18 @@ impl Settings {
         vec![
             ("session_usd", b.session_usd.unwrap_or(0.0).to_string()),
             ("daily_key_usd", b.daily_key_usd.unwrap_or(0.0).to_string()),
+            ("session_turns", b.session_turns.unwrap_or(0).to_string()),
+            (
+                "root_turns",
+                format!(
+                    "[{}]",
+                    b.root_turns
+                        .iter()
+                        .map(|(r, n)| q(&format!("{r}={n}")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
             (
                 "roots",
                 format!(
