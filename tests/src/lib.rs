@@ -16,6 +16,7 @@ pub mod auth;
 pub mod bench_server;
 pub mod bin_support;
 pub mod binary;
+pub mod browser;
 pub mod crash;
 pub mod fake_telegram;
 pub mod mock_anthropic;

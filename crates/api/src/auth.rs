@@ -23,7 +23,8 @@ pub enum Access {
 }
 
 /// Every `/api` route: method, pattern, what it needs. Routes outside `/api` (`/health*`,
-/// `/metrics`, `/swagger`) are open. An `/api` route missing here needs `admin` (fail closed).
+/// `/metrics`, `/swagger`) are open; `/console` pages check the console cookie themselves
+/// and hold no data (the page reads it from `/api`). An `/api` route missing here needs `admin` (fail closed).
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/agents", Access::Role(Role::Viewer)),
     ("GET", "/api/policy", Access::Role(Role::Viewer)),
@@ -39,7 +40,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ),
     ("POST", "/api/policy/evaluate", Access::Role(Role::Operator)),
     ("GET", "/api/audit", Access::Role(Role::Admin)),
+    ("GET", "/api/me", Access::Role(Role::Viewer)),
     ("GET", "/api/approvals", Access::Role(Role::Viewer)),
+    ("GET", "/api/approvals/events", Access::Role(Role::Viewer)),
     ("POST", "/api/approvals/test", Access::Role(Role::Operator)),
     (
         "DELETE",
@@ -181,19 +184,23 @@ fn bearer(req: &ServiceRequest) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-async fn principal(req: &ServiceRequest, mode: &AuthMode) -> Result<Principal, ApiError> {
+/// The key `token` authenticates as, under `mode`.
+///
+/// # Errors
+/// 401 for a missing or invalid key; 503 when the key store cannot be read.
+pub async fn authenticate(mode: &AuthMode, token: Option<&str>) -> Result<Principal, ApiError> {
     let authenticator = match mode {
         AuthMode::InsecureDisabled => return Ok(Principal::named("anonymous", Role::Admin)),
         AuthMode::Keys(a) => a,
     };
-    let Some(token) = bearer(req) else {
+    let Some(token) = token else {
         return Err(unauthenticated(
-            "an API key is required: send `Authorization: Bearer <key>`",
+            "an API key is required: send `Authorization: Bearer <key>`, or sign in at /console/login",
             false,
         ));
     };
     authenticator
-        .authenticate(&token)
+        .authenticate(token)
         .await
         .map_err(|e| match e {
             AuthError::Missing => unauthenticated(&e.to_string(), false),
@@ -204,6 +211,31 @@ async fn principal(req: &ServiceRequest, mode: &AuthMode) -> Result<Principal, A
                 ApiError::from(orchestra_application::AppError::from(source))
             }
         })
+}
+
+/// The CSRF token of a console request, as the page got it from `GET /api/me`; set by
+/// [`authorize`] on requests authenticated by the console cookie.
+#[derive(Debug, Clone)]
+pub struct ConsoleCsrf(pub String);
+
+/// Whether the browser's `Origin` is this server itself (its `Host` header): the console's
+/// own requests. The `Host` header, not `X-Forwarded-Host`, which a client could set.
+fn same_origin(req: &ServiceRequest, origin: &str) -> bool {
+    let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .is_some_and(|o| o.eq_ignore_ascii_case(host))
+}
+
+fn changes_something(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// `from_fn(authorize)`: authenticates `/api` requests and enforces [`ROUTES`]; the
@@ -231,10 +263,10 @@ pub async fn authorize(
         ));
     };
     if let Some(origin) = req.headers().get(header::ORIGIN) {
-        // A browser says where a request comes from; the API has no web pages of its own,
-        // so only origins the operator lists may call it from a browser.
+        // A browser says where a request comes from: the console's own pages, and origins
+        // the operator lists, may call the API from a browser.
         let origin = origin.to_str().unwrap_or_default();
-        if !state.allowed_origins.iter().any(|o| o == origin) {
+        if !same_origin(&req, origin) && !state.allowed_origins.iter().any(|o| o == origin) {
             let err = ApiError::new(
                 StatusCode::FORBIDDEN,
                 ErrorCode::OriginNotAllowed,
@@ -247,7 +279,40 @@ pub async fn authorize(
         }
     }
     let mode = state.auth.clone();
-    match principal(&req, &mode).await {
+    // A bearer key first; else the console's cookie, which needs the page's CSRF token on
+    // anything that changes something (a cookie is sent by the browser on its own).
+    let (token, csrf) = match bearer(&req) {
+        Some(t) => (Some(t), None),
+        None => match crate::console::cookie::console_key(req.headers()) {
+            Some(key) => {
+                let csrf = orchestra_application::keys::console_csrf_token(&key);
+                (Some(key), Some(csrf))
+            }
+            None => (None, None),
+        },
+    };
+    if let (Some(expected), AuthMode::Keys(_)) = (&csrf, &mode)
+        && changes_something(req.method())
+    {
+        let sent = req
+            .headers()
+            .get(crate::console::CSRF_HEADER)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            sent.as_bytes(),
+            expected.as_bytes(),
+        )) {
+            metrics::counter!(crate::console::CSRF_REFUSALS_TOTAL).increment(1);
+            let err = ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::CsrfFailed,
+                "a console request that changes something needs the page's `X-CSRF-Token` header (reload the console)",
+            );
+            return Ok(refuse(req, &err));
+        }
+    }
+    match authenticate(&mode, token.as_deref()).await {
         Err(err) => Ok(refuse(req, &err)),
         Ok(who) if !who.may(role) => {
             let err = ApiError::new(
@@ -263,6 +328,9 @@ pub async fn authorize(
         }
         Ok(who) => {
             req.extensions_mut().insert(who);
+            if let Some(csrf) = csrf {
+                req.extensions_mut().insert(ConsoleCsrf(csrf));
+            }
             next.call(req)
                 .await
                 .map(ServiceResponse::map_into_left_body)

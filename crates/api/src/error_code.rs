@@ -56,6 +56,10 @@ pub enum ErrorCode {
     SessionClosed,
     /// The session spent its budget.
     BudgetExhausted,
+    /// The approval changed since the caller saw it (`expectedVersion`).
+    ApprovalChanged,
+    /// A console (cookie) request that changes something lacked the page's CSRF token.
+    CsrfFailed,
     /// Another live node runs the session.
     SessionOwnedElsewhere,
     /// Every agent process slot is taken.
@@ -110,6 +114,8 @@ impl ErrorCode {
         Self::SessionStopping,
         Self::SessionClosed,
         Self::BudgetExhausted,
+        Self::ApprovalChanged,
+        Self::CsrfFailed,
         Self::SessionOwnedElsewhere,
         Self::AgentCapacityExhausted,
         Self::TooManySubscribers,
@@ -152,6 +158,8 @@ impl ErrorCode {
             Self::SessionStopping => "session_stopping",
             Self::SessionClosed => "session_closed",
             Self::BudgetExhausted => "budget_exhausted",
+            Self::ApprovalChanged => "approval_changed",
+            Self::CsrfFailed => "csrf_failed",
             Self::SessionOwnedElsewhere => "session_owned_elsewhere",
             Self::AgentCapacityExhausted => "agent_capacity_exhausted",
             Self::TooManySubscribers => "too_many_subscribers",
@@ -197,6 +205,7 @@ impl From<ConflictKind> for ErrorCode {
             ConflictKind::SessionStopping => Self::SessionStopping,
             ConflictKind::SessionClosed => Self::SessionClosed,
             ConflictKind::BudgetExhausted => Self::BudgetExhausted,
+            ConflictKind::ApprovalChanged => Self::ApprovalChanged,
         }
     }
 }

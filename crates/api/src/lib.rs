@@ -9,7 +9,9 @@
 //! because the deployment guide's commands read them (`jq '.State'`); errors are
 //! `{"code": "...", "message": "..."}` with a 4xx status for anything the caller got wrong.
 
+pub mod approval_stream;
 pub mod auth;
+pub mod console;
 pub mod dto;
 pub mod error;
 mod error_code;
@@ -54,6 +56,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: Routes) {
         .configure(handlers::policy::configure)
         .configure(handlers::grants::configure)
         .configure(handlers::audit::configure)
+        .configure(handlers::me::configure)
+        .configure(console::configure)
         .configure(handlers::telegram::configure);
     if routes.metrics {
         cfg.configure(handlers::metrics::configure);

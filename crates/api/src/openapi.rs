@@ -37,6 +37,8 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         handlers::diagnostics::service_metrics,
         handlers::diagnostics::telegram_status,
         handlers::approvals::list,
+        handlers::approvals::events,
+        handlers::me::me,
         handlers::approvals::get,
         handlers::approvals::decide,
         handlers::approvals::cancel,
@@ -69,7 +71,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
         AgentResponse, PolicyResponse, PolicyRuleResponse, EvaluatePolicyRequest, EvaluatePolicyResponse,
         MatchedRule, AuditEventResponse, PageResponse<AuditEventResponse>, crate::dto::SseEvent,
-        GrantResponse, GrantListResponse, GrantTermsResponse, crate::dto::VoteResponse,
+        GrantResponse, GrantListResponse, GrantTermsResponse, crate::dto::VoteResponse, handlers::me::MeResponse,
     )),
     tags(
         (name = "approvals", description = "Human decisions on tool use"),
@@ -79,6 +81,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         (name = "observability", description = "Prometheus metrics"),
         (name = "audit", description = "The audit log"),
         (name = "policy", description = "The server's tool policy"),
+        (name = "console", description = "The operator console's own needs"),
     )
 )]
 #[derive(Debug)]

@@ -84,7 +84,24 @@ impl SseLimits {
         c.by_session.insert(session, n + 1);
         Ok(SsePermit {
             limits: self.clone(),
-            session,
+            session: Some(session),
+        })
+    }
+
+    /// A permit for one more stream of no session (the approvals inbox): only the
+    /// process's cap applies.
+    ///
+    /// # Errors
+    /// [`SseFull::Total`] when the cap is reached.
+    pub fn acquire_unscoped(&self) -> Result<SsePermit, SseFull> {
+        let mut c = self.counts();
+        if c.total >= self.total {
+            return Err(SseFull::Total(self.total));
+        }
+        c.total += 1;
+        Ok(SsePermit {
+            limits: self.clone(),
+            session: None,
         })
     }
 
@@ -106,7 +123,7 @@ impl SseLimits {
 #[derive(Debug)]
 pub struct SsePermit {
     limits: SseLimits,
-    session: SessionId,
+    session: Option<SessionId>,
 }
 
 impl SsePermit {
@@ -120,10 +137,12 @@ impl Drop for SsePermit {
     fn drop(&mut self) {
         let mut c = self.limits.counts();
         c.total = c.total.saturating_sub(1);
-        if let Some(n) = c.by_session.get_mut(&self.session) {
+        if let Some(session) = self.session
+            && let Some(n) = c.by_session.get_mut(&session)
+        {
             *n -= 1;
             if *n == 0 {
-                c.by_session.remove(&self.session);
+                c.by_session.remove(&session);
             }
         }
     }
@@ -145,5 +164,9 @@ mod tests {
         drop(a1);
         assert!(limits.acquire(b).is_ok(), "a place came free");
         assert_eq!(limits.open(), 3 - 1, "the permit above was dropped at once");
+        let inbox = limits.acquire_unscoped().unwrap();
+        assert_eq!(limits.acquire_unscoped().unwrap_err(), SseFull::Total(3));
+        drop(inbox);
+        assert_eq!(limits.open(), 2);
     }
 }

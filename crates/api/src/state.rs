@@ -94,6 +94,8 @@ pub struct AppState {
     pub trace: Arc<dyn orchestra_application::ports::TraceContext>,
     /// The server's policy, as `GET /api/policy` shows it.
     pub policy: PolicyInfo,
+    /// Approvals opened and decided, for the inbox's event stream.
+    pub approval_events: orchestra_application::approvals::ApprovalEvents,
 }
 
 /// The server's policy, for `/api/policy`.

@@ -56,6 +56,8 @@ pub enum ConflictKind {
     SessionClosed,
     /// The session spent its budget (a human must raise it).
     BudgetExhausted,
+    /// The approval changed since the decider saw it (a stale page).
+    ApprovalChanged,
 }
 
 /// Why a command or query failed.

@@ -205,3 +205,7 @@ pub const ESCALATION_APPROVALS_ESCALATED_TOTAL: &str = "escalation_approvals_esc
 pub const AGENT_BUDGET_REFUSALS_TOTAL: &str = "agent_budget_refusals_total";
 /// Counter: session budgets raised by approved budget approvals.
 pub const AGENT_BUDGET_RAISES_TOTAL: &str = "agent_budget_raises_total";
+/// Counter: console sign-ins (label `outcome`: `ok`, `invalid_key`, `expired_form`).
+pub const CONSOLE_SIGN_INS_TOTAL: &str = "console_sign_ins_total";
+/// Counter: console requests refused for a missing or wrong CSRF token.
+pub const CONSOLE_CSRF_REFUSALS_TOTAL: &str = "console_csrf_refusals_total";

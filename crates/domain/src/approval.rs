@@ -440,6 +440,14 @@ impl ApprovalRequest {
         &self.state.votes
     }
 
+    /// How many times what a decider sees of it has changed: 1 when opened, one more per
+    /// vote, one more when it left Pending. A decision that names an older version (a page
+    /// that showed a stale state) is refused.
+    pub fn version(&self) -> u32 {
+        let votes = u32::try_from(self.state.votes.len()).unwrap_or(u32::MAX - 2);
+        1 + votes + u32::from(self.state.status != ApprovalStatus::Pending)
+    }
+
     /// How many different approvers must say yes (at least 1).
     pub fn approvals_needed(&self) -> u32 {
         self.state.request.approvals_needed.max(1)

@@ -351,6 +351,7 @@ impl Application {
 
         let sse = orchestra_api::sse_limits::SseLimits::default();
         let state = AppState {
+            approval_events: events.clone(),
             policy: crate::adapters::policy_info(settings),
             trace: Arc::clone(&trace),
             sse: sse.clone(),

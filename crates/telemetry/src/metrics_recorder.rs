@@ -93,6 +93,14 @@ pub fn install_metrics(version: &str) -> anyhow::Result<MetricsHandle> {
 }
 
 fn describe_all() {
+    describe_counter!(
+        m::CONSOLE_SIGN_INS_TOTAL,
+        "Console sign-ins, by outcome (ok, invalid_key, expired_form)."
+    );
+    describe_counter!(
+        m::CONSOLE_CSRF_REFUSALS_TOTAL,
+        "Console requests refused for a missing or wrong CSRF token."
+    );
     describe_gauge!(
         m::ESCALATION_QUEUE_SIZE,
         "Approvals waiting for a human decision (Pending)."
@@ -335,6 +343,7 @@ fn register_all(version: &str) {
         m::NODE_SESSION_LEASES_LOST_TOTAL,
         m::NODE_DECISION_NOTIFICATIONS_TOTAL,
         m::NODE_DECISION_LISTENER_ERRORS_TOTAL,
+        m::CONSOLE_CSRF_REFUSALS_TOTAL,
     ] {
         metrics::counter!(name).increment(0);
     }

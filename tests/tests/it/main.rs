@@ -34,6 +34,8 @@ mod budgets;
 mod chaos;
 mod cli;
 mod cli_traces;
+mod console;
+mod console_http;
 mod crash;
 mod dashboards;
 mod deployment_guide;

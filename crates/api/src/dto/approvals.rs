@@ -80,6 +80,9 @@ pub struct ApprovalResponse {
     /// telling the agent: the answer may not have arrived and is not sent again; check the
     /// session).
     pub acted_on: String,
+    /// Changes what a decider sees: 1 when opened, one more per vote and when it left
+    /// Pending. Send it back as `expectedVersion` to decide only what was shown.
+    pub version: u32,
 }
 
 /// One approver's yes on an approval that needs several.
@@ -156,6 +159,7 @@ impl From<&ApprovalRequest> for ApprovalResponse {
             notify_attempts: a.notify_attempts(),
             last_notify_error: a.notify_error().map(str::to_owned),
             acted_on: a.acted_on().as_str().to_owned(),
+            version: a.version(),
         }
     }
 }
@@ -214,6 +218,12 @@ pub struct DecideApprovalRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 10080)]
     pub expires_in_minutes: Option<u32>,
+    /// The approval's `version` as the decider saw it: when it has changed since (a vote
+    /// landed, it was decided), nothing is decided and the answer is 409
+    /// `approval_changed`. The console always sends it.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub expected_version: Option<u32>,
 }
 
 /// `POST /api/approvals/{id}/cancel`.

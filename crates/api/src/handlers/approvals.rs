@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     // `/test` is registered before `/{id}` so it is not taken for an id.
     cfg.service(resource("/api/approvals").route(web::get().to(list)))
+        .service(resource("/api/approvals/events").route(web::get().to(events)))
         .service(
             resource("/api/approvals/test")
                 .route(web::post().to(create_test))
@@ -81,6 +82,30 @@ pub async fn list(
     )
 }
 
+/// Server-Sent Events for an approvals inbox: `approval` (`{"id","status"}`) when one is
+/// opened or decided, `changed` when something else changed (read the list again).
+#[utoipa::path(get, operation_id = "approval_events", path = "/api/approvals/events", tag = "approvals",
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = crate::dto::SseEvent), (status = 503, description = "too many event streams open", body = ErrorBody)))]
+pub async fn events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let permit = state.sse.acquire_unscoped().map_err(|_| {
+        tracing::warn!("approvals event stream refused: the server's cap is reached");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TooManySubscribers,
+            "the server already serves its cap of event streams; retry later",
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(crate::approval_stream::inbox_stream(
+            &state.approval_events,
+            state.approvals.list.clone(),
+            permit,
+        )))
+}
+
 /// Reads one approval.
 #[utoipa::path(get, operation_id = "get_approval", path = "/api/approvals/{approvalId}", tag = "approvals",
     params(("approvalId" = String, Path, description = "Approval id (UUID)")),
@@ -102,7 +127,7 @@ pub async fn get(
     responses(
         (status = 200, body = ApprovalResponse),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Already decided or expired", body = ErrorBody),
+        (status = 409, description = "Already decided, expired, or changed since `expectedVersion`", body = ErrorBody),
     ))]
 pub async fn decide(
     state: web::Data<AppState>,
@@ -160,6 +185,7 @@ pub async fn decide(
             scope,
             rule: body.rule,
             expires_in_minutes: body.expires_in_minutes,
+            expected_version: body.expected_version,
         })
         .await?;
     Ok(HttpResponse::Ok().json(ApprovalResponse::from(&approval)))

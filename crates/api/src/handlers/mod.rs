@@ -7,6 +7,7 @@ pub mod audit;
 pub mod diagnostics;
 pub mod grants;
 pub mod health;
+pub mod me;
 pub mod metrics;
 pub mod policy;
 pub mod sessions;

@@ -205,6 +205,7 @@ impl DecideFromChannelHandler {
                     ChannelAction::AllowFor { minutes } => Some(minutes),
                     _ => None,
                 },
+                expected_version: None,
             })
             .await;
         match result {

@@ -37,6 +37,9 @@ pub struct DecideApproval {
     /// With scope `Session` or `Rule`: the grant ends after this many minutes (it lasts
     /// until the session is closed when `None`).
     pub expires_in_minutes: Option<u32>,
+    /// The approval's version the decider saw (`ApprovalRequest::version`): when set and the
+    /// approval has changed since, nothing is decided.
+    pub expected_version: Option<u32>,
 }
 
 /// Handles [`DecideApproval`]: compare-and-set in the repository, then publish and notify.
@@ -80,6 +83,22 @@ impl DecideApprovalHandler {
             .find(cmd.id)
             .await?
             .ok_or_else(|| AppError::not_found("approval", cmd.id))?;
+        if let Some(seen) = cmd.expected_version
+            && seen != current.version()
+        {
+            return Err(AppError::conflict(
+                crate::ConflictKind::ApprovalChanged,
+                format!(
+                    "the approval changed since it was shown (version {seen}, now {}: it is {}{}); nothing was decided, look again",
+                    current.version(),
+                    current.status(),
+                    match current.votes().len() {
+                        0 => String::new(),
+                        n => format!(" with {n} of {} approvals", current.approvals_needed()),
+                    }
+                ),
+            ));
+        }
         let mut decision = current.decide(
             outcome,
             cmd.decided_by.clone(),

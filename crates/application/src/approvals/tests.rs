@@ -96,6 +96,7 @@ fn decide_cmd(id: orchestra_domain::ApprovalId, approved: bool, by: &str) -> Dec
         scope: ApprovalScope::Once,
         rule: None,
         expires_in_minutes: None,
+        expected_version: None,
     }
 }
 

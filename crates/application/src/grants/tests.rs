@@ -120,6 +120,7 @@ impl Fixture {
                 scope,
                 rule: rule.map(str::to_owned),
                 expires_in_minutes: minutes,
+                expected_version: None,
             })
             .await
     }

@@ -28,6 +28,13 @@ pub fn hash_key(key: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The console's CSRF token for a browser signed in with `key`: a hash of the key under
+/// its own label, so every node derives the same token without shared state, and the token
+/// tells nothing about the key (nor is it a key's stored hash).
+pub fn console_csrf_token(key: &str) -> String {
+    hash_key(&format!("orchestra console csrf\0{key}"))
+}
+
 /// Whether `key` has the shape of a key Orchestra makes.
 pub fn looks_like_key(key: &str) -> bool {
     key.strip_prefix(KEY_PREFIX).is_some_and(|rest| {

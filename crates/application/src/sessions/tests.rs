@@ -148,6 +148,7 @@ impl Fixture {
                 scope,
                 rule: None,
                 expires_in_minutes: None,
+                expected_version: None,
             })
             .await
             .unwrap();

@@ -1,0 +1,276 @@
+//! The console's HTTP rules, without a browser: sign-in with a form nonce, the cookie's
+//! flags, the CSRF token on everything that changes something, the same roles as the API,
+//! same-origin only, sign-out, and the pages' security headers.
+
+use orchestra_domain::Role;
+use orchestra_tests::Backend;
+use orchestra_tests::app::{TestApp, TestAppOptions};
+use orchestra_tests::auth::TEST_ADMIN_KEY;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use serde_json::{Value, json};
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn set_cookies(h: &HeaderMap) -> Vec<String> {
+    h.get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cookie_value(set: &[String], name: &str) -> Option<String> {
+    set.iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|rest| rest.split(';').next().unwrap().to_owned())
+}
+
+/// Signs in with `key` through the form; the `Set-Cookie` values of the answer.
+async fn sign_in(app: &TestApp, key: &str) -> (u16, Vec<String>) {
+    let http = no_redirects();
+    let page = http.get(app.url("/console/login")).send().await.unwrap();
+    let nonce = cookie_value(&set_cookies(page.headers()), "orchestra_login").unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("value=\"{nonce}\"")),
+        "the form carries the nonce"
+    );
+    let res = http
+        .post(app.url("/console/login"))
+        .header("cookie", format!("orchestra_login={nonce}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={key}&nonce={nonce}"))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), set_cookies(res.headers()))
+}
+
+async fn console_client(app: &TestApp, key: &str) -> (reqwest::Client, String) {
+    let (status, set) = sign_in(app, key).await;
+    assert_eq!(status, 303, "{set:?}");
+    let value = cookie_value(&set, "orchestra_console").unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "cookie",
+        format!("orchestra_console={value}").parse().unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let me: Value = client
+        .get(app.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (client, me["csrfToken"].as_str().unwrap().to_owned())
+}
+
+async fn signing_in_needs_the_forms_nonce_and_a_valid_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let http = no_redirects();
+    let res = http.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "not signed in");
+    assert_eq!(res.headers()["location"], "/console/login");
+
+    let page = http.get(app.url("/console/login")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let login = set_cookies(page.headers());
+    assert!(
+        login[0].contains("HttpOnly") && login[0].contains("SameSite=Strict"),
+        "{login:?}"
+    );
+
+    // A form from another page (no nonce cookie, or another nonce): refused.
+    let res = http
+        .post(app.url("/console/login"))
+        .header("cookie", "orchestra_login=aaaa")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={TEST_ADMIN_KEY}&nonce=bbbb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(cookie_value(&set_cookies(res.headers()), "orchestra_console").is_none());
+    let (status, set) = sign_in(&app, "orch_0000").await;
+    assert_eq!(status, 401);
+    assert!(cookie_value(&set, "orchestra_console").is_none());
+
+    let (status, set) = sign_in(&app, TEST_ADMIN_KEY).await;
+    assert_eq!(status, 303);
+    let cookie = set
+        .iter()
+        .find(|c| c.starts_with("orchestra_console="))
+        .unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(flag), "{flag} in {cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "Development serves plain HTTP: {cookie}"
+    );
+    let metrics = app.metrics_text().await;
+    for outcome in ["ok", "invalid_key", "expired_form"] {
+        assert!(
+            metrics.contains(&format!("console_sign_ins_total{{outcome=\"{outcome}\"}}")),
+            "{outcome}"
+        );
+    }
+    let (_, audit) = app.get_json("/api/audit?pageSize=100").await;
+    assert!(audit.to_string().contains("console.sign_in"), "{audit}");
+    app.shutdown().await;
+}
+
+async fn console_requests_need_the_csrf_token_the_role_and_the_same_origin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (console, csrf) = console_client(&app, TEST_ADMIN_KEY).await;
+    assert_eq!(csrf.len(), 64);
+    let res = console.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200, "signed in");
+    let create = |token: Option<&str>, origin: Option<&str>| {
+        let mut r = console
+            .post(app.url("/api/approvals/test"))
+            .json(&json!({"toolName": "Bash"}));
+        if let Some(t) = token {
+            r = r.header("x-csrf-token", t);
+        }
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send()
+    };
+    for token in [None, Some("0".repeat(64).as_str())] {
+        let res = create(token, None).await.unwrap();
+        assert_eq!(res.status().as_u16(), 403);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "csrf_failed", "{body}");
+    }
+    let res = create(Some(&csrf), Some("https://evil.example"))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "origin_not_allowed");
+    let own = format!("http://127.0.0.1:{}", app.port);
+    let res = create(Some(&csrf), Some(&own)).await.unwrap();
+    assert_eq!(res.status().as_u16(), 201, "the console's own origin");
+    let (_, list) = app.get_json("/api/approvals?kind=Test").await;
+    assert_eq!(
+        list["total"], 1,
+        "only the one with the token was made: {list}"
+    );
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("console_csrf_refusals_total 2"),
+        "{metrics}"
+    );
+
+    // A viewer's console can read, and not decide: the same roles as the API.
+    let (_, viewer_key) = app
+        .keys
+        .handle(
+            &format!("viewer-{}", uuid::Uuid::new_v4().simple()),
+            Role::Viewer,
+        )
+        .await
+        .unwrap();
+    let (viewer, viewer_csrf) = console_client(&app, &viewer_key).await;
+    assert_ne!(viewer_csrf, csrf, "each key has its own token");
+    let id = list["items"][0]["id"].as_str().unwrap();
+    let res = viewer
+        .get(app.url(&format!("/api/approvals/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = viewer
+        .post(app.url(&format!("/api/approvals/{id}/approve")))
+        .header("x-csrf-token", &viewer_csrf)
+        .json(&json!({"approved": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "forbidden", "{body}");
+
+    // A stale decision: it names the version the page showed.
+    let res = console
+        .post(app.url(&format!("/api/approvals/{id}/approve")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"approved": true, "expectedVersion": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "approval_changed", "{body}");
+    let (_, a) = app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(
+        (a["status"].as_str(), a["version"].as_u64()),
+        (Some("Pending"), Some(1))
+    );
+
+    // Signing out needs the token, then forgets the cookie.
+    let res = console
+        .post(app.url("/console/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let res = console
+        .post(app.url("/console/logout"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let cleared = set_cookies(res.headers());
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("orchestra_console=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    app.shutdown().await;
+}
+
+both_backends!(
+    signing_in_needs_the_forms_nonce_and_a_valid_key,
+    console_requests_need_the_csrf_token_the_role_and_the_same_origin,
+);
+
+/// Outside Development the console's cookies are `Secure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_development_the_cookies_are_secure() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        TestAppOptions::default()
+            .with("ORCHESTRA_ENVIRONMENT", "Staging")
+            .with("TelegramEscalation__Enabled", "false")
+            .with("ORCHESTRA__CLAUDE__ALLOWED_WORKING_DIRECTORIES", "/tmp")
+            .with("ORCHESTRA__DATABASE__AUTO_MIGRATE", "true"),
+    )
+    .await;
+    let (status, set) = sign_in(&app, TEST_ADMIN_KEY).await;
+    assert_eq!(status, 303);
+    assert!(set.iter().all(|c| c.ends_with("; Secure")), "{set:?}");
+    app.shutdown().await;
+}
