@@ -135,6 +135,38 @@ impl Browser {
             .unwrap();
     }
 
+    /// Runs axe-core (installed by scripts/test into `.tools/axe-core`) on the page; the
+    /// serious and critical violations, as `rule: what (where)` lines.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../.tools/axe-core/node_modules/axe-core/axe.min.js");
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core is missing at {} (scripts/test installs it): {e}",
+                path.display()
+            )
+        });
+        self.client.execute(&axe, vec![]).await.unwrap();
+        let result = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']})
+                    .then(r => done({
+                        rules: r.passes.length + r.violations.length + r.incomplete.length + r.inapplicable.length,
+                        serious: r.violations
+                            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                            .map(v => v.id + ': ' + v.help + ' (' + v.nodes.map(n => n.target.join(' ')).join(', ') + ')')}))
+                    .catch(e => done({rules: 0, serious: ['axe failed: ' + e]}));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let rules = result["rules"].as_u64().unwrap_or(0);
+        assert!(rules > 20, "axe ran only {rules} rules: {result}");
+        serde_json::from_value(result["serious"].clone()).unwrap()
+    }
+
     /// Saves a screenshot of the page at `path`.
     pub async fn screenshot(&self, path: &std::path::Path) {
         let png = self.client.screenshot().await.unwrap();

@@ -1,7 +1,7 @@
 // Orchestra's operator console: a dependency-free ES module. It reads and changes
 // everything through /api with the console cookie; what the server answers is rendered
 // as text (textContent), never as HTML, so a tool input cannot inject markup.
-// docs/console.md describes the pages; docs/adr/0007-console.md why it is built so.
+// docs/console.md describes the pages; docs/adr/0005-operator-console.md why it is built so.
 
 const state = { me: null, csrf: "", decided: new Map(), cards: new Map(), refusals: new Map(), inbox: null, stream: null, sessionStream: null };
 

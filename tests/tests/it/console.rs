@@ -68,6 +68,11 @@ async fn an_operator_watches_and_decides_in_a_real_browser() {
     key.send_keys("orch_not-a-key").await.unwrap();
     key.send_keys(keys::ENTER).await.unwrap();
     b.wait_for(WAIT, "the refusal", "document.querySelector('.error') && document.querySelector('.error').textContent.includes('not valid')").await;
+    assert_eq!(
+        b.accessibility_violations().await,
+        Vec::<String>::new(),
+        "the sign-in page"
+    );
     sign_in(&b, &rig.base).await;
     assert_eq!(
         b.eval("document.cookie.includes('orchestra_console')")
@@ -126,6 +131,11 @@ async fn an_operator_watches_and_decides_in_a_real_browser() {
         json!("2")
     );
     b.screenshot(&screenshot_path("console-inbox.png")).await;
+    assert_eq!(
+        b.accessibility_violations().await,
+        Vec::<String>::new(),
+        "the inbox"
+    );
 
     // Keyboard only: into the reason field, Escape clears it and moves to Approve; type a
     // reason, Tab to Approve, Enter decides. The agent then runs the call.
@@ -278,6 +288,11 @@ async fn an_operator_watches_and_decides_in_a_real_browser() {
     )
     .await;
     b.screenshot(&screenshot_path("console-session.png")).await;
+    assert_eq!(
+        b.accessibility_violations().await,
+        Vec::<String>::new(),
+        "the session page"
+    );
 
     // A phone: 375 px wide, nothing wider than the screen.
     b.client.set_window_size(375, 800).await.unwrap();

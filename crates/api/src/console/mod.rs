@@ -1,7 +1,7 @@
 //! The operator console: `/console`, a page served by this binary (assets embedded at
 //! build time) that signs in with an API key kept in an `HttpOnly` cookie and then reads
 //! and changes everything through the same `/api` routes, roles and checks as any client
-//! (docs/console.md, docs/adr/0007-console.md).
+//! (docs/console.md, docs/adr/0005-operator-console.md).
 //!
 //! **Boundary:** the pages hold no data; the console's JavaScript renders what `/api`
 //! answers, as text (never as HTML). Requests authenticated by the cookie that change
