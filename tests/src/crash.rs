@@ -290,6 +290,11 @@ impl CrashRig {
         )
     }
 
+    /// The sessions' working directory.
+    pub fn work(&self) -> &std::path::Path {
+        self.work.path()
+    }
+
     /// The rig's directory (the SQLite file is `orchestra.db` in it).
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

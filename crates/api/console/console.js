@@ -90,6 +90,56 @@ function renderInput(tool, input) {
   return box;
 }
 
+// ---- the file on disk, and what the call would leave in it ---------------------------
+
+// Line diff: the common head and tail are kept as context; the middle is aligned by the
+// longest common subsequence when small enough, else shown as removed then added.
+function lineDiff(before, after) {
+  const a = before.split("\n"), b = after.split("\n");
+  let head = 0;
+  while (head < a.length && head < b.length && a[head] === b[head]) head++;
+  let tail = 0;
+  while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+  const x = a.slice(head, a.length - tail), y = b.slice(head, b.length - tail);
+  const ops = [];
+  if (x.length * y.length <= 250000) {
+    const lcs = Array.from({ length: x.length + 1 }, () => new Uint32Array(y.length + 1));
+    for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--)
+      lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    let i = 0, j = 0;
+    while (i < x.length || j < y.length) {
+      if (i < x.length && j < y.length && x[i] === y[j]) { ops.push([" ", x[i]]); i++; j++; }
+      else if (i < x.length && (j === y.length || lcs[i + 1][j] >= lcs[i][j + 1])) { ops.push(["-", x[i]]); i++; }
+      else { ops.push(["+", y[j]]); j++; }
+    }
+  } else {
+    for (const l of x) ops.push(["-", l]);
+    for (const l of y) ops.push(["+", l]);
+  }
+  const context = 3;
+  const pre = el("pre", { class: "diff file-diff" });
+  pre.append(el("span", { class: "hunk", text: `@@ line ${head + 1} @@` }));
+  for (const l of a.slice(Math.max(0, head - context), head)) pre.append(el("span", { text: "  " + l }));
+  for (const [op, l] of ops) pre.append(el("span", { class: op === "+" ? "add" : op === "-" ? "del" : "", text: (op === " " ? "  " : op + " ") + l }));
+  for (const l of a.slice(a.length - tail, Math.min(a.length, a.length - tail + context))) pre.append(el("span", { text: "  " + l }));
+  return pre;
+}
+
+async function showFileDiff(a, box) {
+  const res = await api("GET", `/api/approvals/${a.id}/file`);
+  if (!res.ok) return;
+  const f = res.body;
+  const note = el("p", { class: "meta file-state" });
+  if (f.after !== null && (f.state === "text" || f.state === "missing")) {
+    note.textContent = f.state === "missing" ? "Against the file on disk: it does not exist yet; the call creates it." : "Against the file on disk, as it is now:";
+    box.replaceChildren(el("div", { class: "meta", text: "File: " + f.path }), note, lineDiff(f.before ?? "", f.after));
+  } else {
+    note.textContent = f.state === "text" || f.state === "missing" ? "This call does not apply to the file as it is now: " + f.error : "The file on disk is not shown: " + f.error;
+    note.classList.add(f.state === "text" || f.state === "missing" ? "error" : "muted");
+    box.append(note);
+  }
+}
+
 // ---- approvals inbox ------------------------------------------------------------------
 
 async function decide(a, card, approved, scope) {
@@ -124,7 +174,9 @@ function approvalCard(a) {
     el("span", { text: "Asked " + when(a.createdAt) }));
   card.append(meta);
   if (a.description) card.append(el("p", { class: "description", text: a.description }));
-  card.append(renderInput(a.toolName, a.toolInput));
+  const input = renderInput(a.toolName, a.toolInput);
+  card.append(input);
+  if (!decided && ["Edit", "MultiEdit", "Write"].includes(a.toolName)) showFileDiff(a, input);
   if (a.approvalsNeeded > 1) card.append(el("p", { class: "meta", text: `Needs ${a.approvalsNeeded} different approvers; yes so far: ${a.votes.map((v) => v.by).join(", ") || "none"}` }));
   const status = el("p", { class: "card-status", role: "status" });
   if (decided) {

@@ -55,6 +55,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Access::Role(Role::Viewer),
     ),
     (
+        "GET",
+        "/api/approvals/{approvalId}/file",
+        Access::Role(Role::Viewer),
+    ),
+    (
         "POST",
         "/api/approvals/{approvalId}/approve",
         Access::Role(Role::Approver),

@@ -36,11 +36,13 @@ fn client() -> &'static reqwest::Client {
     })
 }
 
-/// Headers not passed on (hop by hop, or recomputed).
+/// Headers not passed on (hop by hop, or recomputed); `Origin` neither: this node checked it against its own
+/// `Host` (the console's same-origin rule), which the owner, reached at another host, cannot.
 fn passes(name: &HeaderName) -> bool {
     !matches!(
         name.as_str(),
         "host"
+            | "origin"
             | "connection"
             | "content-length"
             | "transfer-encoding"

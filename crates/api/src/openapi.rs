@@ -40,6 +40,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         handlers::approvals::events,
         handlers::me::me,
         handlers::approvals::get,
+        handlers::approvals::file,
         handlers::approvals::decide,
         handlers::approvals::cancel,
         handlers::approvals::create_test,
@@ -71,7 +72,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
         SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
         AgentResponse, PolicyResponse, PolicyRuleResponse, EvaluatePolicyRequest, EvaluatePolicyResponse,
         MatchedRule, AuditEventResponse, PageResponse<AuditEventResponse>, crate::dto::SseEvent,
-        GrantResponse, GrantListResponse, GrantTermsResponse, crate::dto::VoteResponse, handlers::me::MeResponse,
+        GrantResponse, GrantListResponse, GrantTermsResponse, crate::dto::VoteResponse, handlers::me::MeResponse, crate::dto::FilePreviewResponse,
     )),
     tags(
         (name = "approvals", description = "Human decisions on tool use"),

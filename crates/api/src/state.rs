@@ -29,6 +29,8 @@ pub struct ApprovalHandlers {
     pub get: GetApprovalHandler,
     /// `GET /api/approvals`.
     pub list: ListApprovalsHandler,
+    /// `GET /api/approvals/{id}/file`.
+    pub file_preview: orchestra_application::approvals::FilePreviewHandler,
 }
 
 /// The session command and query handlers.

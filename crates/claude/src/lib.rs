@@ -6,7 +6,9 @@ pub mod procfs;
 pub mod protocol;
 mod runtime;
 mod transcripts;
+mod workspace_files;
 
 pub use process::{CliProcess, ProcessSpec, StopLadder};
 pub use runtime::{ClaudeRuntime, ClaudeSettings, RunAs};
 pub use transcripts::{ClaudeTranscriptFiles, project_slug};
+pub use workspace_files::DiskWorkspaceFiles;

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod acted_on;
 pub mod approval;
+pub mod file_edit;
 pub mod grant;
 pub mod ids;
 pub mod notification;

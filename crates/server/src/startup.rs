@@ -365,6 +365,10 @@ impl Application {
                 cancel,
                 get: get_approval,
                 list: ListApprovalsHandler::new(approvals_repo.clone()),
+                file_preview: orchestra_application::approvals::FilePreviewHandler::new(
+                    approvals_repo.clone(),
+                    Arc::new(orchestra_claude::DiskWorkspaceFiles),
+                ),
             },
             sessions: SessionHandlers {
                 get: GetSessionHandler::new(sessions_repo.clone()),

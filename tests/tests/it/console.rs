@@ -256,6 +256,66 @@ async fn an_operator_watches_and_decides_in_a_real_browser() {
     );
     assert_eq!(rig.tools_ran(&third), 0);
 
+    // A file edit is shown against the file on disk: context, the removed and the added
+    // line; one that no longer applies says so.
+    std::fs::write(rig.work().join("notes.txt"), "alpha\nbeta\ngamma\ndelta\n").unwrap();
+    let fourth = rig.create_session().await;
+    let edit = json!({"file_path": rig.work().join("notes.txt"), "old_string": "gamma", "new_string": "GAMMA <b>bold</b>"});
+    rig.post(
+        &format!("/api/sessions/{fourth}/messages"),
+        json!({"prompt": format!("ASK Edit {edit}")}),
+    )
+    .await
+    .unwrap();
+    let fourth_id = rig.pending_approval(&fourth).await;
+    b.wait_for(
+        WAIT,
+        "the edit's diff against the file",
+        &format!("{}.querySelector('pre.file-diff')", card(&fourth_id)),
+    )
+    .await;
+    let lines = b
+        .eval(&format!(
+            "Array.from({}.querySelectorAll('pre.file-diff span')).map(s => s.textContent)",
+            card(&fourth_id)
+        ))
+        .await;
+    assert_eq!(
+        lines,
+        json!([
+            "@@ line 3 @@",
+            "  alpha",
+            "  beta",
+            "- gamma",
+            "+ GAMMA <b>bold</b>",
+            "  delta",
+            "  "
+        ]),
+        "{lines}"
+    );
+    assert_eq!(
+        b.eval(&format!(
+            "{}.querySelectorAll('b').length",
+            card(&fourth_id)
+        ))
+        .await,
+        json!(0)
+    );
+    b.screenshot(&screenshot_path("console-edit.png")).await;
+    assert_eq!(
+        b.accessibility_violations().await,
+        Vec::<String>::new(),
+        "the inbox with a diff"
+    );
+    let (status, body) = rig
+        .post(
+            &format!("/api/approvals/{fourth_id}/approve"),
+            json!({"approved": false}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+
     // The session page: live events, a prompt, the turns.
     b.client
         .goto(&format!("{}/console#/sessions/{first}", rig.base))

@@ -252,7 +252,108 @@ async fn console_requests_need_the_csrf_token_the_role_and_the_same_origin(backe
     app.shutdown().await;
 }
 
+/// The Pending approval of `session`, once there is one.
+async fn pending_of(app: &TestApp, session: &str) -> String {
+    orchestra_tests::crash::wait_until(
+        std::time::Duration::from_secs(20),
+        "a pending approval",
+        || async {
+            let (_, list) = app
+                .get_json(&format!(
+                    "/api/approvals?sessionId={session}&status=Pending"
+                ))
+                .await;
+            list["items"][0]["id"].as_str().map(str::to_owned)
+        },
+    )
+    .await
+}
+
+async fn the_file_preview_reads_only_within_the_working_directory(backend: Backend) {
+    let (home, work, outside) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    std::fs::write(work.path().join("a.txt"), "x\ny\n").unwrap();
+    std::fs::write(outside.path().join("secret"), "the-secret-text\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret"), work.path().join("leak")).unwrap();
+    let app = TestApp::spawn_with(backend, TestAppOptions::default().fake_cli(home.path())).await;
+    let session = app.create_session(work.path(), json!({})).await;
+    let ask = |input: Value| format!("ASK Edit {input}");
+
+    let (status, _) = app
+        .send(&session, &ask(json!({"file_path": work.path().join("a.txt"), "old_string": "y", "new_string": "z"})))
+        .await;
+    assert_eq!(status, 202);
+    let id = pending_of(&app, &session).await;
+    let (status, f) = app.get_json(&format!("/api/approvals/{id}/file")).await;
+    assert_eq!(status, 200, "{f}");
+    assert_eq!(
+        (
+            f["state"].as_str(),
+            f["before"].as_str(),
+            f["after"].as_str()
+        ),
+        (Some("text"), Some("x\ny\n"), Some("x\nz\n")),
+        "{f}"
+    );
+    app.post_json(
+        &format!("/api/approvals/{id}/approve"),
+        &json!({"approved": false}),
+    )
+    .await;
+
+    // Out of the directory by a link, by `..`, or by an absolute path: not read.
+    let escapes = [
+        work.path().join("leak"),
+        work.path()
+            .join("../")
+            .join(outside.path().file_name().unwrap())
+            .join("secret"),
+        outside.path().join("secret"),
+    ];
+    for path in escapes {
+        orchestra_tests::crash::wait_until(
+            std::time::Duration::from_secs(20),
+            "the turn's end",
+            || async {
+                let (_, s) = app.get_json(&format!("/api/sessions/{session}")).await;
+                s["process"]["currentTurnId"].is_null().then_some(())
+            },
+        )
+        .await;
+        let (status, body) = app
+            .send(
+                &session,
+                &ask(json!({"file_path": path, "old_string": "the", "new_string": "a"})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        let id = pending_of(&app, &session).await;
+        let (status, f) = app.get_json(&format!("/api/approvals/{id}/file")).await;
+        assert_eq!(status, 200, "{f}");
+        assert_eq!(f["state"], "outside", "{path:?}: {f}");
+        assert!(!f.to_string().contains("the-secret-text"), "{f}");
+        app.post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": false}),
+        )
+        .await;
+    }
+
+    let id = app.create_test_approval().await;
+    let (status, body) = app.get_json(&format!("/api/approvals/{id}/file")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    app.shutdown().await;
+}
+
 both_backends!(
+    the_file_preview_reads_only_within_the_working_directory,
     signing_in_needs_the_forms_nonce_and_a_valid_key,
     console_requests_need_the_csrf_token_the_role_and_the_same_origin,
 );

@@ -293,3 +293,76 @@ mod tests {
         assert_eq!(preview(&exact), exact);
     }
 }
+
+/// `GET /api/approvals/{id}/file`: what a file-writing call would change.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FilePreviewResponse {
+    /// The file the call names.
+    pub path: String,
+    /// What reading it within the session's directory found: `text`, `missing`, `outside`
+    /// (it resolves out of the directory: not read), `too_large`, `not_text`, `not_a_file`,
+    /// `unreadable`.
+    pub state: String,
+    /// The content now (`text`).
+    pub before: Option<String>,
+    /// The content after the call, when it applies to the file as it is now.
+    pub after: Option<String>,
+    /// Why the call would not apply (or why the file could not be read).
+    pub error: Option<String>,
+    /// The file's size, when `too_large`.
+    pub bytes: Option<u64>,
+}
+
+impl From<orchestra_application::approvals::FilePreview> for FilePreviewResponse {
+    fn from(p: orchestra_application::approvals::FilePreview) -> Self {
+        use orchestra_application::ports::FileRead;
+        let (state, before, bytes, read_error) = match p.read {
+            FileRead::Text { text, .. } => ("text", Some(text), None, None),
+            FileRead::Missing => ("missing", None, None, None),
+            FileRead::Outside => (
+                "outside",
+                None,
+                None,
+                Some(
+                    "the file lies outside the session's working directory; it is not shown"
+                        .to_owned(),
+                ),
+            ),
+            FileRead::TooLarge { bytes } => (
+                "too_large",
+                None,
+                Some(bytes),
+                Some(format!(
+                    "the file has {bytes} bytes; at most {} are shown",
+                    orchestra_application::approvals::MAX_PREVIEW_BYTES
+                )),
+            ),
+            FileRead::NotText => (
+                "not_text",
+                None,
+                None,
+                Some("the file is not UTF-8 text".to_owned()),
+            ),
+            FileRead::NotAFile => (
+                "not_a_file",
+                None,
+                None,
+                Some("the path is not a regular file".to_owned()),
+            ),
+            FileRead::Unreadable(e) => ("unreadable", None, None, Some(e)),
+        };
+        let (after, error) = match p.after {
+            Ok(after) => (Some(after), None),
+            Err(e) => (None, read_error.or(Some(e))),
+        };
+        Self {
+            path: p.path,
+            state: state.to_owned(),
+            before,
+            after,
+            error,
+            bytes,
+        }
+    }
+}

@@ -23,7 +23,8 @@ use crate::error::ApiError;
 pub use agents::AgentResponse;
 pub use approvals::{
     ApprovalListQuery, ApprovalResponse, CancelApprovalRequest, CancelTestApprovalsResponse,
-    CreateTestApprovalRequest, DecideApprovalRequest, TestApprovalResponse, VoteResponse,
+    CreateTestApprovalRequest, DecideApprovalRequest, FilePreviewResponse, TestApprovalResponse,
+    VoteResponse,
 };
 pub use audit::AuditEventResponse;
 pub use diagnostics::{

@@ -29,6 +29,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(cancel_tests)),
         )
         .service(resource("/api/approvals/{approvalId}").route(web::get().to(get)))
+        .service(resource("/api/approvals/{approvalId}/file").route(web::get().to(file)))
         .service(resource("/api/approvals/{approvalId}/approve").route(web::post().to(decide)))
         .service(resource("/api/approvals/{approvalId}/cancel").route(web::post().to(cancel)));
 }
@@ -117,6 +118,28 @@ pub async fn get(
     let id = parse_id(&path)?;
     let approval = state.approvals.get.handle(id).await?;
     Ok(HttpResponse::Ok().json(ApprovalResponse::from(&approval)))
+}
+
+/// What a file-writing call (Edit, MultiEdit, Write) would change: the file as it is now
+/// within the session's working directory, and its content after the call.
+#[utoipa::path(get, operation_id = "approval_file", path = "/api/approvals/{approvalId}/file", tag = "approvals",
+    params(("approvalId" = String, Path, description = "Approval id (UUID)")),
+    responses((status = 200, body = crate::dto::FilePreviewResponse), (status = 400, body = ErrorBody), (status = 404, description = "no such approval, or its call writes no file", body = ErrorBody)))]
+pub async fn file(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path)?;
+    match state.approvals.file_preview.handle(id).await? {
+        Some(preview) => Ok(HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(crate::dto::FilePreviewResponse::from(preview))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("the call of approval {id} writes no file (only Edit, MultiEdit and Write do)"),
+        )),
+    }
 }
 
 /// Decides an approval (the runbook's manual fallback when Telegram is down). Exactly one

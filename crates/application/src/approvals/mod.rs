@@ -9,6 +9,7 @@ mod channel;
 mod decide;
 mod events;
 mod expire;
+mod file_preview;
 mod notify;
 mod outbox;
 mod query;
@@ -24,6 +25,7 @@ pub use channel::{
 pub use decide::{DecideApproval, DecideApprovalHandler};
 pub use events::{ApprovalEvent, ApprovalEvents};
 pub use expire::{ExpireApprovalsHandler, SweepReport};
+pub use file_preview::{FilePreview, FilePreviewHandler, MAX_PREVIEW_BYTES};
 pub use notify::{Delivery, MAX_UPDATE_ATTEMPTS, NotificationDispatcher, retry_delay};
 pub use outbox::{NotificationOutbox, OUTBOX_BATCH, OutboxReport};
 pub use query::{GetApprovalHandler, ListApprovals, ListApprovalsHandler};
