@@ -381,6 +381,11 @@ async fn an_operator_watches_and_decides_in_a_real_browser() {
         );
     }
     b.screenshot(&screenshot_path("console-phone.png")).await;
+    assert_eq!(
+        b.accessibility_violations().await,
+        Vec::<String>::new(),
+        "the sessions list on a phone"
+    );
 
     // Signing out forgets the key: the console sends the browser to sign in again.
     b.client

@@ -375,3 +375,37 @@ async fn outside_development_the_cookies_are_secure() {
     assert!(set.iter().all(|c| c.ends_with("; Secure")), "{set:?}");
     app.shutdown().await;
 }
+
+/// A console signed in on node B acts on a session node A runs: the request is forwarded
+/// with its cookie and token, and the owner does not refuse the browser's `Origin` (node B
+/// checked it against its own host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_on_one_node_acts_on_a_session_another_runs() {
+    use crate::nodes::{node_at, unique};
+    let work = tempfile::tempdir().unwrap();
+    let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node_at(home_a.path(), &unique("console-a"), None).await;
+    let db = a.store.connection_string();
+    let b = node_at(home_b.path(), &unique("console-b"), Some(&db)).await;
+    let id = a.create_session(work.path(), json!({})).await;
+    let (_, t) = a.turn(&id, "one").await;
+    assert_eq!(t["result"], "echo: one (history: 0)", "{t}");
+    let (console, csrf) = console_client(&b, TEST_ADMIN_KEY).await;
+    let res = console
+        .post(b.url(&format!("/api/sessions/{id}/messages")))
+        .header("x-csrf-token", &csrf)
+        .header("origin", format!("http://127.0.0.1:{}", b.port))
+        .json(&json!({"prompt": "two", "wait": true, "timeoutSeconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("echo: two (history: 1)")),
+        "{body}"
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}
