@@ -189,6 +189,7 @@ impl Application {
             events: events.clone(),
             dispatcher,
             queue_gauge: QueueGauge::new(approvals_repo.clone()),
+            agent_home: settings.claude.home.clone(),
         };
         let request = RequestApprovalHandler::new(deps.clone());
         let cancel = CancelApprovalHandler::new(deps.clone());

@@ -27,6 +27,9 @@ pub struct TelegramNotifier {
     escalation_chat_id: Option<i64>,
 }
 
+/// The longest rule a grant button names; a longer one is "the rule above".
+const BUTTON_RULE_CHARS: usize = 40;
+
 fn keyboard(a: &ApprovalRequest, grant_minutes: u32) -> InlineKeyboardMarkup {
     let id = a.id();
     let button = |text: &str, data: String| {
@@ -39,9 +42,19 @@ fn keyboard(a: &ApprovalRequest, grant_minutes: u32) -> InlineKeyboardMarkup {
         button("✅ Approve", format!("a:{id}")),
         button("❌ Deny", format!("d:{id}")),
     ]];
-    // Only when there is a rule narrower than the tool; the buttons name it.
-    if let Some(rule) = &a.request().session_rule {
-        let rule: String = rule.chars().take(40).collect();
+    // Only when there is a rule narrower than the tool and the message shows it whole
+    // (an approver never grants more than they read); the buttons name it when it is short.
+    if let Some(rule) = a
+        .request()
+        .session_rule
+        .as_deref()
+        .filter(|r| r.chars().count() <= crate::render::RULE_SHOWN_CHARS)
+    {
+        let rule = if rule.chars().count() <= BUTTON_RULE_CHARS {
+            rule.to_owned()
+        } else {
+            "the rule above".to_owned()
+        };
         if grant_minutes > 0 {
             rows.push(vec![button(
                 &format!("⏱ Allow {rule} for {grant_minutes} min"),
@@ -345,7 +358,63 @@ impl ApprovalNotifier for TelegramNotifier {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+    use orchestra_domain::{ApprovalId, ApprovalKind, NewApproval};
+
     use super::*;
+
+    fn with_rule(rule: Option<String>) -> ApprovalRequest {
+        let now = chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        ApprovalRequest::open(
+            ApprovalId::new(),
+            NewApproval {
+                session_id: "s".into(),
+                agent_id: "claude-code".into(),
+                tool_name: "Bash".into(),
+                tool_input: serde_json::json!({"command": "npm test"}),
+                tool_use_id: None,
+                kind: ApprovalKind::Live,
+                description: None,
+                session_rule: rule,
+                risk: Default::default(),
+                working_directory: None,
+                approvals_needed: 1,
+            },
+            now,
+            now + chrono::Duration::minutes(30),
+        )
+    }
+
+    fn buttons(a: &ApprovalRequest) -> Vec<String> {
+        keyboard(a, 30)
+            .inline_keyboard
+            .iter()
+            .flatten()
+            .map(|b| b.text.clone())
+            .collect()
+    }
+
+    #[test]
+    fn grant_buttons_name_a_short_rule_point_at_a_longer_one_and_skip_one_not_shown_whole() {
+        assert_eq!(buttons(&with_rule(None)), ["✅ Approve", "❌ Deny"]);
+        assert_eq!(
+            buttons(&with_rule(Some("Bash(npm test:*)".into())))[2..],
+            [
+                "⏱ Allow Bash(npm test:*) for 30 min",
+                "🔓 Allow Bash(npm test:*) for this session"
+            ]
+        );
+        let long = format!("Bash({}:*)", "x".repeat(60));
+        assert_eq!(
+            buttons(&with_rule(Some(long)))[2..],
+            [
+                "⏱ Allow the rule above for 30 min",
+                "🔓 Allow the rule above for this session"
+            ]
+        );
+        let unshown = format!("Bash({}:*)", "x".repeat(crate::render::RULE_SHOWN_CHARS));
+        assert_eq!(buttons(&with_rule(Some(unshown))).len(), 2);
+    }
 
     #[test]
     fn notification_refs_round_trip() {

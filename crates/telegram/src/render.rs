@@ -11,6 +11,10 @@ use crate::message::{Message, Style, prefix, units};
 /// How much of a tool input a message shows at most, in units.
 pub const MAX_INPUT_UNITS: usize = 2500;
 
+/// The longest rule the message shows whole ("For the session:"); a longer one gets no
+/// grant buttons.
+pub const RULE_SHOWN_CHARS: usize = 200;
+
 fn cut(text: &str, max: usize) -> &str {
     prefix(text, max)
 }
@@ -78,7 +82,7 @@ fn pending_with_reserve(a: &ApprovalRequest, reserve: usize) -> Message {
         head = head
             .push(Style::Bold, "For the session:")
             .plain(" ")
-            .push(Style::Code, cut(rule, 200))
+            .push(Style::Code, cut(rule, RULE_SHOWN_CHARS))
             .plain("\n");
     }
     head = head.push(Style::Bold, "Input:").plain("\n");

@@ -88,6 +88,7 @@ async fn main() {
             dispatcher: NotificationDispatcher::new(notifier, Arc::clone(&repo)),
             audit: None,
             queue_gauge: QueueGauge::new(Arc::clone(&repo)),
+            agent_home: None,
         },
         batch,
     );

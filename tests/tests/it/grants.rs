@@ -258,7 +258,92 @@ async fn a_rule_named_over_rest_expires_on_time_and_bad_grants_are_refused(backe
     f.app.shutdown().await;
 }
 
+/// A grant is a human's allow, so it is judged after the server's policy: a deny rule beats
+/// it, and a call the policy classes critical is never answered from it (nor granted
+/// itself: it is approved once, by its quorum).
+async fn a_deny_rule_beats_a_grant_and_a_grant_never_answers_a_critical_call(backend: Backend) {
+    let f = fixture(
+        backend,
+        &[(
+            "ORCHESTRA__POLICY__RULES",
+            "deny Bash(npm publish:*),ask:critical Bash(npm ci:*)",
+        )],
+    )
+    .await;
+    let (session, turn, id) = asked_npm_test(&f).await;
+    let (status, body) = f
+        .app
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": true, "scope": "rule", "rule": "Bash(npm:*)"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    turn_result(&f.app, &session, &turn).await;
+    let ran = bash(&f, &session, "npm run build")
+        .await
+        .expect("covered by the grant");
+    assert_eq!(ran["status"], "Completed", "{ran}");
+
+    let refused = bash(&f, &session, "npm publish")
+        .await
+        .expect("the policy answers without a human");
+    assert!(
+        refused["result"].as_str().unwrap().starts_with("denied:"),
+        "{refused}"
+    );
+
+    let critical = bash(&f, &session, "npm ci")
+        .await
+        .expect_err("a critical call is asked even under a covering grant");
+    let (_, asked) = f.app.get_json(&format!("/api/approvals/{critical}")).await;
+    assert_eq!(
+        (asked["risk"].as_str(), &asked["sessionRule"]),
+        (Some("critical"), &Value::Null),
+        "no grant is offered for a critical call: {asked}"
+    );
+    f.tg.wait_for(Duration::from_secs(5), "the critical message", |t| {
+        message_for(t, &critical).is_some()
+    })
+    .await;
+    let message =
+        f.tg.sent()
+            .into_iter()
+            .find(|m| m.text.contains(&critical))
+            .unwrap();
+    let markup = message.body["reply_markup"].to_string();
+    assert!(
+        !markup.contains("Allow") && markup.contains(&format!("a:{critical}")),
+        "approve and deny only: {markup}"
+    );
+    for body in [
+        json!({"approved": true, "scope": "session"}),
+        json!({"approved": true, "scope": "rule", "rule": "Bash(npm ci:*)"}),
+    ] {
+        let (status, err) = f
+            .app
+            .post_json(&format!("/api/approvals/{critical}/approve"), &body)
+            .await;
+        assert_eq!(
+            (status, err["field"].as_str()),
+            (400, Some("scope")),
+            "{body}: {err}"
+        );
+    }
+    deny(&f.app, &critical).await;
+    assert_eq!(
+        tool_log(f.home.path(), &session),
+        vec![
+            r#"ran Bash {"command":"npm test"}"#.to_owned(),
+            r#"ran Bash {"command":"npm run build"}"#.to_owned(),
+        ],
+        "neither the denied nor the critical call ran"
+    );
+    f.app.shutdown().await;
+}
+
 both_backends!(
+    a_deny_rule_beats_a_grant_and_a_grant_never_answers_a_critical_call,
     a_timed_grant_from_the_chat_answers_its_calls_until_it_is_revoked,
     a_rule_named_over_rest_expires_on_time_and_bad_grants_are_refused,
 );

@@ -107,7 +107,12 @@ impl DecideApprovalHandler {
             &self.deps.policy,
         )?;
         if cmd.approved {
-            decision.grant = grant_terms(&current, &cmd, decision.decided_at)?;
+            decision.grant = grant_terms(
+                &current,
+                &cmd,
+                decision.decided_at,
+                self.deps.agent_home.as_deref(),
+            )?;
             decision.updated_input = cmd.updated_input;
             decision.scope = cmd.scope;
             if current.approvals_needed() > 1 {
@@ -131,8 +136,17 @@ fn grant_terms(
     current: &ApprovalRequest,
     cmd: &DecideApproval,
     now: chrono::DateTime<chrono::Utc>,
+    home: Option<&str>,
 ) -> Result<Option<GrantTerms>, AppError> {
     let request = current.request();
+    if cmd.scope != ApprovalScope::Once
+        && request.risk == orchestra_domain::policy::RiskClass::Critical
+    {
+        return Err(AppError::invalid(
+            "scope",
+            "the policy classes this call critical: it is approved once, never granted for a session or a rule",
+        ));
+    }
     let rule = match cmd.scope {
         ApprovalScope::Once => {
             if cmd.rule.is_some() {
@@ -186,7 +200,7 @@ fn grant_terms(
         tool: &request.tool_name,
         input: &request.tool_input,
         working_directory: request.working_directory.as_deref().unwrap_or("/"),
-        home: None,
+        home,
     };
     orchestra_domain::grant::check_grantable(&rule, &call)
         .map_err(|e| AppError::invalid("rule", e.0))?;

@@ -59,6 +59,8 @@ pub struct ApprovalDeps {
     pub audit: Option<crate::audit::AuditTrail>,
     /// `escalation_queue_size`, refreshed after each change.
     pub queue_gauge: QueueGauge,
+    /// The agents' home (`claude.home`), for `~/` in the rules a decision grants.
+    pub agent_home: Option<String>,
 }
 
 /// Counts a decision in the escalation metrics.

@@ -44,6 +44,7 @@ fn fixture() -> Fixture {
         dispatcher,
         audit: None,
         queue_gauge: QueueGauge::new(repo.clone()),
+        agent_home: None,
     };
     Fixture {
         request: RequestApprovalHandler::new(deps.clone()),

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use orchestra_domain::policy::{PolicyAction, ToolCall};
+use orchestra_domain::policy::{PolicyAction, RiskClass, ToolCall};
 use orchestra_domain::{ApprovalId, ApprovalKind, NewApproval, SessionId};
 use serde_json::Value;
 use tracing::Instrument;
@@ -108,8 +108,14 @@ impl Escalation {
             }
         }
         // Then what humans granted the session (stored, so a revocation or an expiry counts
-        // on every node at once). When they cannot be read, a human is asked.
-        match self.covering_grant(id, &call).await {
+        // on every node at once). When they cannot be read, a human is asked. A call the
+        // policy classes critical is never answered from a grant: it needs its own quorum.
+        let grant = if verdict.risk == RiskClass::Critical {
+            Ok(None)
+        } else {
+            self.covering_grant(id, &call).await
+        };
+        match grant {
             Ok(Some(grant)) => {
                 metrics::counter!(m::AGENT_PERMISSIONS_AUTO_ANSWERED_TOTAL, "why" => "session_grant").increment(1);
                 tracing::info!(session.id = %id, tool = %req.tool_name, grant.id = %grant.id, rule = %grant.terms.rule, "permission answered from a grant");
@@ -142,7 +148,10 @@ impl Escalation {
                 },
             );
         });
-        let session_rule = super::session_rule(&call, &req.suggested_rules);
+        // A critical call is approved once: no grant is offered for it.
+        let session_rule = (verdict.risk != RiskClass::Critical)
+            .then(|| super::session_rule(&call, &req.suggested_rules))
+            .flatten();
         let span = tracing::info_span!(
             "approval",
             otel.name = "approval",
@@ -225,7 +234,9 @@ impl Escalation {
                 tracing::info!(session.id = %id, tool = %d.tool_name, rule = %rule, "a call the CLI denied is also denied by the server's policy; no approval");
                 continue;
             }
-            if matches!(self.covering_grant(id, &call).await, Ok(Some(_))) {
+            if verdict.risk != RiskClass::Critical
+                && matches!(self.covering_grant(id, &call).await, Ok(Some(_)))
+            {
                 // Granted: the CLI gets the grant at its next start.
                 continue;
             }
@@ -242,7 +253,10 @@ impl Escalation {
                         kind: ApprovalKind::Denial,
                         description: Some("The agent's tool call was denied; approve to resume the session with it allowed.".into()),
                         session_rule: super::exact_rule(&d.tool_name, &d.tool_input)
-                            .filter(|r| orchestra_domain::grant::check_grantable(r, &call).is_ok()),
+                            .filter(|r| {
+                                verdict.risk != RiskClass::Critical
+                                    && orchestra_domain::grant::check_grantable(r, &call).is_ok()
+                            }),
                         risk: verdict.risk,
                         working_directory: Some(working_directory.to_owned()),
                         approvals_needed: self.approvals_needed(verdict.risk),

@@ -59,6 +59,7 @@ async fn fixture() -> Fixture {
         dispatcher: NotificationDispatcher::new(RecordingNotifier::shared(), repo.clone()),
         audit: None,
         queue_gauge: QueueGauge::new(repo),
+        agent_home: None,
     };
     let sessions: Arc<dyn SessionRepository> = sessions;
     let clock_port: Arc<dyn Clock> = clock.clone();

@@ -58,6 +58,7 @@ pub(super) fn fixture_with(
         dispatcher: NotificationDispatcher::new(notifier, approvals.clone()),
         audit: None,
         queue_gauge: crate::approvals::QueueGauge::new(approvals.clone()),
+        agent_home: None,
     };
     let escalation = Escalation::new(
         EscalationDeps {
