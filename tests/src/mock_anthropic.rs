@@ -7,6 +7,7 @@
 //! |---|---|
 //! | a `tool_result` block | text `Done with the tool step.` |
 //! | `KW_BASH <command>` | a `Bash` tool_use running `<command>` (rest of the line) |
+//! | `KW_READ <path>` | a `Read` tool_use of `<path>` |
 //! | `KW_REMEMBER <word>` | `Noted: the secret word is <word>.` |
 //! | `KW_RECALL` | `The secret word is <word>.` from the earlier messages, or `I don't know.` |
 //! | `KW_ERROR500` | HTTP 500 with `x-should-retry: false` |
@@ -92,6 +93,15 @@ fn decide(body: &Value) -> (Reply, Option<u64>) {
             Reply::Tool {
                 name: "Bash".into(),
                 input: json!({"command": command, "description": "Run the requested command"}),
+            },
+            slow,
+        );
+    }
+    if let Some(path) = after(&text, "KW_READ") {
+        return (
+            Reply::Tool {
+                name: "Read".into(),
+                input: json!({"file_path": path}),
             },
             slow,
         );

@@ -236,6 +236,13 @@ impl ClaudeRuntime {
         if !denied.is_empty() {
             args.extend(["--disallowedTools".into(), denied.join(",")]);
         }
+        // The server's deny and ask rules: the CLI asks about every call they match, even
+        // one it would allow by itself (a read in the project, a pre-allowed tool), so
+        // Orchestra's policy judges it (`ask` outranks `allow` in the CLI).
+        if !launch.ask_rules.is_empty() {
+            let settings = serde_json::json!({"permissions": {"ask": launch.ask_rules}});
+            args.extend(["--settings".into(), settings.to_string()]);
+        }
         // Only the settings of the agent's own HOME (Orchestra's): a repository's
         // `.claude/settings*.json` cannot pre-allow tools or add hooks, and its `.mcp.json`
         // cannot add MCP servers.

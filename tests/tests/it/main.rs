@@ -51,6 +51,7 @@ mod migrations;
 mod nodes;
 mod observability;
 mod policy;
+mod policy_cli;
 mod quorum;
 mod real_cli;
 mod repository;

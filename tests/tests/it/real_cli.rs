@@ -249,7 +249,7 @@ async fn an_api_error_reported_as_success_is_a_failed_turn(backend: Backend) {
     f.mock.stop().await;
 }
 
-async fn pending_approval(app: &TestApp, session: &str) -> serde_json::Value {
+pub(crate) async fn pending_approval(app: &TestApp, session: &str) -> serde_json::Value {
     let list = app
         .wait_for_json(
             &format!("/api/approvals?sessionId={session}&status=Pending"),
@@ -272,7 +272,11 @@ async fn pending_approval(app: &TestApp, session: &str) -> serde_json::Value {
     full
 }
 
-async fn finished(app: &TestApp, session: &str, turn: &serde_json::Value) -> serde_json::Value {
+pub(crate) async fn finished(
+    app: &TestApp,
+    session: &str,
+    turn: &serde_json::Value,
+) -> serde_json::Value {
     app.wait_for_json(
         &format!(
             "/api/sessions/{session}/turns/{}",

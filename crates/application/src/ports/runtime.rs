@@ -34,6 +34,10 @@ pub struct AgentLaunch {
     pub resume: bool,
     /// Tool rules allowed for this process only (deny-then-resume after an approval).
     pub extra_allowed_tools: Vec<String>,
+    /// Rules the CLI must ask about even when it would allow the call by itself (the
+    /// server's deny and ask rules for the session's directory): asked, Orchestra's policy
+    /// judges the call.
+    pub ask_rules: Vec<String>,
     /// The W3C `traceparent` of the span that starts it (`TRACEPARENT` in its environment:
     /// the CLI's own spans join that trace when its telemetry is on).
     pub traceparent: Option<String>,

@@ -70,10 +70,17 @@ impl Supervisor {
             orchestra.resume = resume,
             process.pid = tracing::field::Empty,
         );
+        let ask_rules = self
+            .deps
+            .escalation
+            .as_ref()
+            .map(|esc| esc.settings().policy.ask_first(&spec.working_directory))
+            .unwrap_or_default();
         let launch = AgentLaunch {
             session,
             resume,
             extra_allowed_tools,
+            ask_rules,
             traceparent: self.deps.trace.traceparent(&span),
         };
         let spawned = self

@@ -10,6 +10,8 @@ use super::paths;
 pub struct ToolRule {
     tool: String,
     spec: Spec,
+    /// As written (trimmed): the CLI reads the same syntax.
+    text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +86,13 @@ impl ToolRule {
         Ok(Self {
             tool: tool.to_owned(),
             spec,
+            text: text.to_owned(),
         })
+    }
+
+    /// The rule as written, in Claude Code's syntax.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// Whether the rule allows every use of its tool (`Bash`, `Bash(*)`).
@@ -129,10 +137,8 @@ impl ToolRule {
                 if strict {
                     is_plain(command) && self.matches_command(command.trim())
                 } else {
-                    command
-                        .split([';', '&', '|', '\n', '\r'])
-                        .map(|part| part.trim().trim_start_matches(['(', '{', '!']).trim())
-                        .filter(|part| !part.is_empty())
+                    super::shell::simple_commands(command)
+                        .iter()
                         .any(|part| self.matches_command(part))
                 }
             }

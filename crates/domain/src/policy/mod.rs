@@ -5,10 +5,12 @@
 //!
 //! Matching errs towards asking: an `allow` rule matches a Bash command only when the
 //! command is plain (no `;`, `&&`, `|`, substitution or redirection), while `ask` and `deny`
-//! rules match a compound command when any of its parts matches.
+//! rules match a compound command when any of its parts matches, each part also seen
+//! without the wrappers that run another program (`shell.rs`).
 
 mod matcher;
 pub(crate) mod paths;
+mod shell;
 mod syntax;
 
 use std::fmt;
@@ -88,6 +90,17 @@ pub struct PolicyRule {
     pub text: String,
 }
 
+impl PolicyRule {
+    /// Whether the rule counts for a session in `working_directory` (no roots: everywhere).
+    pub fn applies_in(&self, working_directory: &str) -> bool {
+        self.roots.is_empty()
+            || self
+                .roots
+                .iter()
+                .any(|root| paths::is_under(Path::new(working_directory), Path::new(root)))
+    }
+}
+
 impl fmt::Display for PolicyRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -144,15 +157,27 @@ impl ToolPolicy {
         &self.rules
     }
 
+    /// The rules the CLI must ask about, in a session in `working_directory`, whatever
+    /// it would allow by itself (read-only tools in the project, pre-allowed tools): every
+    /// `deny` and `ask` rule that counts there, as written. Orchestra then judges each call
+    /// the CLI asks about by the whole ordered list.
+    pub fn ask_first(&self, working_directory: &str) -> Vec<String> {
+        let mut rules: Vec<String> = Vec::new();
+        for r in &self.rules {
+            if r.action != PolicyAction::Allow
+                && r.applies_in(working_directory)
+                && !rules.iter().any(|x| x == r.rule.as_str())
+            {
+                rules.push(r.rule.as_str().to_owned());
+            }
+        }
+        rules
+    }
+
     /// The first rule that matches `call` decides; none: ask/high.
     pub fn evaluate(&self, call: &ToolCall<'_>) -> Verdict {
         for (i, r) in self.rules.iter().enumerate() {
-            if !r.roots.is_empty()
-                && !r
-                    .roots
-                    .iter()
-                    .any(|root| paths::is_under(Path::new(call.working_directory), Path::new(root)))
-            {
+            if !r.applies_in(call.working_directory) {
                 continue;
             }
             if r.rule.matches(call, r.action == PolicyAction::Allow) {

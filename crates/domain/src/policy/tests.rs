@@ -95,6 +95,55 @@ fn an_allow_rule_never_covers_a_chained_command_but_deny_and_ask_do() {
 }
 
 #[test]
+fn a_deny_or_ask_rule_sees_through_substitutions_wrappers_paths_and_inner_shells() {
+    let p = policy(&[
+        "deny Bash(rm:*)",
+        "ask:critical Bash(git push:*)",
+        "allow Bash",
+    ]);
+    for evasive in [
+        "echo $(rm -rf /)",
+        "echo `rm -rf /`",
+        "cat <(rm -rf /)",
+        "(rm -rf /)",
+        "{ rm -rf /; }",
+        "sudo rm -rf /",
+        "sudo -u root rm -rf /",
+        "/bin/rm -rf /",
+        "\\rm -rf /",
+        "'rm' -rf /",
+        "FOO=1 rm -rf /",
+        "env -i PATH=/bin rm -rf /",
+        "nohup rm -rf / &",
+        "timeout -s KILL 5 rm -rf /",
+        "xargs -n 1 rm < list",
+        "bash -c 'rm -rf /'",
+        "sh -lc \"echo hi; rm -rf /\"",
+        "bash -c \"bash -c 'rm -rf /'\"",
+        "eval 'rm -rf /'",
+        "find . -name '*.o' -exec rm {} ;",
+        "echo hi\nrm\t-rf /",
+    ] {
+        assert_eq!(
+            judge(&p, "Bash", bash(evasive)).0,
+            PolicyAction::Deny,
+            "{evasive:?}"
+        );
+    }
+    assert_eq!(
+        judge(&p, "Bash", bash("sudo git push --force")).1,
+        RiskClass::Critical
+    );
+    for harmless in ["echo rm", "ls -la", "npm run format", "git status"] {
+        assert_eq!(
+            judge(&p, "Bash", bash(harmless)).0,
+            PolicyAction::Allow,
+            "{harmless}"
+        );
+    }
+}
+
+#[test]
 fn file_rules_are_gitignore_patterns_from_root_home_project_and_anywhere() {
     let p = policy(&[
         "deny Read(//etc/**)",
@@ -191,6 +240,25 @@ fn mcp_servers_and_roots_scope_rules() {
         home: None,
     });
     assert_eq!(v.action, PolicyAction::Allow);
+}
+
+#[test]
+fn the_cli_is_told_to_ask_about_every_deny_and_ask_rule_that_counts_in_the_directory() {
+    let p = policy(&[
+        "allow Read(src/**)",
+        "deny Read(*.env)",
+        "ask:critical Bash(git push:*) in /srv/work",
+        "deny Bash(rm:*) in /srv/other",
+        "deny  Read(*.env) ",
+        "allow Bash",
+    ]);
+    assert_eq!(
+        p.ask_first("/srv/work/app"),
+        ["Read(*.env)", "Bash(git push:*)"],
+        "allows are not handed over, roots count, a rule goes once"
+    );
+    assert_eq!(p.ask_first("/srv/other"), ["Read(*.env)", "Bash(rm:*)"]);
+    assert!(ToolPolicy::default().ask_first("/").is_empty());
 }
 
 #[test]

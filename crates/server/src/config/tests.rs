@@ -349,6 +349,27 @@ fn the_shipped_config_files_are_valid() {
     }
 }
 
+/// Every `[policy]` example in docs/policy.md loads as a config file, so an operator who
+/// copies one gets a server that starts.
+#[test]
+fn the_policy_examples_an_operator_copies_are_valid() {
+    let doc = include_str!("../../../../docs/policy.md");
+    let examples: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.contains("[policy]"))
+        .collect();
+    assert!(examples.len() >= 3, "the three examples: {examples:?}");
+    for example in examples {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("development.toml"), example).unwrap();
+        let s = Settings::load_from(None, &env(&[]), dir.path())
+            .unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert!(!s.policy.tools.rules().is_empty(), "{example}");
+    }
+}
+
 #[test]
 fn typos_and_bad_values_are_reported_by_name() {
     let dir = tempfile::tempdir().unwrap();
