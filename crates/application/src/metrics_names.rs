@@ -205,6 +205,9 @@ pub const ESCALATION_APPROVALS_ESCALATED_TOTAL: &str = "escalation_approvals_esc
 pub const AGENT_BUDGET_REFUSALS_TOTAL: &str = "agent_budget_refusals_total";
 /// Counter: session budgets raised by approved budget approvals.
 pub const AGENT_BUDGET_RAISES_TOTAL: &str = "agent_budget_raises_total";
+/// Counter: turns whose cost and duration could not be added to their session's totals
+/// (after retries): the session's budget did not see that turn.
+pub const AGENT_TURN_TOTALS_ERRORS_TOTAL: &str = "agent_turn_totals_errors_total";
 /// Counter: console sign-ins (label `outcome`: `ok`, `invalid_key`, `expired_form`).
 pub const CONSOLE_SIGN_INS_TOTAL: &str = "console_sign_ins_total";
 /// Counter: console requests refused for a missing or wrong CSRF token.

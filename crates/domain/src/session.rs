@@ -446,24 +446,28 @@ impl AgentSession {
             .is_some_and(|b| self.state.totals.turn_count >= i64::from(b))
     }
 
-    /// Raises the turn cap by `by` (an approved budget approval). No-op without a cap.
+    /// Raises the turn cap to `by` more than the session ran (an approved budget approval;
+    /// never lower than it was). No-op without a cap.
     pub fn raise_turns(&mut self, by: u32, now: DateTime<Utc>) {
+        let ran = u32::try_from(self.state.totals.turn_count).unwrap_or(u32::MAX);
         if let Some(b) = &mut self.state.turn_budget
             && by > 0
         {
-            *b = b.saturating_add(by);
+            *b = (*b).max(ran).saturating_add(by);
             self.touch(now);
         }
     }
 
-    /// Raises the budget by `by` USD (an approved budget approval). No-op without a budget
-    /// or for a raise that is not positive.
+    /// Raises the budget to `by` USD more than the session spent ("allow $5 more"; a turn
+    /// that went past the budget is not taken out of the raise; never lower than it was).
+    /// No-op without a budget or for a raise that is not positive.
     pub fn raise_budget(&mut self, by: f64, now: DateTime<Utc>) {
+        let spent = self.state.totals.cost_usd;
         if let Some(b) = &mut self.state.budget_usd
             && by.is_finite()
             && by > 0.0
         {
-            *b += by;
+            *b = b.max(spent) + by;
             self.touch(now);
         }
     }
@@ -502,6 +506,31 @@ mod tests {
             },
             t(0),
         )
+    }
+
+    #[test]
+    fn a_raise_allows_that_much_more_than_was_spent_and_never_lowers_a_limit() {
+        let mut spec = session().spec().clone();
+        spec.max_budget_usd = Some(1.0);
+        spec.max_session_turns = Some(2);
+        let mut s = AgentSession::start(spec, t(0));
+        let turn = |usd| TurnTotals {
+            cost_usd: usd,
+            duration_ms: 1,
+            message_count: 1,
+        };
+        s.record_turn(turn(0.5), t(1));
+        s.record_turn(turn(2.5), t(2));
+        s.record_turn(turn(0.0), t(3));
+        assert!(s.budget_exhausted() && s.turns_exhausted());
+        s.raise_budget(1.0, t(4));
+        s.raise_turns(2, t(4));
+        assert_eq!(s.budget_usd(), Some(4.0), "$3 spent of $1: $1 more is $4");
+        assert_eq!(s.turn_budget(), Some(5), "3 of 2 ran: 2 more is 5");
+        assert!(!s.budget_exhausted() && !s.turns_exhausted());
+        s.raise_budget(-1.0, t(5));
+        s.raise_budget(f64::NAN, t(5));
+        assert_eq!(s.budget_usd(), Some(4.0));
     }
 
     #[test]

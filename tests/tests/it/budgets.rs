@@ -1,15 +1,20 @@
 //! Session budgets with the fake CLI (whose `COST <usd>` prompt sets a turn's cost) and the
 //! fake Bot API, on both backends: a budget above the server's is refused; once a session
 //! spent its budget a `Budget` approval asks a human, messages get 409 `budget_exhausted`
-//! and start no turn, approving raises the budget by the session's first budget, and the
+//! and start no turn, approving allows that much more than the session spent, and the
 //! spend is counted by key and root.
 
 use std::time::Duration;
 
 use orchestra_tests::Backend;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::escalation::{fixture, message_for, wait_for_pending};
+
+/// Whether a JSON number is `want` give or take rounding.
+fn near(v: &Value, want: f64) -> bool {
+    v.as_f64().is_some_and(|x| (x - want).abs() < 1e-9)
+}
 
 async fn a_spent_budget_holds_the_next_turn_until_a_human_raises_it(backend: Backend) {
     let f = fixture(backend, &[("ORCHESTRA__BUDGETS__SESSION_USD", "1")]).await;
@@ -97,13 +102,16 @@ async fn a_spent_budget_holds_the_next_turn_until_a_human_raises_it(backend: Bac
         .wait_for_json(
             &format!("/api/sessions/{session}"),
             Duration::from_secs(10),
-            |s| s["budgetUsd"] == 1.0,
+            |s| near(&s["budgetUsd"], 1.1),
         )
         .await;
     let (_, t) = f.app.turn(&session, "COST 0.1").await;
     assert_eq!(t["status"], "Completed", "raised: {t}");
     let (_, s) = f.app.get_json(&format!("/api/sessions/{session}")).await;
-    assert_eq!(s["budgetUsd"], 1.0, "raised once: {s}");
+    assert!(
+        near(&s["budgetUsd"], 1.1),
+        "raised once, to $0.50 more than the $0.60 spent: {s}"
+    );
 
     let m = f.app.metrics_text().await;
     let spent: f64 = m
@@ -136,10 +144,8 @@ async fn the_real_clis_own_pricing_spends_the_budget(backend: Backend) {
         .await;
     let (_, t) = f.app.turn(&session, "first question").await;
     assert_eq!(t["status"], "Completed", "{t}");
-    assert!(
-        t["costUsd"].as_f64().unwrap() > 0.001,
-        "the CLI priced the mock's usage: {t}"
-    );
+    let spent = t["costUsd"].as_f64().unwrap();
+    assert!(spent > 0.001, "the CLI priced the mock's usage: {t}");
     let (status, refused) = f
         .app
         .post_json(
@@ -165,11 +171,7 @@ async fn the_real_clis_own_pricing_spends_the_budget(backend: Backend) {
         .wait_for_json(
             &format!("/api/sessions/{session}"),
             Duration::from_secs(10),
-            |s| {
-                s["budgetUsd"]
-                    .as_f64()
-                    .is_some_and(|b| (b - 1.001).abs() < 1e-9)
-            },
+            |s| near(&s["budgetUsd"], spent + 1.0),
         )
         .await;
     let (_, t) = f.app.turn(&session, "second question").await;
@@ -232,15 +234,37 @@ async fn a_key_that_spent_its_daily_budget_starts_no_more_turns(backend: Backend
             "{refused}"
         );
     }
-    // Another key's session is not held back.
+    // Another key's session is not held back, but the spent key cannot drive it either.
     let other = f.app.create_session(f.work.path(), json!({})).await;
     let (_, t) = f.app.turn(&other, "COST 0.3").await;
     assert_eq!(t["status"], "Completed", "{t}");
+    let (status, refused) = post(
+        format!("/api/sessions/{other}/messages"),
+        json!({"prompt": "COST 0.1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("budget_exhausted")),
+        "a key past its daily budget sends no message to any session: {refused}"
+    );
     let m = f.app.metrics_text().await;
     assert_eq!(
         orchestra_tests::counter(&m, "agent_budget_refusals_total{budget=\"daily_key\"}"),
-        2,
+        3,
         "{m}"
+    );
+    // The spend by key: $0.60 by the spent key, $0.30 by the other.
+    let mut by_key: Vec<f64> = m
+        .lines()
+        .filter(|l| l.starts_with("agent_cost_usd_total{key=\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .collect();
+    by_key.sort_by(f64::total_cmp);
+    assert_eq!(by_key.len(), 2, "{m}");
+    assert!(
+        (by_key[0] - 0.3).abs() < 1e-9 && (by_key[1] - 0.6).abs() < 1e-9,
+        "{by_key:?}: {m}"
     );
     f.app.shutdown().await;
 }

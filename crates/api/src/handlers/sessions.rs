@@ -172,6 +172,7 @@ pub async fn get(
     ))]
 pub async fn send_message(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
     body: JsonBody<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -197,7 +198,7 @@ pub async fn send_message(
         .sessions
         .commands
         .send
-        .handle_from_client(id, &b.prompt)
+        .handle_from_client(id, &b.prompt, Some(caller.0.name()))
         .await?;
     let location = format!("/api/sessions/{id}/turns/{}", turn.id());
     if b.wait {

@@ -23,8 +23,17 @@ pub const BUDGET_TOOL: &str = "budget";
 pub(crate) async fn check_before_turn(
     d: &SessionDeps,
     session: &AgentSession,
+    sent_by: Option<&str>,
 ) -> Result<(), AppError> {
-    check_daily_key(d, session).await?;
+    // The session's turns count against the key that started it; a key past its own daily
+    // budget sends no message to any session.
+    let owner = session.spec().created_by.as_deref();
+    for key in [owner, sent_by.filter(|k| Some(*k) != owner)]
+        .into_iter()
+        .flatten()
+    {
+        check_daily_key(d, session, key).await?;
+    }
     let Some(what) = spent_what(session) else {
         return Ok(());
     };
@@ -77,14 +86,14 @@ fn spent_what(session: &AgentSession) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" and "))
 }
 
-/// Refused when the key that started the session spent its daily budget
-/// (`budgets.daily_key_usd`, per UTC day): no approval raises that; it resets at midnight UTC.
-async fn check_daily_key(d: &SessionDeps, session: &AgentSession) -> Result<(), AppError> {
-    let (Some(cap), Some(spend), Some(key)) = (
-        d.settings.budgets.daily_key_usd,
-        &d.spend,
-        session.spec().created_by.as_deref(),
-    ) else {
+/// Refused when the sessions `key` started spent its daily budget (`budgets.daily_key_usd`,
+/// per UTC day): no approval raises that; it resets at midnight UTC.
+async fn check_daily_key(
+    d: &SessionDeps,
+    session: &AgentSession,
+    key: &str,
+) -> Result<(), AppError> {
+    let (Some(cap), Some(spend)) = (d.settings.budgets.daily_key_usd, &d.spend) else {
         return Ok(());
     };
     let now = d.clock.now();

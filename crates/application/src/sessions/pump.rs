@@ -225,14 +225,7 @@ impl Pump {
             (st.take_running(), interrupted, stop_outcome)
         };
         let totals = totals_of(report);
-        if let Err(err) = self
-            .deps
-            .sessions
-            .record_turn(id, totals, self.deps.clock.now())
-            .await
-        {
-            tracing::error!(session.id = %id, error = %err, "could not record turn totals");
-        }
+        self.record_totals(id, totals).await;
         if totals.cost_usd.is_finite() && totals.cost_usd > 0.0 {
             let (key, root) = live.cost_labels.clone();
             metrics::gauge!(m::AGENT_COST_USD_TOTAL, "key" => key, "root" => root)
@@ -254,6 +247,34 @@ impl Pump {
         )
         .await
         .then_some(parked)
+    }
+
+    /// Adds a turn's figures to its session's totals (what its budget sees), tried three
+    /// times; a turn that still could not be added is counted and logged with its cost.
+    async fn record_totals(&self, id: SessionId, totals: TurnTotals) {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            match self
+                .deps
+                .sessions
+                .record_turn(id, totals, self.deps.clock.now())
+                .await
+            {
+                Ok(_) => return,
+                Err(err) if err.is_not_found() => return,
+                Err(err) if attempt < 3 => {
+                    tracing::warn!(session.id = %id, attempt, error = %err, "could not record turn totals; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                        .await;
+                }
+                Err(err) => {
+                    metrics::counter!(m::AGENT_TURN_TOTALS_ERRORS_TOTAL).increment(1);
+                    tracing::error!(session.id = %id, cost_usd = totals.cost_usd, error = %err, "could not record turn totals; the session's totals and budget miss this turn");
+                    return;
+                }
+            }
+        }
     }
 
     #[expect(

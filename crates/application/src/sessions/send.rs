@@ -32,7 +32,7 @@ impl SendMessageHandler {
     /// Active), `Conflict` (`TurnInProgress`, `AgentNotRunning`, `SessionStopping`),
     /// `Agent`, `Unavailable`.
     pub async fn handle(&self, id: SessionId, prompt: &str) -> Result<(Turn, TurnDone), AppError> {
-        self.send(id, prompt, false).await
+        self.send(id, prompt, None).await
     }
 
     /// A client's message: as [`Self::handle`], and refused with `Conflict`
@@ -45,15 +45,17 @@ impl SendMessageHandler {
         &self,
         id: SessionId,
         prompt: &str,
+        sent_by: Option<&str>,
     ) -> Result<(Turn, TurnDone), AppError> {
-        self.send(id, prompt, true).await
+        self.send(id, prompt, Some(sent_by)).await
     }
 
+    /// `from_client`: `Some(the sending key's name)` for a client's message.
     async fn send(
         &self,
         id: SessionId,
         prompt: &str,
-        from_client: bool,
+        from_client: Option<Option<&str>>,
     ) -> Result<(Turn, TurnDone), AppError> {
         let d = &self.deps;
         // U+FEFF counts as a space, as in JSON Schema's (ECMAScript's) `\s`.
@@ -66,10 +68,12 @@ impl SendMessageHandler {
         validate::text("prompt", prompt, d.settings.max_prompt_chars)?;
         let session = d.load(id).await?;
         session.ensure_accepts_turns()?;
-        if from_client {
-            super::budget::check_before_turn(d, &session).await?;
-        }
+        // The node that runs the session checks its budget (a message to another node's
+        // session is forwarded there first), so one node opens its budget approval.
         d.ensure_not_elsewhere(id).await?;
+        if let Some(sent_by) = from_client {
+            super::budget::check_before_turn(d, &session, sent_by).await?;
+        }
         // A suspended session (Active, no process) is started again first; a process being
         // suspended right now is waited for, then replaced.
         let mut waited = false;

@@ -40,29 +40,13 @@ pub fn budgets(b: BudgetsSection) -> Result<BudgetSettings, ConfigError> {
         .iter()
         .enumerate()
         .map(|(i, entry)| {
-            let bad = || {
-                invalid(
-                    "budgets.roots",
-                    format!(
-                        "entry {} (`{entry}`) must be `<absolute directory>=<usd>`",
-                        i + 1
-                    ),
-                )
-            };
-            let (root, usd) = entry.rsplit_once('=').ok_or_else(bad)?;
-            let root = root.trim().trim_end_matches('/');
-            let usd: f64 = usd.trim().parse().map_err(|_| bad())?;
-            if !root.starts_with('/') || usd <= 0.0 {
+            let bad = || root_error("budgets.roots", i, entry, "usd");
+            let (root, usd) = root_entry(entry).ok_or_else(bad)?;
+            let usd: f64 = usd.parse().map_err(|_| bad())?;
+            if usd <= 0.0 {
                 return Err(bad());
             }
-            Ok((
-                if root.is_empty() {
-                    "/".to_owned()
-                } else {
-                    root.to_owned()
-                },
-                amount("budgets.roots", usd)?,
-            ))
+            Ok((root, amount("budgets.roots", usd)?))
         })
         .collect::<Result<_, _>>()?;
     let root_turns = b
@@ -70,22 +54,13 @@ pub fn budgets(b: BudgetsSection) -> Result<BudgetSettings, ConfigError> {
         .iter()
         .enumerate()
         .map(|(i, entry)| {
-            let bad = || {
-                invalid(
-                    "budgets.root_turns",
-                    format!(
-                        "entry {} (`{entry}`) must be `<absolute directory>=<turns>`",
-                        i + 1
-                    ),
-                )
-            };
-            let (root, n) = entry.rsplit_once('=').ok_or_else(bad)?;
-            let root = root.trim().trim_end_matches('/');
-            let n: u32 = n.trim().parse().map_err(|_| bad())?;
-            if !root.starts_with('/') || n == 0 {
+            let bad = || root_error("budgets.root_turns", i, entry, "turns");
+            let (root, n) = root_entry(entry).ok_or_else(bad)?;
+            let n: u32 = n.parse().map_err(|_| bad())?;
+            if n == 0 {
                 return Err(bad());
             }
-            Ok((root.to_owned(), n))
+            Ok((root, n))
         })
         .collect::<Result<_, _>>()?;
     Ok(BudgetSettings {
@@ -95,6 +70,31 @@ pub fn budgets(b: BudgetsSection) -> Result<BudgetSettings, ConfigError> {
         roots,
         daily_key_usd: (daily_key_usd > 0.0).then_some(daily_key_usd),
     })
+}
+
+/// `<absolute directory>=<value>`: the directory without a trailing `/` (`/` itself kept)
+/// and the value, trimmed.
+fn root_entry(entry: &str) -> Option<(String, &str)> {
+    let (root, value) = entry.rsplit_once('=')?;
+    let root = root.trim();
+    if !root.starts_with('/') {
+        return None;
+    }
+    let root = match root.trim_end_matches('/') {
+        "" => "/",
+        r => r,
+    };
+    Some((root.to_owned(), value.trim()))
+}
+
+fn root_error(key: &str, i: usize, entry: &str, what: &str) -> ConfigError {
+    invalid(
+        key,
+        format!(
+            "entry {} (`{entry}`) must be `<absolute directory>=<{what}>`",
+            i + 1
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -125,6 +125,14 @@ mod tests {
         assert_eq!(b.root_of("/home/x"), None);
         assert_eq!(b.turns_for_directory("/srv/ci/repo"), Some(20));
         assert_eq!(b.turns_for_directory("/srv/web"), None);
+        let everywhere = budgets(section(0.0, &["/=3", "/srv/ci=1"])).unwrap();
+        assert_eq!(
+            everywhere.for_directory("/home/x"),
+            Some(3.0),
+            "`/` covers all"
+        );
+        assert_eq!(everywhere.root_of("/home/x"), Some("/"));
+        assert_eq!(everywhere.for_directory("/srv/ci/x"), Some(1.0));
         let none = budgets(section(0.0, &[])).unwrap();
         assert_eq!(none.for_directory("/srv"), None, "0: no budget");
     }
