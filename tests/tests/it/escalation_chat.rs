@@ -1,7 +1,9 @@
 //! Escalation to a second chat (`telegram.escalation_chat_id`, `approvals.escalate_after_secs`)
 //! with the fake CLI and the fake Bot API, on both backends: a `high` approval nobody decided
 //! in time goes to the second chat with its buttons and the first message says so; a press
-//! there decides it and both messages show the outcome; a `low` one is never escalated.
+//! there decides it and both messages show the outcome; a `low` one is never escalated. A
+//! `critical` one escalated still needs two different approvers (their presses count in
+//! either chat), and one nobody decides is still denied at its deadline.
 
 use std::time::Duration;
 
@@ -149,4 +151,111 @@ async fn an_undecided_approval_goes_to_the_second_chat_which_may_decide_it(backe
     f.app.shutdown().await;
 }
 
-both_backends!(an_undecided_approval_goes_to_the_second_chat_which_may_decide_it);
+async fn a_critical_approval_escalated_needs_two_approvers_across_chats_and_expires_closed(
+    backend: Backend,
+) {
+    use crate::quorum::BOB;
+    let second = SECOND_CHAT.to_string();
+    let allowed = format!("{ALICE},{BOB}");
+    let f = fixture(
+        backend,
+        &[
+            ("ORCHESTRA__TELEGRAM__ESCALATION_CHAT_ID", &second),
+            ("ORCHESTRA__TELEGRAM__ALLOWED_USER_IDS", &allowed),
+            ("ORCHESTRA__APPROVALS__ESCALATE_AFTER_SECS", "1"),
+            ("ORCHESTRA__APPROVALS__SWEEP_INTERVAL_SECS", "1"),
+            ("ORCHESTRA__APPROVALS__DEFAULT_TIMEOUT_SECS", "7"),
+            ("ORCHESTRA__POLICY__RULES", "ask:critical Bash(git push:*)"),
+        ],
+    )
+    .await;
+    let escalated = |id: &str| {
+        let id = id.to_owned();
+        let tg = &f.tg;
+        async move {
+            tg.wait_for(WAIT, "the escalated message", |t| {
+                in_second_chat(t, &id).is_some()
+            })
+            .await;
+            in_second_chat(tg, &id).unwrap()
+        }
+    };
+
+    // Alice approves in the first chat, Bob in the second: two approvers, one decision.
+    let session = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, turn) = f
+        .app
+        .send(&session, r#"ASK Bash {"command":"git push --force"}"#)
+        .await;
+    let id = wait_for_pending(&f.app, &session).await;
+    let in_second = escalated(&id).await;
+    let first = message_for(&f.tg, &id).unwrap();
+    f.tg.press(
+        &format!("a:{id}"),
+        ALICE,
+        "alice",
+        crate::escalation::CHAT,
+        first,
+    );
+    f.app
+        .wait_for_json(&format!("/api/approvals/{id}"), WAIT, |a| {
+            a["votes"].as_array().is_some_and(|v| v.len() == 1)
+        })
+        .await;
+    f.tg.press(&format!("a:{id}"), BOB, "bob", SECOND_CHAT, in_second);
+    let done = turn_result(&f.app, &session, &turn).await;
+    assert_eq!(done["status"], "Completed", "{done}");
+    let (_, a) = f.app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(
+        (a["status"].as_str(), a["votes"].as_array().map(Vec::len)),
+        (Some("Approved"), Some(2)),
+        "{a}"
+    );
+    assert_eq!(
+        crate::escalation::tool_log(f.home.path(), &session),
+        vec![r#"ran Bash {"command":"git push --force"}"#]
+    );
+
+    // Escalated, and nobody decides: the deadline denies it, and both chats are told.
+    let (_, turn) = f
+        .app
+        .send(&session, r#"ASK Bash {"command":"git push origin"}"#)
+        .await;
+    let id = wait_for_pending(&f.app, &session).await;
+    let in_second = escalated(&id).await;
+    let first = message_for(&f.tg, &id).unwrap();
+    let done = turn_result(&f.app, &session, &turn).await;
+    assert!(
+        done["result"].as_str().unwrap().starts_with("denied:"),
+        "fail-closed at the deadline: {done}"
+    );
+    assert_eq!(
+        f.app.get_json(&format!("/api/approvals/{id}")).await.1["status"],
+        "Expired"
+    );
+    f.tg.wait_for(WAIT, "both messages to show the expiry", |t| {
+        edited(t, crate::escalation::CHAT, first, "Expired").is_some()
+            && edited(t, SECOND_CHAT, in_second, "Expired").is_some()
+    })
+    .await;
+    assert_eq!(
+        crate::escalation::tool_log(f.home.path(), &session).len(),
+        1,
+        "the expired push did not run"
+    );
+    let m = f.app.metrics_text().await;
+    assert_eq!(
+        orchestra_tests::counter(
+            &m,
+            "escalation_approvals_escalated_total{risk=\"critical\"}"
+        ),
+        2,
+        "{m}"
+    );
+    f.app.shutdown().await;
+}
+
+both_backends!(
+    an_undecided_approval_goes_to_the_second_chat_which_may_decide_it,
+    a_critical_approval_escalated_needs_two_approvers_across_chats_and_expires_closed,
+);

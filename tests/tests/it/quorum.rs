@@ -14,7 +14,7 @@ use crate::escalation::{
     ALICE, CHAT, fixture, message_for, tool_log, turn_result, wait_for_pending,
 };
 
-const BOB: i64 = 43;
+pub(crate) const BOB: i64 = 43;
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn approval(app: &orchestra_tests::TestApp, id: &str) -> Value {

@@ -349,6 +349,23 @@ fn the_shipped_config_files_are_valid() {
     }
 }
 
+#[test]
+fn an_escalation_that_would_come_after_the_deadline_is_refused() {
+    let with = |escalate: &str| {
+        load(&[
+            ("TELEGRAM_BOT_TOKEN", "1:x"),
+            ("TELEGRAM_CHAT_ID", "1"),
+            ("ORCHESTRA__TELEGRAM__ESCALATION_CHAT_ID", "2"),
+            ("ORCHESTRA__APPROVALS__DEFAULT_TIMEOUT_SECS", "600"),
+            ("ORCHESTRA__APPROVALS__ESCALATE_AFTER_SECS", escalate),
+        ])
+    };
+    let err = with("600").unwrap_err().to_string();
+    assert!(err.contains("approvals.escalate_after_secs"), "{err}");
+    assert!(with("599").is_ok());
+    assert!(with("0").is_ok(), "0: no escalation");
+}
+
 /// Every `[policy]` example in docs/policy.md loads as a config file, so an operator who
 /// copies one gets a server that starts.
 #[test]

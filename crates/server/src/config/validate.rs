@@ -39,6 +39,19 @@ pub fn validate(
     let database = database(environment, raw.database)?;
     let telegram = telegram(raw.telegram)?;
     let approvals = approvals(&raw.approvals)?;
+    if telegram.escalation_chat_id.is_some()
+        && approvals.escalate_after_secs > 0
+        && approvals.escalate_after_secs >= approvals.default_timeout_secs
+    {
+        return Err(invalid(
+            "approvals.escalate_after_secs",
+            format!(
+                "is {} s, not shorter than approvals.default_timeout_secs ({} s): approvals \
+                 would expire before they reach telegram.escalation_chat_id",
+                approvals.escalate_after_secs, approvals.default_timeout_secs
+            ),
+        ));
+    }
     let telemetry = telemetry(raw.telemetry)?;
     let node = node(raw.node)?;
     let retention = super::retention::retention(raw.retention)?;
