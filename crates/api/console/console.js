@@ -3,7 +3,7 @@
 // as text (textContent), never as HTML, so a tool input cannot inject markup.
 // docs/console.md describes the pages; docs/adr/0005-operator-console.md why it is built so.
 
-const state = { me: null, csrf: "", decided: new Map(), cards: new Map(), refusals: new Map(), inbox: null, stream: null, sessionStream: null };
+const state = { me: null, csrf: "", decided: new Map(), cards: new Map(), refusals: new Map(), owners: new Map(), inbox: null, stream: null, sessionStream: null, inboxRun: null, inboxAgain: false };
 
 // ---- small helpers -------------------------------------------------------------------
 
@@ -151,6 +151,7 @@ async function decide(a, card, approved, scope) {
   if (scope) body.scope = scope;
   const res = await api("POST", `/api/approvals/${a.id}/approve`, body);
   if (res.ok) {
+    state.refusals.delete(a.id);
     status.textContent = approved ? "Approved." : "Denied.";
   } else {
     // Kept with the approval: the card is drawn again when the inbox is read again.
@@ -170,7 +171,7 @@ function approvalCard(a) {
   const meta = el("div", { class: "meta" },
     el("span", {}, "Session ", el("a", { href: "#/sessions/" + encodeURIComponent(a.sessionId), text: a.sessionId.slice(0, 8) })),
     el("span", { text: "Directory " + (a.workingDirectory || "—") }),
-    el("span", { text: "Agent " + a.agentId }),
+    el("span", { class: "asked-by", text: "Asked by " + a.agentId + (state.owners.get(a.sessionId) ? " in a session started by " + state.owners.get(a.sessionId) : "") }),
     el("span", { text: "Asked " + when(a.createdAt) }));
   card.append(meta);
   if (a.description) card.append(el("p", { class: "description", text: a.description }));
@@ -196,6 +197,11 @@ function approvalCard(a) {
     el("button", { type: "button", class: "deny", disabled: !may, onclick: () => decide(a, card, false) }, "Deny"),
     a.sessionRule ? el("button", { type: "button", class: "allow-session", disabled: !may, title: "Also allow " + a.sessionRule + " for the rest of the session", onclick: () => decide(a, card, true, "session") }, "Allow for session: " + a.sessionRule) : null);
   card.append(actions, status);
+  if (state.refusals.has(a.id)) {
+    status.textContent = "Your decision was refused: " + state.refusals.get(a.id);
+    status.className = "card-status error";
+    status.setAttribute("role", "alert");
+  }
   return card;
 }
 
@@ -214,10 +220,33 @@ async function fullApproval(summary) {
   return res.body;
 }
 
+// One read of the inbox at a time: a change that arrives during a read is read once more
+// after it, so an older answer never draws over a newer one.
 async function refreshInbox() {
-  const res = await api("GET", "/api/approvals?status=Pending&pageSize=100");
+  if (state.inboxRun) { state.inboxAgain = true; return state.inboxRun; }
+  state.inboxRun = (async () => {
+    try {
+      do { state.inboxAgain = false; await readInbox(); } while (state.inboxAgain);
+    } finally { state.inboxRun = null; }
+  })();
+  return state.inboxRun;
+}
+
+// Who started each session an approval belongs to (read once per session).
+async function learnOwners(approvals) {
+  const unknown = [...new Set(approvals.map((a) => a.sessionId))].filter((id) => !state.owners.has(id));
+  await Promise.all(unknown.map(async (id) => {
+    const r = await api("GET", `/api/sessions/${encodeURIComponent(id)}`);
+    state.owners.set(id, r.ok ? r.body.createdBy || "" : "");
+  }));
+}
+
+async function readInbox() {
+  // Oldest first from the server: with more waiting than one page, the oldest (closest
+  // to their deadline) are the ones shown.
+  const res = await api("GET", "/api/approvals?status=Pending&pageSize=100&order=oldest");
   if (!res.ok) { notice((res.body && res.body.message) || "Cannot read the approvals."); return; }
-  const pending = res.body.items.sort((x, y) => new Date(x.createdAt) - new Date(y.createdAt));
+  const pending = res.body.items;
   document.getElementById("pending-count").textContent = String(res.body.total);
   const ids = new Set(pending.map((p) => p.id));
   // What was shown as Pending and is no longer: read it once to show who decided.
@@ -229,12 +258,14 @@ async function refreshInbox() {
   }
   if (!state.inbox || !document.body.contains(state.inbox)) return;
   const full = await Promise.all(pending.map(fullApproval));
+  await learnOwners(full);
   const list = el("div", { id: "pending" });
   if (full.length === 0) list.append(el("p", { class: "empty", text: "Nothing is waiting for a decision." }));
+  if (res.body.total > full.length) list.append(el("p", { class: "meta", text: `The oldest ${full.length} of ${res.body.total} are shown; decide them to see the rest.` }));
   for (const a of full) {
     // Keep a card someone is typing a reason in, when nothing about it changed.
     const old = state.inbox.querySelector(`article[data-approval-id="${a.id}"]`);
-    if (old && old.dataset.version === String(a.version) && !old.classList.contains("decided")) list.append(old);
+    if (old && old.dataset.version === String(a.version) && !old.classList.contains("decided") && !state.refusals.has(a.id)) list.append(old);
     else list.append(approvalCard(a));
   }
   const decided = el("div", { id: "decided" });
@@ -262,9 +293,10 @@ async function showSessions(main) {
   const rows = res.body.items.map((s) => el("tr", { "data-session-id": s.id },
     el("td", {}, el("a", { href: "#/sessions/" + s.id, text: s.id.slice(0, 8) })),
     el("td", { text: s.status }), el("td", { text: usd(s.totalCostUsd) }), el("td", { text: String(s.turnCount) }),
+    el("td", { class: "process", text: s.process ? (s.process.currentTurnId ? "running a turn" : "idle") : s.suspended ? "suspended" : "—" }),
     el("td", { class: "wide", text: s.workingDirectory }), el("td", { class: "wide", text: when(s.createdAt) })));
   view.append(el("div", { class: "table-wrap" }, el("table", {},
-    el("thead", {}, el("tr", {}, ["Session", "Status", "Cost", "Turns"].map((h) => el("th", { text: h })), el("th", { class: "wide", text: "Directory" }), el("th", { class: "wide", text: "Created" }))),
+    el("thead", {}, el("tr", {}, ["Session", "Status", "Cost", "Turns", "Process"].map((h) => el("th", { text: h })), el("th", { class: "wide", text: "Directory" }), el("th", { class: "wide", text: "Created" }))),
     el("tbody", {}, rows))));
   if (rows.length === 0) view.append(el("p", { text: "No sessions yet." }));
   main.replaceChildren(view);
@@ -322,7 +354,7 @@ function showSession(main, id) {
     if (res.ok) prompt.value = "";
   };
   prompt.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) send(); if (e.key === "Escape") prompt.blur(); });
-  const button = (label, method, path) => el("button", { type: "button", onclick: () => sessionAction(id, method, `/api/sessions/${id}${path}`) }, label);
+  const button = (label, method, path) => el("button", { type: "button", "data-action": label.toLowerCase(), onclick: () => sessionAction(id, method, `/api/sessions/${id}${path}`) }, label);
   const view = el("div", { id: "session" },
     el("h1", { text: "Session " + id }), el("div", { class: "summary" }),
     el("div", { class: "actions" }, button("Pause", "POST", "/pause"), button("Resume", "POST", "/resume"), button("Interrupt", "POST", "/interrupt"), button("Close", "DELETE", "")),
@@ -337,7 +369,7 @@ function showSession(main, id) {
     let e; try { e = JSON.parse(ev.data); } catch { return; }
     log.append(eventLine(e));
     log.scrollTop = log.scrollHeight;
-    if (["turn_finished", "status_changed", "turn_started"].includes(e.type)) loadSession(id);
+    if (["turn_finished", "status_changed", "turn_started"].includes(e.type)) { loadSession(id); refreshHealthSoon(); }
   };
   for (const t of ["assistant_text", "thinking", "tool_use", "tool_result", "permission_request", "permission_denied", "result", "turn_started", "turn_finished", "status_changed", "approval_requested", "approval_decided", "agent_suspended", "agent_resumed", "init", "api_retry", "exited"]) es.addEventListener(t, on);
   es.addEventListener("error", () => { if (es.readyState === EventSource.CLOSED) log.append(el("li", { text: "The event stream ended." })); });
@@ -345,7 +377,15 @@ function showSession(main, id) {
 
 // ---- health strip ---------------------------------------------------------------------
 
+// After a change: the strip is read again within a second (changes in a burst share one read).
+let healthAt = 0, healthTimer = null;
+function refreshHealthSoon() {
+  if (healthTimer) return;
+  healthTimer = setTimeout(() => { healthTimer = null; refreshHealth(); }, Math.max(0, 1000 - (Date.now() - healthAt)));
+}
+
 async function refreshHealth() {
+  healthAt = Date.now();
   const strip = document.getElementById("health");
   const [ready, breaker, metrics, agents] = await Promise.all([
     fetch("/health/ready").then((r) => r.json()).catch(() => null),
@@ -366,6 +406,7 @@ async function refreshHealth() {
 
 function route() {
   if (state.sessionStream) { state.sessionStream.close(); state.sessionStream = null; }
+  if (state.me) refreshHealthSoon();
   const main = document.getElementById("main");
   const hash = location.hash || "#/approvals";
   const m = hash.match(/^#\/sessions\/([^/]+)$/);
@@ -394,7 +435,7 @@ async function start() {
   // Live: the inbox stream says when something changed; the list is read again then.
   const es = new EventSource("/api/approvals/events");
   state.stream = es;
-  const changed = () => refreshInbox();
+  const changed = () => { refreshInbox(); refreshHealthSoon(); };
   es.addEventListener("approval", changed);
   es.addEventListener("changed", changed);
   es.addEventListener("ready", changed);

@@ -43,6 +43,7 @@ async fn fingerprint(list: &ListApprovalsHandler) -> Option<u64> {
                 status: Some(ApprovalStatus::Pending),
                 session_id: None,
                 kind: None,
+                oldest_first: true,
             },
             page: PageRequest {
                 offset: 0,

@@ -67,7 +67,7 @@ pub const OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
     components(schemas(
         ErrorBody, ApprovalResponse, PageResponse<ApprovalResponse>, DecideApprovalRequest, CancelApprovalRequest,
         CreateTestApprovalRequest, TestApprovalResponse, CancelTestApprovalsResponse, SessionResponse,
-        PageResponse<SessionResponse>, HealthResponse, HealthCheck, DatabaseDiagnosticsResponse,
+        PageResponse<SessionDetailResponse>, HealthResponse, HealthCheck, DatabaseDiagnosticsResponse,
         CircuitBreakerResponse, ServiceMetricsResponse, TelegramStatusResponse, CreateSessionRequest,
         SendMessageRequest, TurnResponse, PageResponse<TurnResponse>, SessionDetailResponse, LiveProcessResponse,
         AgentResponse, PolicyResponse, PolicyRuleResponse, EvaluatePolicyRequest, EvaluatePolicyResponse,

@@ -2,6 +2,8 @@
 //! lies within it once links are resolved.
 
 use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -23,11 +25,15 @@ fn read(root: &Path, path: &Path, max_bytes: u64) -> FileRead {
     let real: PathBuf = match wanted.canonicalize() {
         Ok(p) => p,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Not there: it is missing when its directory is within the root.
-            return match wanted.parent().map(Path::canonicalize) {
-                Some(Ok(dir)) if dir.starts_with(&root) => FileRead::Missing,
-                Some(Ok(_)) => FileRead::Outside,
-                _ => FileRead::Missing,
+            // Not there: it is missing when the nearest directory that exists is within the
+            // root.
+            return match wanted
+                .ancestors()
+                .skip(1)
+                .find_map(|a| a.canonicalize().ok())
+            {
+                Some(dir) if dir.starts_with(&root) => FileRead::Missing,
+                _ => FileRead::Outside,
             };
         }
         Err(e) => return FileRead::Unreadable(e.to_string()),
@@ -35,7 +41,23 @@ fn read(root: &Path, path: &Path, max_bytes: u64) -> FileRead {
     if !real.starts_with(&root) {
         return FileRead::Outside;
     }
-    let meta = match std::fs::metadata(&real) {
+    // Opened without following a last link, then checked again by what was opened (the
+    // agent may swap a directory for a link between the check above and the open).
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&real)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return FileRead::Outside,
+        Err(e) => return FileRead::Unreadable(e.to_string()),
+    };
+    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(opened) if opened.starts_with(&root) => {}
+        Ok(_) => return FileRead::Outside,
+        Err(e) => return FileRead::Unreadable(e.to_string()),
+    }
+    let meta = match file.metadata() {
         Ok(m) => m,
         Err(e) => return FileRead::Unreadable(e.to_string()),
     };
@@ -46,9 +68,10 @@ fn read(root: &Path, path: &Path, max_bytes: u64) -> FileRead {
         return FileRead::TooLarge { bytes: meta.len() };
     }
     let mut bytes = Vec::new();
-    let opened = std::fs::File::open(&real)
-        .and_then(|f| f.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes));
-    if let Err(e) = opened {
+    if let Err(e) = file
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+    {
         return FileRead::Unreadable(e.to_string());
     }
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
@@ -104,6 +127,12 @@ mod tests {
             "a link out is not followed"
         );
         assert_eq!(read(r, Path::new("../secret"), 1000), FileRead::Outside);
+        assert_eq!(
+            read(r, Path::new("../nowhere/else.txt"), 1000),
+            FileRead::Outside,
+            "a new file outside is outside, not missing"
+        );
+        assert_eq!(read(r, Path::new("new/dir/x.txt"), 1000), FileRead::Missing);
         assert_eq!(
             read(r, &outside.path().join("secret"), 1000),
             FileRead::Outside

@@ -12,7 +12,7 @@ use orchestra_tests::browser::{Browser, keys};
 use orchestra_tests::crash::{CrashRig, wait_until};
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// Where the screenshots go: docs/img/ with `ORCHESTRA_UPDATE_SCREENSHOTS=1` (to refresh
 /// the README's pictures), else target/ (a test run does not change tracked files).
@@ -25,15 +25,15 @@ fn screenshot_path(name: &str) -> PathBuf {
     }
 }
 
-fn card(id: &str) -> String {
+pub(crate) fn card(id: &str) -> String {
     format!("document.querySelector('#pending article[data-approval-id=\"{id}\"]')")
 }
 
-fn decided_card(id: &str) -> String {
+pub(crate) fn decided_card(id: &str) -> String {
     format!("document.querySelector('#decided article[data-approval-id=\"{id}\"]')")
 }
 
-async fn sign_in(b: &Browser, base: &str) {
+pub(crate) async fn sign_in(b: &Browser, base: &str) {
     b.client.goto(&format!("{base}/console")).await.unwrap();
     b.wait_for(
         WAIT,

@@ -340,6 +340,13 @@ async fn the_file_preview_reads_only_within_the_working_directory(backend: Backe
             &json!({"approved": false}),
         )
         .await;
+        // Decided: the file is no longer the approval's to show.
+        let (status, body) = app.get_json(&format!("/api/approvals/{id}/file")).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("approval_already_decided")),
+            "{body}"
+        );
     }
 
     let id = app.create_test_approval().await;

@@ -35,6 +35,7 @@ mod chaos;
 mod cli;
 mod cli_traces;
 mod console;
+mod console_controls;
 mod console_http;
 mod crash;
 mod dashboards;

@@ -320,6 +320,32 @@ async fn listing_filters_pages_and_orders_newest_first(r: Repos) {
         .unwrap();
     assert_eq!(page3.items.len(), 1);
     assert_eq!(page3.items[0].id(), ids[0]);
+    let oldest = r
+        .approvals
+        .list(
+            &ApprovalFilter {
+                oldest_first: true,
+                ..Default::default()
+            },
+            PageRequest {
+                offset: 0,
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            oldest.total,
+            oldest
+                .items
+                .iter()
+                .map(ApprovalRequest::id)
+                .collect::<Vec<_>>()
+        ),
+        (7, vec![ids[0], ids[1], ids[2]]),
+        "oldest first"
+    );
 
     let pending = ApprovalFilter {
         status: Some(ApprovalStatus::Pending),

@@ -176,6 +176,9 @@ pub struct ApprovalListQuery {
     /// Only this kind (`Live`, `Denial`, `Test`).
     #[param(schema_with = crate::openapi_rules::approval_kinds)]
     pub kind: Option<String>,
+    /// `newest` (the default) or `oldest` first, by when they were asked.
+    #[param(pattern = "^(newest|oldest)$")]
+    pub order: Option<String>,
     /// 1-based page number.
     #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u64>,

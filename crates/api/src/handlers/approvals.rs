@@ -39,7 +39,7 @@ fn parse_id(raw: &str) -> Result<ApprovalId, ApiError> {
         .map_err(|e| ApiError::bad_request("approvalId", e.to_string()))
 }
 
-/// Lists approvals, newest first, filtered and paged.
+/// Lists approvals, newest first (or `order=oldest`), filtered and paged.
 #[utoipa::path(get, operation_id = "list_approvals", path = "/api/approvals", tag = "approvals", params(ApprovalListQuery),
     responses((status = 200, body = PageResponse<ApprovalResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list(
@@ -59,6 +59,16 @@ pub async fn list(
         .map(str::parse::<ApprovalKind>)
         .transpose()
         .map_err(|_| ApiError::bad_request("kind", "kind must be Live, Denial or Test"))?;
+    let oldest_first = match q.order.as_deref() {
+        None | Some("newest") => false,
+        Some("oldest") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "order",
+                "order must be newest or oldest",
+            ));
+        }
+    };
     let page = PagingQuery {
         page: q.page,
         page_size: q.page_size,
@@ -72,6 +82,7 @@ pub async fn list(
                 status,
                 session_id: q.session_id,
                 kind,
+                oldest_first,
             },
             page,
         })

@@ -67,9 +67,10 @@ fn detail(state: &AppState, session: &AgentSession) -> SessionDetailResponse {
     }
 }
 
-/// Lists sessions, newest first, filtered and paged.
+/// Lists sessions, newest first, filtered and paged; each with its process when this node
+/// runs one.
 #[utoipa::path(get, operation_id = "list_sessions", path = "/api/sessions", tag = "sessions", params(SessionListQuery),
-    responses((status = 200, body = PageResponse<SessionResponse>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = PageResponse<SessionDetailResponse>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<SessionListQuery>,
@@ -97,11 +98,7 @@ pub async fn list(
             page,
         })
         .await?;
-    Ok(
-        HttpResponse::Ok().json(PageResponse::from_page(result, |s| {
-            SessionResponse::from(s)
-        })),
-    )
+    Ok(HttpResponse::Ok().json(PageResponse::from_page(result, |s| detail(&state, s))))
 }
 
 /// Creates a session and starts its agent (Active). 502 `agent_start_failed` when the CLI

@@ -39,7 +39,7 @@ impl FilePreviewHandler {
     /// The preview; `None` when the approval's tool writes no file or names none.
     ///
     /// # Errors
-    /// `NotFound`, `Unavailable`.
+    /// `NotFound`; `Decide(AlreadyDecided)` once it is no longer Pending; `Unavailable`.
     pub async fn handle(&self, id: ApprovalId) -> Result<Option<FilePreview>, AppError> {
         let approval = self
             .repo
@@ -50,6 +50,14 @@ impl FilePreviewHandler {
         let Some(path) = file_edit::target(&r.tool_name, &r.tool_input) else {
             return Ok(None);
         };
+        // Only while it waits for a decision: afterwards the file is the agent's business
+        // (it may have been changed by the call), not the approval's.
+        if approval.status() != orchestra_domain::ApprovalStatus::Pending {
+            return Err(orchestra_domain::DecideApprovalError::AlreadyDecided {
+                current: approval.status(),
+            }
+            .into());
+        }
         // Only within the session's directory: the preview shows nothing the working
         // directory does not hold (a path out of it, by `..` or a link, is not read).
         let read = match r.working_directory.as_deref() {

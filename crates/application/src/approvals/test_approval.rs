@@ -93,6 +93,7 @@ impl CancelTestApprovalsHandler {
             status: Some(ApprovalStatus::Pending),
             kind: Some(ApprovalKind::Test),
             session_id: None,
+            oldest_first: false,
         };
         self.cancel
             .cancel_all_pending(filter, &cancelled_by, "test approval cleaned up")

@@ -273,6 +273,7 @@ impl Escalation {
             status: Some(ApprovalStatus::Pending),
             session_id: Some(id.to_string()),
             kind: None,
+            oldest_first: false,
         };
         if let Err(err) = self
             .inner

@@ -81,6 +81,8 @@ pub struct ApprovalFilter {
     pub session_id: Option<String>,
     /// Only this kind.
     pub kind: Option<ApprovalKind>,
+    /// Oldest first (the default is newest first).
+    pub oldest_first: bool,
 }
 
 /// What a compare-and-set decision did.

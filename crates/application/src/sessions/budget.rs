@@ -142,6 +142,7 @@ async fn ensure_approval(
         status: Some(ApprovalStatus::Pending),
         session_id: Some(session.id().to_string()),
         kind: Some(ApprovalKind::Budget),
+        oldest_first: false,
     };
     let waiting = esc
         .deps()

@@ -95,6 +95,9 @@ impl ApprovalRepository for InMemoryApprovalRepository {
                 .cmp(&a.created_at())
                 .then(b.id().cmp(&a.id()))
         });
+        if filter.oldest_first {
+            rows.reverse();
+        }
         Ok(page_of(rows, page))
     }
 

@@ -162,8 +162,12 @@ impl ApprovalRepository for DieselApprovalRepository {
                     q
                 };
                 let (offset, limit) = offset_limit(page);
-                let rows: Vec<ApprovalRow> = build()
-                    .order((approvals::created_at.desc(), approvals::id.desc()))
+                let ordered = if filter.oldest_first {
+                    build().order((approvals::created_at.asc(), approvals::id.asc()))
+                } else {
+                    build().order((approvals::created_at.desc(), approvals::id.desc()))
+                };
+                let rows: Vec<ApprovalRow> = ordered
                     .offset(offset)
                     .limit(limit)
                     .select(ApprovalRow::as_select())
