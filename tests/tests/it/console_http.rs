@@ -416,3 +416,75 @@ async fn a_console_on_one_node_acts_on_a_session_another_runs() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// Node B's inbox stream (`/api/approvals/events`, what a console on B listens to): the
+/// events read until `stop`, and a signal once it is open (its first event, `ready`).
+fn inbox_stream_on(
+    node: &TestApp,
+    stop: impl Fn(&orchestra_tests::sse::SseEvent) -> bool + Send + 'static,
+) -> (
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::task::JoinHandle<Vec<orchestra_tests::sse::SseEvent>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let (client, url) = (node.client.clone(), node.url("/api/approvals/events"));
+    let reader = tokio::spawn(async move {
+        orchestra_tests::sse::read_until(
+            &client,
+            &url,
+            None,
+            std::time::Duration::from_secs(30),
+            move |e| {
+                if e.event == "ready"
+                    && let Some(tx) = tx.lock().unwrap().take()
+                {
+                    let _ = tx.send(());
+                }
+                stop(e)
+            },
+        )
+        .await
+    });
+    (rx, reader)
+}
+
+/// A console on node B hears of approvals another node opens (B's 2 s poll) and decides
+/// (PostgreSQL's announcement reaches B's stream at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_on_one_node_sees_approvals_another_opens_and_decides() {
+    use crate::nodes::{node_at, unique};
+    let work = tempfile::tempdir().unwrap();
+    let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node_at(home_a.path(), &unique("inbox-a"), None).await;
+    let db = a.store.connection_string();
+    let b = node_at(home_b.path(), &unique("inbox-b"), Some(&db)).await;
+    let session = a.create_session(work.path(), json!({})).await;
+
+    // Opened on A: B's stream says the list changed.
+    let (open, opened) = inbox_stream_on(&b, |e| e.event == "changed");
+    open.await.unwrap();
+    let (status, body) = a
+        .send(&session, r#"ASK Bash {"command":"make release"}"#)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = pending_of(&a, &session).await;
+    opened.await.unwrap();
+
+    // Decided on A: B's stream names it.
+    let wanted = id.clone();
+    let (open, decided) = inbox_stream_on(&b, move |e| {
+        e.event == "approval" && e.data["id"] == wanted.as_str()
+    });
+    open.await.unwrap();
+    let (status, body) = a
+        .post_json(
+            &format!("/api/approvals/{id}/approve"),
+            &json!({"approved": false}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    decided.await.unwrap();
+    b.shutdown().await;
+    a.shutdown().await;
+}
