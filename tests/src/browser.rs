@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
-    _driver: Child,
+    driver: Child,
     _profile: tempfile::TempDir,
 }
 
@@ -30,11 +30,15 @@ impl Browser {
         let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let port = free_port();
+        // In a process group of its own, with the browser it starts: dropping the Browser
+        // ends them all (killing chromedriver alone left chromium running, polling pages
+        // whose server was gone, for the rest of the run).
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
@@ -82,7 +86,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("chromium did not start under chromedriver: {e}"));
         Self {
             client,
-            _driver: driver,
+            driver,
             _profile: profile,
         }
     }
@@ -174,6 +178,17 @@ impl Browser {
             std::fs::create_dir_all(dir).unwrap();
         }
         std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 }
 

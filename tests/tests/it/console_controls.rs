@@ -6,7 +6,7 @@
 //! buttons, and a pending card on a phone-wide screen.
 
 use orchestra_tests::Backend;
-use orchestra_tests::browser::Browser;
+use orchestra_tests::browser::{Browser, keys};
 use orchestra_tests::crash::{APPROVER, CHAT, CrashRig, wait_until};
 use serde_json::{Value, json};
 
@@ -132,6 +132,35 @@ async fn every_control_of_the_console_works_in_a_real_browser() {
         "document.getElementById('health-slots').textContent.startsWith('Slots 1 of')",
     )
     .await;
+
+    // Keyboard only, from the top of the page: Tab reaches the card's reason field, then its
+    // Approve, Deny and Allow for session buttons, in that order.
+    b.client
+        .execute(
+            "document.activeElement.blur(); window.scrollTo(0, 0);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let reason = format!("{}.querySelector('input.reason')", card(&first));
+    let mut tabs = 0;
+    while b
+        .eval(&format!("document.activeElement === {reason}"))
+        .await
+        != json!(true)
+    {
+        tabs += 1;
+        assert!(tabs <= 20, "Tab never reached the card's reason field");
+        b.press(keys::TAB).await;
+    }
+    for expected in ["approve", "deny", "allow-session"] {
+        b.press(keys::TAB).await;
+        assert_eq!(
+            b.eval("document.activeElement.className").await,
+            json!(expected),
+            "the tab order after the reason field"
+        );
+    }
 
     // "Allow for session": the call runs, and the next call its rule covers asks nobody.
     assert_eq!(
