@@ -339,7 +339,42 @@ async fn a_session_that_ran_its_turns_waits_for_a_human_to_allow_more(backend: B
     f.app.shutdown().await;
 }
 
+/// `budgets.roots`: a session under a root gets the root's budget when it names none, may not
+/// ask for more, and its spend is counted under that root.
+async fn a_roots_budget_is_the_default_and_the_cap_of_its_sessions(backend: Backend) {
+    let f = fixture(backend, &[("ORCHESTRA__BUDGETS__ROOTS", "/=0.25")]).await;
+    let (status, err) = f
+        .app
+        .post_json(
+            "/api/sessions",
+            &json!({"workingDirectory": f.work.path(), "maxBudgetUsd": 0.5}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("maxBudgetUsd")),
+        "above the root's budget: {err}"
+    );
+    let session = f.app.create_session(f.work.path(), json!({})).await;
+    let (_, s) = f.app.get_json(&format!("/api/sessions/{session}")).await;
+    assert!(near(&s["budgetUsd"], 0.25), "the root's budget: {s}");
+    let (_, t) = f.app.turn(&session, "COST 0.3").await;
+    assert_eq!(t["status"], "Completed", "{t}");
+    let id = wait_for_pending(&f.app, &session).await;
+    let (_, a) = f.app.get_json(&format!("/api/approvals/{id}")).await;
+    assert_eq!(a["kind"], "Budget", "{a}");
+    let m = f.app.metrics_text().await;
+    let under_root: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("agent_cost_usd_total{") && l.contains("root=\"/\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!((under_root - 0.3).abs() < 1e-9, "{m}");
+    f.app.shutdown().await;
+}
+
 both_backends!(
+    a_roots_budget_is_the_default_and_the_cap_of_its_sessions,
     a_session_that_ran_its_turns_waits_for_a_human_to_allow_more,
     a_key_that_spent_its_daily_budget_starts_no_more_turns,
     a_spent_budget_holds_the_next_turn_until_a_human_raises_it,
