@@ -75,7 +75,17 @@ impl ToolRule {
                     .strip_prefix("domain:")
                     .filter(|h| !h.is_empty() && !h.contains(['/', ' ']))
                     .ok_or_else(|| format!("`{text}`: WebFetch takes `domain:<host>`"))?;
-                Spec::Domain(host.to_ascii_lowercase())
+                // `*` is every host; `*.example.com` is what `example.com` already covers
+                // (the host and its subdomains). Any other `*` would never match: refused.
+                match host.strip_prefix("*.").unwrap_or(host) {
+                    "*" => Spec::Any,
+                    h if h.contains('*') => {
+                        return Err(format!(
+                            "`{text}`: a domain is a host name (its subdomains count too), `*.host` or `*`"
+                        ));
+                    }
+                    h => Spec::Domain(h.to_ascii_lowercase()),
+                }
             }
             Some(_) => {
                 return Err(format!(

@@ -214,6 +214,19 @@ fn webfetch_domains_match_the_host_and_its_subdomains_only() {
         PolicyAction::Ask,
         "userinfo is not the host"
     );
+    let p = policy(&[
+        "deny WebFetch(domain:*.evil.com)",
+        "allow WebFetch(domain:*)",
+    ]);
+    let fetch = |url: &str| judge(&p, "WebFetch", json!({ "url": url })).0;
+    assert_eq!(fetch("https://a.evil.com/"), PolicyAction::Deny);
+    assert_eq!(fetch("https://evil.com/"), PolicyAction::Deny);
+    assert_eq!(
+        fetch("https://docs.rs/"),
+        PolicyAction::Allow,
+        "`*` is any host"
+    );
+    assert!(ToolPolicy::parse(&["allow WebFetch(domain:docs.*)".to_owned()]).is_err());
 }
 
 #[test]
