@@ -22,7 +22,13 @@ async fn deny_and_ask_rules_hold_for_reads_the_cli_allows_by_itself() {
         Backend::Sqlite,
         &[(
             "ORCHESTRA__POLICY__RULES",
-            "deny Read(secret.env),ask:critical Read(keys/**)",
+            // Every rule form Orchestra accepts is in the CLI's settings beside the two that
+            // matter here: the CLI drops settings it cannot validate, silently, and then the
+            // denied file would be read.
+            "deny Read(secret.env),ask:critical Read(keys/**),ask:low Bash(git * main),\
+             ask Bash(npm run test:*),deny Bash(rm -rf /),ask WebFetch(domain:*),\
+             deny WebFetch(domain:*.evil.com),deny mcp__evil,ask mcp__github__create_issue,\
+             ask Edit(//etc/**),deny Read(~/.ssh/**),ask Write(src/**),deny WebSearch",
         )],
     )
     .await;
