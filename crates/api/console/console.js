@@ -354,12 +354,14 @@ function showSession(main, id) {
     if (res.ok) prompt.value = "";
   };
   prompt.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) send(); if (e.key === "Escape") prompt.blur(); });
-  const button = (label, method, path) => el("button", { type: "button", "data-action": label.toLowerCase(), onclick: () => sessionAction(id, method, `/api/sessions/${id}${path}`) }, label);
+  // A viewer sees the controls greyed out (the server would refuse them anyway).
+  const may = !!state.me && state.me.role !== "viewer";
+  const button = (label, method, path) => el("button", { type: "button", "data-action": label.toLowerCase(), disabled: !may, onclick: () => sessionAction(id, method, `/api/sessions/${id}${path}`) }, label);
   const view = el("div", { id: "session" },
     el("h1", { text: "Session " + id }), el("div", { class: "summary" }),
     el("div", { class: "actions" }, button("Pause", "POST", "/pause"), button("Resume", "POST", "/resume"), button("Interrupt", "POST", "/interrupt"), button("Close", "DELETE", "")),
     el("h2", { text: "Live events" }), log,
-    el("div", { class: "actions" }, prompt, el("button", { type: "button", id: "send", onclick: send }, "Send")),
+    el("div", { class: "actions" }, prompt, el("button", { type: "button", id: "send", disabled: !may, onclick: send }, "Send")),
     el("h2", { text: "Turns" }), el("div", { class: "turns table-wrap" }));
   main.replaceChildren(view);
   loadSession(id);

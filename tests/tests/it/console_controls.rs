@@ -338,6 +338,18 @@ async fn every_control_of_the_console_works_in_a_real_browser() {
         "['tool_use', 'permission_request', 'approval_requested', 'approval_decided', 'tool_result', 'turn_finished'].every(t => document.querySelector(`#events li[data-type=\"${t}\"]`))",
     )
     .await;
+    // Escape leaves the prompt box.
+    b.client
+        .execute("document.getElementById('prompt').focus()", vec![])
+        .await
+        .unwrap();
+    b.press(keys::ESCAPE).await;
+    assert_eq!(
+        b.eval("document.activeElement === document.getElementById('prompt')")
+            .await,
+        json!(false),
+        "Escape leaves the prompt box"
+    );
     let started = "document.querySelectorAll('#events li[data-type=\"turn_started\"]').length";
     let started_before = b.eval(started).await;
     let turn = send(&rig, &a, "SLOW 60000").await;
