@@ -48,6 +48,7 @@ const SQL: &[(&str, [&str; 2], [&str; 2])] = &[
     migration_sql!("2026-12-04-000005_approval_votes"),
     migration_sql!("2026-12-04-000006_approval_escalation"),
     migration_sql!("2026-12-04-000007_session_budgets"),
+    migration_sql!("2026-12-07-000001_one_pending_budget_approval"),
 ];
 
 /// One migration and whether it is applied.

@@ -787,7 +787,40 @@ async fn a_decision_is_acted_on_once_and_interrupted_claims_become_uncertain(r: 
     );
 }
 
+/// One Pending budget approval per session, whoever inserts it: the second is a conflict;
+/// once the first is decided another may wait; other sessions and kinds are not held back.
+async fn one_budget_approval_waits_per_session(r: Repos) {
+    let first = approval("s1", ApprovalKind::Budget, 0, 600);
+    r.approvals.insert(&first).await.unwrap();
+    let second = approval("s1", ApprovalKind::Budget, 1, 600);
+    assert!(
+        matches!(
+            r.approvals.insert(&second).await,
+            Err(orchestra_application::ports::RepositoryError::Conflict(_))
+        ),
+        "a second Pending budget approval for the session"
+    );
+    r.approvals
+        .insert(&approval("s2", ApprovalKind::Budget, 2, 600))
+        .await
+        .unwrap();
+    r.approvals
+        .insert(&approval("s1", ApprovalKind::Live, 3, 600))
+        .await
+        .unwrap();
+    let mut refused = decision(DecisionOutcome::Rejected, "api", 5);
+    refused.grant = None;
+    refused.scope = ApprovalScope::Once;
+    refused.updated_input = None;
+    assert!(matches!(
+        r.approvals.decide(first.id(), &refused, None).await.unwrap(),
+        DecideOutcome::Decided(_)
+    ));
+    r.approvals.insert(&second).await.unwrap();
+}
+
 contract!(
+    one_budget_approval_waits_per_session,
     approvals_round_trip_exactly,
     a_decision_is_compare_and_set,
     racing_decisions_have_exactly_one_winner,

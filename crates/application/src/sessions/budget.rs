@@ -137,26 +137,11 @@ async fn ensure_approval(
     let Some(esc) = &d.escalation else {
         return Ok(None);
     };
+    // One at a time on this node; across nodes the database keeps one Pending budget
+    // approval per session (a unique index), and the opener that lost takes the winner's.
     let _one_at_a_time = d.budget_lock.lock().await;
-    let filter = ApprovalFilter {
-        status: Some(ApprovalStatus::Pending),
-        session_id: Some(session.id().to_string()),
-        kind: Some(ApprovalKind::Budget),
-        oldest_first: false,
-    };
-    let waiting = esc
-        .deps()
-        .repo
-        .list(
-            &filter,
-            PageRequest {
-                offset: 0,
-                limit: 1,
-            },
-        )
-        .await?;
-    if let Some(a) = waiting.items.first() {
-        return Ok(Some(a.id()));
+    if let Some(id) = waiting_budget_approval(esc, session.id()).await? {
+        return Ok(Some(id));
     }
     // Only what was spent is raised, each by what the session started with.
     let budget = session.budget_usd().unwrap_or_default();
@@ -183,7 +168,7 @@ async fn ensure_approval(
             session.totals().turn_count
         ));
     }
-    let (approval, _) = esc
+    let opened = esc
         .deps()
         .request
         .handle(RequestApproval {
@@ -203,9 +188,48 @@ async fn ensure_approval(
             timeout: esc.settings().timeout,
             await_delivery: false,
         })
-        .await?;
+        .await;
+    let approval = match opened {
+        Ok((approval, _)) => approval,
+        Err(AppError::Conflict { .. }) => {
+            // Another node opened it between our look and our insert.
+            if let Some(id) = waiting_budget_approval(esc, session.id()).await? {
+                return Ok(Some(id));
+            }
+            return Err(AppError::conflict(
+                ConflictKind::Concurrent,
+                "the session's budget approval changed meanwhile; try again",
+            ));
+        }
+        Err(err) => return Err(err),
+    };
     tracing::info!(session.id = %session.id(), approval.id = %approval.id(), spent, budget, "the session spent its budget; a human is asked to raise it");
     Ok(Some(approval.id()))
+}
+
+/// The session's Pending budget approval, if one waits.
+async fn waiting_budget_approval(
+    esc: &crate::escalation::Escalation,
+    id: SessionId,
+) -> Result<Option<orchestra_domain::ApprovalId>, AppError> {
+    let filter = ApprovalFilter {
+        status: Some(ApprovalStatus::Pending),
+        session_id: Some(id.to_string()),
+        kind: Some(ApprovalKind::Budget),
+        oldest_first: false,
+    };
+    let waiting = esc
+        .deps()
+        .repo
+        .list(
+            &filter,
+            PageRequest {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await?;
+    Ok(waiting.items.first().map(ApprovalRequest::id))
 }
 
 /// Carries out a decided budget approval: an approval raises the session's budget by

@@ -64,6 +64,21 @@ impl ApprovalRepository for InMemoryApprovalRepository {
                 approval.id()
             )));
         }
+        // As the databases' unique index: one Pending budget approval per session.
+        let budget = |a: &ApprovalRequest| {
+            a.request().kind == orchestra_domain::ApprovalKind::Budget
+                && a.status() == orchestra_domain::ApprovalStatus::Pending
+        };
+        if budget(approval)
+            && rows
+                .values()
+                .any(|a| budget(a) && a.request().session_id == approval.request().session_id)
+        {
+            return Err(RepositoryError::Conflict(format!(
+                "session {} has a Pending budget approval",
+                approval.request().session_id
+            )));
+        }
         rows.insert(approval.id(), approval.clone());
         lock(&self.notify_after).insert(approval.id(), approval.created_at() + lease());
         Ok(())

@@ -1,0 +1,1 @@
+DROP INDEX approvals_one_pending_budget;
