@@ -813,7 +813,10 @@ async fn one_budget_approval_waits_per_session(r: Repos) {
     refused.scope = ApprovalScope::Once;
     refused.updated_input = None;
     assert!(matches!(
-        r.approvals.decide(first.id(), &refused, None).await.unwrap(),
+        r.approvals
+            .decide(first.id(), &refused, None)
+            .await
+            .unwrap(),
         DecideOutcome::Decided(_)
     ));
     r.approvals.insert(&second).await.unwrap();
