@@ -229,10 +229,19 @@ impl CrashRig {
 
     /// Approves `id` over REST (with `reason`), which must answer 200.
     pub async fn approve(&self, id: &str, reason: Option<&str>) {
+        self.decide(id, true, reason).await;
+    }
+
+    /// Denies `id` over REST, which must answer 200.
+    pub async fn deny(&self, id: &str) {
+        self.decide(id, false, None).await;
+    }
+
+    async fn decide(&self, id: &str, approved: bool, reason: Option<&str>) {
         let (status, body) = self
             .post(
                 &format!("/api/approvals/{id}/approve"),
-                json!({"approved": true, "reason": reason}),
+                json!({"approved": approved, "reason": reason}),
             )
             .await
             .expect("the server answers");

@@ -307,14 +307,7 @@ async fn an_operator_watches_and_decides_in_a_real_browser() {
         Vec::<String>::new(),
         "the inbox with a diff"
     );
-    let (status, body) = rig
-        .post(
-            &format!("/api/approvals/{fourth_id}/approve"),
-            json!({"approved": false}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    rig.deny(&fourth_id).await;
 
     // The session page: live events, a prompt, the turns.
     b.client

@@ -293,14 +293,7 @@ async fn every_control_of_the_console_works_in_a_real_browser() {
         (Some("Pending"), Some(1)),
         "{approval}"
     );
-    let (status, body) = rig
-        .post(
-            &format!("/api/approvals/{critical}/approve"),
-            json!({"approved": false}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
+    rig.deny(&critical).await;
 
     // The sessions list: status, cost, turns and the process of each.
     b.client

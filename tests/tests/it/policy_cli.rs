@@ -77,17 +77,7 @@ async fn deny_and_ask_rules_hold_for_reads_the_cli_allows_by_itself() {
         (Some("Read"), Some("critical")),
         "{approval}"
     );
-    let (status, _) = f
-        .app
-        .post_json(
-            &format!(
-                "/api/approvals/{}/approve",
-                approval["id"].as_str().unwrap()
-            ),
-            &json!({"approved": false}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    crate::escalation::deny(&f.app, approval["id"].as_str().unwrap()).await;
     finished(&f.app, &session, &turn).await;
     assert!(
         !reached_the_model(&f.mock, "KEY-CONTENT"),

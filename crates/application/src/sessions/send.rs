@@ -12,6 +12,14 @@ use super::validate;
 use crate::error::{AppError, ConflictKind};
 use crate::ports::RuntimeError;
 
+/// Who sends a message: a client (with its key's name), or Orchestra itself (a continuation
+/// after an approval, never held back by a budget).
+#[derive(Debug, Clone, Copy)]
+enum Sender<'a> {
+    Client(Option<&'a str>),
+    Orchestra,
+}
+
 /// Handles "send a prompt to a session".
 #[derive(Debug, Clone)]
 pub struct SendMessageHandler {
@@ -32,7 +40,7 @@ impl SendMessageHandler {
     /// Active), `Conflict` (`TurnInProgress`, `AgentNotRunning`, `SessionStopping`),
     /// `Agent`, `Unavailable`.
     pub async fn handle(&self, id: SessionId, prompt: &str) -> Result<(Turn, TurnDone), AppError> {
-        self.send(id, prompt, None).await
+        self.send(id, prompt, Sender::Orchestra).await
     }
 
     /// A client's message: as [`Self::handle`], and refused with `Conflict`
@@ -47,15 +55,14 @@ impl SendMessageHandler {
         prompt: &str,
         sent_by: Option<&str>,
     ) -> Result<(Turn, TurnDone), AppError> {
-        self.send(id, prompt, Some(sent_by)).await
+        self.send(id, prompt, Sender::Client(sent_by)).await
     }
 
-    /// `from_client`: `Some(the sending key's name)` for a client's message.
     async fn send(
         &self,
         id: SessionId,
         prompt: &str,
-        from_client: Option<Option<&str>>,
+        sender: Sender<'_>,
     ) -> Result<(Turn, TurnDone), AppError> {
         let d = &self.deps;
         // U+FEFF counts as a space, as in JSON Schema's (ECMAScript's) `\s`.
@@ -71,7 +78,7 @@ impl SendMessageHandler {
         // The node that runs the session checks its budget (a message to another node's
         // session is forwarded there first), so one node opens its budget approval.
         d.ensure_not_elsewhere(id).await?;
-        if let Some(sent_by) = from_client {
+        if let Sender::Client(sent_by) = sender {
             super::budget::check_before_turn(d, &session, sent_by).await?;
         }
         // A suspended session (Active, no process) is started again first; a process being
